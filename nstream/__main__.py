@@ -1,0 +1,5 @@
+import sys
+
+from nstream.cli import main
+
+sys.exit(main())

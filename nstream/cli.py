@@ -1,0 +1,237 @@
+"""Command lines: ``stream.py`` (live and file stylization) and ``python -m nstream``.
+
+User errors end as one ``error:`` line and exit status 2; Ctrl-C and SIGTERM drain the
+pipeline, finalize every output and exit 0 with a summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from nstream.errors import NStreamError
+
+DEMO_CLIP = Path(__file__).resolve().parent / "assets" / "bigbuckbunny.mp4"
+log = logging.getLogger("nstream")
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must look like 640x360, not {text!r}") from None
+    if width < 4 or height < 4:
+        raise argparse.ArgumentTypeError("size must be at least 4x4")
+    return width, height
+
+
+def _unit(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError("must be between 0 and 1")
+    return value
+
+
+def stream_parser() -> argparse.ArgumentParser:
+    from nstream.engines import ENGINES, PRECISIONS
+    from nstream.models.registry import DEFAULT_STYLE
+
+    p = argparse.ArgumentParser(
+        prog="stream.py",
+        description="Stylize a video file, webcam or network stream with a fast style network.",
+        epilog="With no arguments: the bundled demo clip in the default style, to result/.",
+    )
+    io = p.add_argument_group("input and output")
+    io.add_argument("-i", "--input", default=str(DEMO_CLIP),
+                    help="video file, image, folder or glob of images, camera index (0) or URL (rtsp://, rtmp://, "
+                         "http(s)://, udp://, srt://); default: the bundled demo clip")
+    io.add_argument("-o", "--output", action="append",
+                    help="repeatable: a file (.mp4 .mkv .mov .webm .avi .gif, or an image), a folder/ for image "
+                         "sequences, window, rtsp://... or rtmp://... (push), virtualcam, null; "
+                         "default: result/<input>_<style>.mp4")
+    io.add_argument("--live", action="store_true", help="pace a file at its own frame rate and treat it as live")
+    io.add_argument("--fps", type=float, help="frame rate for image sequences; requested rate for a webcam")
+    io.add_argument("--width", type=int, help="requested webcam width")
+    io.add_argument("--height", type=int, help="requested webcam height")
+    io.add_argument("--max-frames", type=int, help="stop after this many input frames")
+    io.add_argument("--loop", type=int, default=1, help="play a video file this many times (for soak tests)")
+    io.add_argument("--no-audio", action="store_true", help="do not copy the input's audio")
+    net = p.add_argument_group("network input")
+    net.add_argument("--rtsp-transport", default="tcp", choices=("tcp", "udp"))
+    net.add_argument("--timeout", type=float, default=10.0, help="seconds to wait when connecting")
+    net.add_argument("--read-timeout", type=float, default=5.0, help="seconds without data before a reconnect")
+    net.add_argument("--reconnect-for", type=float, default=30.0, help="seconds to keep reconnecting a dropped stream")
+    enc = p.add_argument_group("encoding")
+    enc.add_argument("--codec", help="video codec (default libx264; libvpx-vp9 for .webm; gif for .gif)")
+    enc.add_argument("--crf", type=int, help="constant quality (x264 default 18)")
+    enc.add_argument("--preset", help="x264 preset (default medium; veryfast for pushes)")
+    enc.add_argument("--bitrate", help="target bitrate instead of constant quality, e.g. 4M")
+    enc.add_argument("--pix-fmt", help="output pixel format (default yuv420p, yuv444p for odd sizes)")
+    sty = p.add_argument_group("style")
+    sty.add_argument("-s", "--style", default=DEFAULT_STYLE, help=f"style name or checkpoint path (default {DEFAULT_STYLE})")
+    sty.add_argument("--engine", default="auto", choices=ENGINES)
+    sty.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    sty.add_argument("--precision", default="auto", choices=PRECISIONS)
+    sty.add_argument("--size", type=_size, help="stylize at WxH and scale back to the input size")
+    sty.add_argument("--scale", type=float, help="stylize at this fraction of the input size (e.g. 0.5)")
+    sty.add_argument("--preserve-colors", action="store_true", help="keep the input's colours, take stylized luminance")
+    sty.add_argument("--strength", type=_unit, default=1.0, help="0..1: blend between the content (0) and the style (1)")
+    run = p.add_argument_group("running")
+    run.add_argument("--queue-size", type=int, default=4, help="frames each queue holds for file sources")
+    run.add_argument("--no-dashboard", action="store_true", help="logs only, no live dashboard")
+    run.add_argument("--stats-json", help="write the run's figures to this JSON file at the end")
+    run.add_argument("-v", "--verbose", action="store_true")
+    return p
+
+
+def default_output(info: Any, style: str) -> str:
+    suffix = {"image": info.extra.get("suffix", ".png")}.get(info.kind, ".mp4")
+    return str(Path("result") / f"{info.name}_{style}{suffix}")
+
+
+def _install_stop_handlers(stop: Callable[[], None]) -> Callable[[], None]:
+    """SIGINT/SIGTERM: first drains, second abandons the queue. Returns the restorer."""
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, lambda *_: stop())
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    return restore
+
+
+def run_stream(args: argparse.Namespace) -> dict[str, Any]:
+    """Open everything, run the pipeline, close everything; return the final stats snapshot."""
+    from nstream import dashboard
+    from nstream.engines import create_engine
+    from nstream.media.sinks import open_sink
+    from nstream.media.sources import FileSource, open_source
+    from nstream.models.checkpoints import load_style_model
+    from nstream.models.registry import resolve_style
+    from nstream.pipeline import Pipeline
+    from nstream.stats import PipelineStats
+    from nstream.stylizer import Stylizer
+
+    if args.scale is not None and not 0.05 <= args.scale <= 4:
+        raise NStreamError(f"--scale {args.scale} is out of range: use 0.05 to 4")
+    style = resolve_style(args.style)
+    model, meta = load_style_model(style.path)
+    engine = create_engine(args.engine, model, args.device, args.precision)
+    stylizer = Stylizer(engine, size=args.size, scale=args.scale, preserve_colors=args.preserve_colors,
+                        strength=args.strength)
+    source = open_source(args.input, live=args.live, fps=args.fps, width=args.width, height=args.height,
+                         open_timeout=args.timeout, read_timeout=args.read_timeout, reconnect_for=args.reconnect_for,
+                         rtsp_transport=args.rtsp_transport)
+    if args.loop > 1:
+        if not isinstance(source, FileSource):
+            source.close()
+            raise NStreamError("--loop works with video files only")
+        source.loops = args.loop
+    sinks = []
+    try:
+        info = source.info
+        if args.no_audio:
+            info.audio_stream = None
+        outputs = args.output or [default_output(info, style.name)]
+        for spec in outputs:
+            sink = open_sink(spec, codec=args.codec, crf=args.crf, preset=args.preset, bitrate=args.bitrate,
+                             pix_fmt=args.pix_fmt)
+            sinks.append(sink)
+            sink.open(info)
+        height, width = stylizer.work_size(info.height, info.width)
+        engine.warmup(height + (-height) % 4, width + (-width) % 4)
+
+        def stylize(frame: Any) -> Any:
+            frame.image = stylizer(frame.image)
+            return frame
+
+        stats = PipelineStats()
+        stats.info = {"engine": engine.name, "precision": engine.precision, "device": str(engine.device),
+                      "resolution": f"{info.width}x{info.height}", "input": info.name, "style": style.name,
+                      "live": info.live, "frame_count": (info.frame_count * args.loop if info.frame_count else None),
+                      "outputs": outputs}
+        pipeline = Pipeline(source, stylize, sinks, queue_size=args.queue_size, stats=stats, max_frames=args.max_frames)
+    except BaseException:
+        for sink in sinks:
+            sink.close()
+        source.close()
+        raise
+    restore = _install_stop_handlers(pipeline.request_stop)
+    try:
+        pipeline.start()
+        mode = "off" if args.no_dashboard else "auto"
+        try:
+            dashboard.watch(stats.snapshot, pipeline.alive, mode=mode)
+        finally:
+            pipeline.join()
+        pipeline.finish()
+    finally:
+        restore()
+        source.close()
+    for warning in source.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    snapshot = stats.snapshot()
+    if args.stats_json:
+        Path(args.stats_json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.stats_json).write_text(json.dumps(snapshot, indent=2))
+    print(dashboard.summary(snapshot))
+    for output in outputs:
+        if output not in ("null", "window", "virtualcam") and "://" not in output:
+            print(f"wrote {output}")
+    return snapshot
+
+
+def _run_guarded(action: Callable[[], Any]) -> int:
+    try:
+        action()
+    except NStreamError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+def stream_main(argv: Sequence[str] | None = None) -> int:
+    args = stream_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s: %(message)s")
+    return _run_guarded(lambda: run_stream(args))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m nstream COMMAND``: train, styles."""
+    from nstream import train as train_module
+
+    parser = argparse.ArgumentParser(prog="python -m nstream", description="nstream tools")
+    commands = parser.add_subparsers(dest="command", required=True)
+    train_module.build_parser(commands.add_parser("train", help="train a style network", description=train_module.__doc__))
+    commands.add_parser("styles", help="list the installed styles")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    if args.command == "train":
+        return _run_guarded(lambda: print(json.dumps(train_module.train(args))))
+    return _run_guarded(_print_styles)
+
+
+def _print_styles() -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from nstream.models.checkpoints import read_checkpoint
+    from nstream.models.registry import list_styles
+
+    table = Table("name", "architecture", "style image", "loss net", "steps", "origin", "path")
+    for entry in list_styles():
+        arch, _, meta = read_checkpoint(entry.path)
+        table.add_row(entry.name, arch, str(meta.get("style_image", "?")), str(meta.get("loss_net", "?")),
+                      str(meta.get("steps", "?")), entry.origin, str(entry.path))
+    Console().print(table)

@@ -1,0 +1,74 @@
+"""Views over :class:`~nstream.stats.PipelineStats`: a live rich dashboard on a terminal, a plain
+progress line elsewhere, and the closing summary. Views only read the stats; they never touch
+the work."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+
+
+def render(snapshot: dict[str, Any]) -> Panel:
+    stages = Table(box=None, expand=False, pad_edge=False)
+    for column in ("stage", "fps", "ms/frame", "frames"):
+        stages.add_column(column, justify="right" if column != "stage" else "left")
+    for name, stage in snapshot["stages"].items():
+        stages.add_row(name, f"{stage['fps_now']:.1f}", f"{stage['mean_ms']:.1f}", str(stage["frames"]))
+    lat = snapshot["latency_ms"]
+    facts = Table.grid(padding=(0, 2))
+    facts.add_row("engine", f"{snapshot.get('engine', '?')} ({snapshot.get('precision', '?')}) on {snapshot.get('device', '?')}")
+    facts.add_row("video", f"{snapshot.get('resolution', '?')} from {snapshot.get('input', '?')}")
+    facts.add_row("latency", f"p50 {lat['p50']:.0f} ms   p95 {lat['p95']:.0f} ms   max {lat['max']:.0f} ms")
+    facts.add_row("queues", "   ".join(f"{k} {v}" for k, v in snapshot["queues"].items()))
+    facts.add_row("frames", f"in {snapshot['frames_in']}   out {snapshot['frames_out']}   dropped {snapshot['dropped']}"
+                  + (f"   unblended {snapshot['unblended']}" if snapshot.get("unblended") else ""))
+    facts.add_row("overall", f"{snapshot['fps']:.1f} fps over {snapshot['elapsed_s']:.0f} s")
+    parts: list[Any] = [facts, stages]
+    total = snapshot.get("frame_count")
+    if total and not snapshot.get("live"):
+        parts.append(ProgressBar(total=total, completed=min(snapshot["frames_out"], total), width=60))
+    return Panel(Group(*parts), title=f"nstream · {snapshot.get('style', '')}", expand=False)
+
+
+def progress_line(snapshot: dict[str, Any]) -> str:
+    total = snapshot.get("frame_count")
+    of = f"/{total}" if total and not snapshot.get("live") else ""
+    lat = snapshot["latency_ms"]
+    return (f"frames {snapshot['frames_out']}{of}  {snapshot['fps']:.1f} fps  "
+            f"latency p50 {lat['p50']:.0f} ms p95 {lat['p95']:.0f} ms  dropped {snapshot['dropped']}")
+
+
+def summary(snapshot: dict[str, Any]) -> str:
+    lat = snapshot["latency_ms"]
+    stage_ms = ", ".join(f"{name} {s['mean_ms']:.1f} ms" for name, s in snapshot["stages"].items())
+    return (f"done: {snapshot['frames_out']} frames out of {snapshot['frames_in']} in {snapshot['elapsed_s']:.1f} s "
+            f"({snapshot['fps']:.1f} fps), dropped {snapshot['dropped']}, latency p50 {lat['p50']:.0f} ms "
+            f"p95 {lat['p95']:.0f} ms; per frame: {stage_ms}")
+
+
+def watch(snapshot: Callable[[], dict[str, Any]], running: Callable[[], bool], mode: str = "auto",
+          refresh_s: float = 0.25, line_every_s: float = 2.0) -> None:
+    """Show progress until ``running()`` is false. mode: auto, rich, plain or off."""
+    if mode == "auto":
+        mode = "rich" if sys.stdout.isatty() else "plain"
+    if mode == "rich":
+        with Live(render(snapshot()), console=Console(), refresh_per_second=4, transient=False) as live:
+            while running():
+                time.sleep(refresh_s)
+                live.update(render(snapshot()))
+            live.update(render(snapshot()))
+        return
+    last = time.monotonic()
+    while running():
+        time.sleep(refresh_s)
+        if mode == "plain" and time.monotonic() - last >= line_every_s:
+            last = time.monotonic()
+            print(progress_line(snapshot()), flush=True)

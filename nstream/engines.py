@@ -1,0 +1,72 @@
+"""Inference engines behind one interface: ``infer(NCHW float batch in 0..255) -> same``.
+
+This module holds the eager PyTorch engine; ONNX Runtime and TensorRT plug in beside it.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import torch
+from torch import nn
+
+from nstream.errors import NStreamError
+
+ENGINES = ("auto", "torch")
+PRECISIONS = ("auto", "fp32", "fp16")
+
+
+class Engine(Protocol):
+    name: str
+    precision: str
+    device: torch.device
+
+    def infer(self, batch: torch.Tensor) -> torch.Tensor: ...
+
+    def warmup(self, height: int, width: int) -> None: ...
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise NStreamError("--device cuda asked for, but PyTorch sees no CUDA GPU: use --device cpu")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise NStreamError(f"unknown device {name!r}: use auto, cpu or cuda") from None
+
+
+class TorchEngine:
+    """Eager PyTorch. On CUDA: fp16 weights and activations, channels_last memory layout."""
+
+    name = "torch"
+
+    def __init__(self, model: nn.Module, device: str | torch.device = "auto", precision: str = "auto") -> None:
+        self.device = device if isinstance(device, torch.device) else pick_device(device)
+        if precision == "auto":
+            precision = "fp16" if self.device.type == "cuda" else "fp32"
+        if precision not in PRECISIONS[1:]:
+            raise NStreamError(f"the torch engine runs fp32 or fp16, not {precision!r}")
+        if precision == "fp16" and self.device.type != "cuda":
+            raise NStreamError("fp16 needs a CUDA GPU with the torch engine: use --precision fp32 on CPU")
+        self.precision = precision
+        self.dtype = torch.float16 if precision == "fp16" else torch.float32
+        self.memory_format = torch.channels_last if self.device.type == "cuda" else torch.contiguous_format
+        self.model = model.to(self.device, self.dtype, memory_format=self.memory_format).eval()
+
+    @torch.inference_mode()
+    def infer(self, batch: torch.Tensor) -> torch.Tensor:
+        x = batch.to(self.device, self.dtype, non_blocking=True).contiguous(memory_format=self.memory_format)
+        return self.model(x).float()
+
+    def warmup(self, height: int, width: int) -> None:
+        self.infer(torch.zeros(1, 3, height, width, device=self.device))
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+
+def create_engine(kind: str, model: nn.Module, device: str = "auto", precision: str = "auto") -> Engine:
+    if kind not in ENGINES:
+        raise NStreamError(f"unknown --engine {kind!r}: choose one of {', '.join(ENGINES)}")
+    return TorchEngine(model, device, precision)

@@ -1,0 +1,331 @@
+"""Frame sinks: files and RTSP/RTMP pushes (PyAV), images, a preview window, a virtual webcam.
+
+A sink is opened with the source's :class:`~nstream.frames.SourceInfo`, receives frames in
+order through ``write`` and is always ``close``d, also after errors and Ctrl-C, so that what
+it produced stays playable.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+
+from nstream.errors import NStreamError
+from nstream.frames import Frame, SourceInfo
+
+log = logging.getLogger(__name__)
+
+VIDEO_SUFFIXES = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm",
+                  ".avi": "avi", ".gif": "gif", ".ts": "mpegts", ".flv": "flv"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
+DEFAULT_CODECS = {"webm": "libvpx-vp9", "gif": "gif"}
+AUDIO_FALLBACK = {"webm": "libopus", "mp4": "aac", "mov": "aac", "matroska": "aac", "avi": "aac",
+                  "mpegts": "aac", "flv": "aac", "rtsp": "aac"}
+# Fragmented MP4, a fragment a second at most: everything up to the last fragment is complete
+# on disk, so even a killed run leaves a playable file.
+FRAGMENTED = {"movflags": "frag_keyframe+empty_moov+default_base_moof", "frag_duration": "1000000"}
+
+
+class Sink:
+    name = "sink"
+    #: set by a sink (the preview window) when the user asks to quit
+    quit: threading.Event | None = None
+
+    def open(self, info: SourceInfo) -> None:
+        """Prepare for frames of ``info``'s size and timing."""
+
+    def write(self, frame: Frame) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Flush and finalize; must be safe after a failed open or a partial run."""
+
+
+class NullSink(Sink):
+    """Discards frames: for benchmarks and for measuring the pipeline alone."""
+
+    name = "null"
+
+    def write(self, frame: Frame) -> None:
+        pass
+
+
+def _copy_packet(packet: Any) -> Any:
+    """A fresh packet with the same payload and timing: muxing rescales packets in place,
+    and one demuxed packet may go to several sinks."""
+    copy = av.Packet(bytes(packet))
+    copy.pts, copy.dts, copy.time_base = packet.pts, packet.dts, packet.time_base
+    copy.duration = packet.duration
+    copy.is_keyframe = packet.is_keyframe
+    return copy
+
+
+class _AudioPassthrough:
+    """Copies the input's audio packets into the output; transcodes only where the container
+    cannot hold the input's codec (e.g. AAC into WebM)."""
+
+    def __init__(self, container: Any, source_stream: Any, fmt: str) -> None:
+        self.container = container
+        codec = source_stream.codec_context.name
+        self.copy = codec in container.supported_codecs
+        if self.copy:
+            self.stream = container.add_stream_from_template(source_stream)
+            self.decoder = None
+        else:
+            target = AUDIO_FALLBACK.get(fmt, container.default_audio_codec)
+            src = source_stream.codec_context
+            self.decoder = av.CodecContext.create(codec, "r")
+            if src.extradata:
+                self.decoder.extradata = src.extradata
+            self.decoder.sample_rate = src.sample_rate
+            self.decoder.layout = src.layout
+            rate = 48000 if target == "libopus" else src.sample_rate
+            self.stream = container.add_stream(target, rate=rate, layout=src.layout.name)
+            log.info("audio: transcoding %s to %s (the container cannot hold %s)", codec, target, codec)
+
+    def write(self, packets: list[Any]) -> None:
+        for packet in packets:
+            if self.copy:
+                copy = _copy_packet(packet)
+                copy.stream = self.stream
+                self.container.mux(copy)
+            else:
+                for decoded in self.decoder.decode(_copy_packet(packet)):
+                    decoded.pts = None  # the encoder's resampler re-times the samples
+                    self.container.mux(self.stream.encode(decoded))
+
+    def flush(self) -> None:
+        if not self.copy:
+            self.container.mux(self.stream.encode(None))
+
+
+class AVSink(Sink):
+    """Encodes frames with PyAV into a file or a push URL (rtsp/rtmp), keeping input timing."""
+
+    def __init__(self, target: str, *, fmt: str | None = None, codec: str | None = None, crf: int | None = None,
+                 preset: str | None = None, bitrate: str | None = None, pix_fmt: str | None = None,
+                 keep_audio: bool = True, low_latency: bool = False, options: dict[str, str] | None = None) -> None:
+        self.target = target
+        self.name = target
+        self.fmt = fmt
+        self.codec = codec
+        self.crf, self.preset, self.bitrate, self.pix_fmt = crf, preset, bitrate, pix_fmt
+        self.keep_audio = keep_audio
+        self.low_latency = low_latency
+        self.options = dict(options or {})
+        self.container = None
+        self.video = None
+        self.audio: _AudioPassthrough | None = None
+        self.last_pts: int | None = None
+        self.frames_written = 0
+
+    def open(self, info: SourceInfo) -> None:
+        fmt = self.fmt
+        try:
+            self.container = av.open(self.target, "w", format=fmt, container_options=self.options or None)
+        except (av.error.FFmpegError, OSError) as exc:
+            raise NStreamError(f"cannot open output {self.target} ({_first_line(exc)})") from None
+        fmt = self.container.format.name.split(",")[0]
+        codec = self.codec or DEFAULT_CODECS.get(fmt, "libx264")
+        try:
+            self.video = self.container.add_stream(codec, rate=info.rate)
+        except (av.error.FFmpegError, ValueError) as exc:
+            raise NStreamError(f"output {self.target}: unknown or unusable codec {codec!r} ({_first_line(exc)})") from None
+        video = self.video
+        video.width, video.height = info.width, info.height
+        video.time_base = info.time_base
+        video.codec_context.time_base = info.time_base
+        video.pix_fmt = self.pix_fmt or _pick_pix_fmt(codec, info.width, info.height)
+        codec_options: dict[str, str] = {}
+        if codec in ("libx264", "libx265"):
+            codec_options["crf"] = str(self.crf if self.crf is not None else 18)
+            codec_options["preset"] = self.preset or ("veryfast" if self.low_latency else "medium")
+            if self.low_latency:
+                codec_options.update({"tune": "zerolatency", "bf": "0", "g": str(max(1, round(float(info.rate) * 2)))})
+        elif codec == "libvpx-vp9":
+            codec_options.update({"crf": str(self.crf if self.crf is not None else 32), "b": "0", "row-mt": "1",
+                                  "deadline": "realtime" if self.low_latency else "good", "cpu-used": "4"})
+        if self.bitrate:
+            video.bit_rate = _parse_bitrate(self.bitrate)
+            codec_options.pop("crf", None)
+        video.options = codec_options
+        if self.keep_audio and info.audio_stream is not None and fmt != "gif":
+            try:
+                self.audio = _AudioPassthrough(self.container, info.audio_stream, fmt)
+            except (av.error.FFmpegError, ValueError) as exc:
+                log.warning("output %s: audio dropped (%s)", self.target, _first_line(exc))
+                self.audio = None
+
+    def write(self, frame: Frame) -> None:
+        pts = frame.pts
+        if self.last_pts is not None and pts <= self.last_pts:
+            pts = self.last_pts + 1
+        self.last_pts = pts
+        if self.audio is not None and frame.audio:
+            self.audio.write(frame.audio)
+        vframe = av.VideoFrame.from_ndarray(frame.image, format="rgb24")
+        vframe.pts, vframe.time_base = pts, frame.time_base
+        self.container.mux(self.video.encode(vframe))
+        self.frames_written += 1
+
+    def close(self) -> None:
+        if self.container is None:
+            return
+        container, self.container = self.container, None
+        try:
+            if self.video is not None and self.frames_written:
+                container.mux(self.video.encode(None))
+            if self.audio is not None:
+                self.audio.flush()
+        except av.error.FFmpegError as exc:
+            log.warning("output %s: flushing failed (%s)", self.target, _first_line(exc))
+        finally:
+            try:
+                container.close()
+            except av.error.FFmpegError as exc:
+                log.warning("output %s: closing failed (%s)", self.target, _first_line(exc))
+
+
+def _pick_pix_fmt(codec: str, width: int, height: int) -> str:
+    if codec == "gif":
+        return "rgb8"
+    if codec in ("libx264", "libx265", "libvpx-vp9", "libvpx") and (width % 2 or height % 2):
+        return "yuv444p"  # 4:2:0 needs even sizes; 4:4:4 keeps the exact frame size
+    return "yuv420p"
+
+
+def _parse_bitrate(text: str) -> int:
+    units = {"k": 1_000, "m": 1_000_000}
+    try:
+        if text[-1].lower() in units:
+            return int(float(text[:-1]) * units[text[-1].lower()])
+        return int(text)
+    except (ValueError, IndexError):
+        raise NStreamError(f"bad bitrate {text!r}: use e.g. 4M or 800k") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+class ImageSink(Sink):
+    """Still output: one image for one input image; a folder of images for a sequence."""
+
+    def __init__(self, target: str) -> None:
+        self.target = Path(target)
+        self.name = target
+        self.single = self.target.suffix.lower() in IMAGE_SUFFIXES
+
+    def open(self, info: SourceInfo) -> None:
+        folder = self.target.parent if self.single else self.target
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise NStreamError(f"cannot create output folder {folder} ({exc.strerror})") from None
+        self.suffix = info.extra.get("suffix", ".png") if info.extra.get("suffix") in IMAGE_SUFFIXES else ".png"
+
+    def write(self, frame: Frame) -> None:
+        from PIL import Image
+
+        path = self.target if self.single else self.target / f"{frame.name or f'{frame.index:06d}'}{self.suffix}"
+        try:
+            Image.fromarray(frame.image).save(path)
+        except (OSError, ValueError) as exc:
+            raise NStreamError(f"cannot write image {path} ({exc})") from None
+
+
+class WindowSink(Sink):
+    """An OpenCV preview window; q or Esc asks the pipeline to stop."""
+
+    name = "window"
+
+    def __init__(self, title: str = "nstream") -> None:
+        self.title = title
+        self.quit = threading.Event()
+
+    def open(self, info: SourceInfo) -> None:
+        import cv2
+
+        try:
+            cv2.namedWindow(self.title, cv2.WINDOW_NORMAL)
+            cv2.resizeWindow(self.title, info.width, info.height)
+        except cv2.error as exc:
+            raise NStreamError(f"cannot open a preview window ({_first_line(exc)}): is there a display?") from None
+
+    def write(self, frame: Frame) -> None:
+        import cv2
+
+        cv2.imshow(self.title, cv2.cvtColor(frame.image, cv2.COLOR_RGB2BGR))
+        if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
+            self.quit.set()
+
+    def close(self) -> None:
+        import cv2
+
+        try:
+            cv2.destroyWindow(self.title)
+            cv2.waitKey(1)
+        except cv2.error:
+            pass
+
+
+class VirtualCamSink(Sink):
+    """A virtual webcam through pyvirtualcam (the ``virtualcam`` extra), for video calls."""
+
+    name = "virtualcam"
+
+    def open(self, info: SourceInfo) -> None:
+        try:
+            import pyvirtualcam
+        except ImportError:
+            raise NStreamError("virtualcam output needs pyvirtualcam: pip install 'nstream[virtualcam]'") from None
+        try:
+            self.camera = pyvirtualcam.Camera(width=info.width, height=info.height, fps=float(info.rate))
+        except RuntimeError as exc:
+            raise NStreamError(f"cannot start the virtual camera ({_first_line(exc)})") from None
+
+    def write(self, frame: Frame) -> None:
+        self.camera.send(np.ascontiguousarray(frame.image))
+
+    def close(self) -> None:
+        camera = getattr(self, "camera", None)
+        if camera is not None:
+            camera.close()
+
+
+def open_sink(spec: str, *, codec: str | None = None, crf: int | None = None, preset: str | None = None,
+              bitrate: str | None = None, pix_fmt: str | None = None, keep_audio: bool = True) -> Sink:
+    """Pick the sink for one ``--output``: null, window, virtualcam, a push URL, an image or a file."""
+    lowered = spec.lower()
+    if lowered == "null":
+        return NullSink()
+    if lowered == "window":
+        return WindowSink()
+    if lowered == "virtualcam":
+        return VirtualCamSink()
+    common = {"codec": codec, "crf": crf, "preset": preset, "bitrate": bitrate, "pix_fmt": pix_fmt}
+    if lowered.startswith(("rtsp://", "rtsps://")):
+        return AVSink(spec, fmt="rtsp", low_latency=True, keep_audio=keep_audio, options={"rtsp_transport": "tcp"}, **common)
+    if lowered.startswith(("rtmp://", "rtmps://")):
+        return AVSink(spec, fmt="flv", low_latency=True, keep_audio=keep_audio, **common)
+    suffix = Path(spec).suffix.lower()
+    if suffix in IMAGE_SUFFIXES or spec.endswith("/") or Path(spec).is_dir():
+        return ImageSink(spec)
+    if suffix not in VIDEO_SUFFIXES:
+        known = ", ".join(sorted(VIDEO_SUFFIXES | dict.fromkeys(IMAGE_SUFFIXES)))
+        raise NStreamError(f"unsupported output type {suffix or '(none)'!r} for {spec}: use one of {known}")
+    parent = Path(spec).parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise NStreamError(f"cannot create output folder {parent} ({exc.strerror})") from None
+    fmt = VIDEO_SUFFIXES[suffix]
+    options = dict(FRAGMENTED) if fmt in ("mp4", "mov") else {}
+    return AVSink(spec, fmt=fmt, keep_audio=keep_audio, options=options, **common)
+

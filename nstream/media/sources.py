@@ -1,0 +1,396 @@
+"""Frame sources: video files and network streams (PyAV), webcams (OpenCV), still images.
+
+Every source yields :class:`~nstream.frames.Frame` objects and describes itself with a
+:class:`~nstream.frames.SourceInfo` before the first frame, so sinks can open early.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+
+from nstream.errors import NStreamError
+from nstream.frames import Frame, SourceInfo
+
+log = logging.getLogger(__name__)
+
+NETWORK_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "rtmps://", "http://", "https://", "udp://", "srt://", "tcp://")
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm"}
+NETWORK_TIME_BASE = Fraction(1, 90000)
+
+
+class Source:
+    """Base: ``info`` is ready after construction; ``frames()`` yields until the end or ``stop``."""
+
+    info: SourceInfo
+
+    def __init__(self) -> None:
+        self.stop_event = threading.Event()
+        self.warnings: list[str] = []
+
+    def frames(self) -> Iterator[Frame]:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def close(self) -> None:
+        """Release devices and files; safe to call twice."""
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _rotate(image: np.ndarray, degrees: int) -> np.ndarray:
+    """Apply a display-matrix rotation (counter-clockwise degrees), as players do."""
+    turns = (round(degrees / 90)) % 4
+    return np.ascontiguousarray(np.rot90(image, k=turns)) if turns else image
+
+
+class _PyAVDecoder:
+    """Shared demux/decode loop for files and network streams."""
+
+    def __init__(self, container: Any, where: str) -> None:
+        self.container = container
+        self.where = where
+        if not container.streams.video:
+            raise NStreamError(f"{where} has no video stream")
+        self.video = container.streams.video[0]
+        self.video.thread_type = "AUTO"
+        self.audio = container.streams.audio[0] if container.streams.audio else None
+        ctx = self.video.codec_context
+        if not ctx.width or not ctx.height:
+            raise NStreamError(f"{where}: the video stream has no frame size (corrupt or unsupported)")
+        self.rotation = 0
+
+    def decoded(self, stop: threading.Event) -> Iterator[tuple[Any, list[Any]]]:
+        """Yield (video frame, audio packets demuxed before it); trailing audio rides on the last frame."""
+        streams = [s for s in (self.video, self.audio) if s is not None]
+        pending_audio: list[Any] = []
+        held = None
+        for packet in self.container.demux(*streams):
+            if stop.is_set():
+                break
+            if packet.stream.type == "audio":
+                if packet.dts is not None and packet.size:
+                    pending_audio.append(packet)
+                continue
+            for vframe in packet.decode():
+                if held is not None:
+                    yield held
+                held = (vframe, pending_audio)
+                pending_audio = []
+        if held is not None:
+            held[1].extend(pending_audio)
+            yield held
+
+
+class FileSource(Source):
+    """A video file (mp4, mkv, mov, webm, avi, GIF, ...) read through PyAV, frame-exact."""
+
+    def __init__(self, path: str, live: bool = False, keep_audio: bool = True) -> None:
+        super().__init__()
+        self.path = Path(path)
+        if not self.path.exists():
+            raise NStreamError(f"input not found: {path}")
+        if self.path.is_dir():
+            raise NStreamError(f"input is a folder with no images: {path}")
+        try:
+            self.container = av.open(str(self.path), metadata_errors="ignore")
+        except av.error.FFmpegError as exc:
+            raise NStreamError(f"cannot read {path} as video ({_first_line(exc)}): is it a complete video file?") from None
+        try:
+            self.decoder = _PyAVDecoder(self.container, str(path))
+        except NStreamError:
+            self.container.close()
+            raise
+        stream = self.decoder.video
+        ctx = stream.codec_context
+        rate = stream.average_rate or stream.guessed_rate or Fraction(25)
+        time_base = stream.time_base or Fraction(1, 90000)
+        self.live = live
+        self.loops = 1
+        width, height = ctx.width, ctx.height
+        self.rotation = self._probe_rotation()
+        if self.rotation % 180:
+            width, height = height, width
+        self.info = SourceInfo(
+            name=self.path.stem, width=width, height=height, rate=Fraction(rate), time_base=Fraction(time_base),
+            live=live, kind="file", frame_count=stream.frames or None,
+            audio_stream=self.decoder.audio if keep_audio else None,
+            extra={"codec": ctx.name, "pix_fmt": ctx.format.name if ctx.format else None, "rotation": self.rotation},
+        )
+
+    def _probe_rotation(self) -> int:
+        """Rotation from the first frame's display matrix, read through a second, throwaway open."""
+        try:
+            with av.open(str(self.path), metadata_errors="ignore") as probe:
+                for vframe in probe.decode(video=0):
+                    return int(round(getattr(vframe, "rotation", 0) or 0))
+        except av.error.FFmpegError as exc:
+            raise NStreamError(f"cannot decode {self.path} ({_first_line(exc)}): corrupt or unsupported video") from None
+        raise NStreamError(f"{self.path} has no decodable video frames")
+
+    def frames(self) -> Iterator[Frame]:
+        """Every decodable frame, in order; ``loops`` > 1 replays the file with continuing pts."""
+        index, offset, last_pts = 0, 0, None
+        start, first_pts = time.monotonic(), None
+        for loop in range(self.loops):
+            if loop:
+                self.container.close()
+                self.container = av.open(str(self.path), metadata_errors="ignore")
+                self.decoder = _PyAVDecoder(self.container, str(self.path))
+                offset = last_pts + max(1, round(1 / (self.info.rate * self.info.time_base)))
+            loop_first = None
+            try:
+                for vframe, audio in self.decoder.decoded(self.stop_event):
+                    image = _rotate(vframe.to_ndarray(format="rgb24"), self.rotation)
+                    pts = vframe.pts
+                    if pts is None:  # some muxers drop pts; fall back to the frame index at the stream rate
+                        pts = round(index / (self.info.rate * self.info.time_base))
+                    loop_first = pts if loop_first is None else loop_first
+                    pts = offset + pts - (loop_first if loop else 0)
+                    if last_pts is not None and pts <= last_pts:
+                        continue  # a repeated timestamp cannot be encoded: the frame is a duplicate
+                    last_pts = pts
+                    if self.live:
+                        first_pts = pts if first_pts is None else first_pts
+                        delay = start + float((pts - first_pts) * self.info.time_base) - time.monotonic()
+                        if delay > 0 and self.stop_event.wait(delay):
+                            return
+                    yield Frame(image, index, pts, self.info.time_base, time.monotonic(), audio=[] if loop else audio)
+                    index += 1
+            except av.error.FFmpegError as exc:
+                if index == 0:
+                    raise NStreamError(f"cannot decode {self.path} ({_first_line(exc)}): corrupt or unsupported video") from None
+                self.warnings.append(f"{self.path.name}: decoding stopped after frame {index} ({_first_line(exc)}); "
+                                     "the input is truncated or corrupt")
+                return
+            if self.stop_event.is_set():
+                return
+        if index == 0:
+            raise NStreamError(f"{self.path} has no decodable video frames")
+
+    def close(self) -> None:
+        self.container.close()
+
+
+class NetworkSource(Source):
+    """rtsp/rtmp/http(s)/udp/srt through PyAV: low-latency options, reconnect with back-off.
+
+    Timestamps stay monotonic across reconnects: each connection's pts continue from the
+    wall-clock time at which it started.
+    """
+
+    def __init__(self, url: str, open_timeout: float = 10.0, read_timeout: float = 5.0,
+                 reconnect_for: float = 30.0, rtsp_transport: str = "tcp") -> None:
+        super().__init__()
+        self.url = url
+        self.timeouts = (open_timeout, read_timeout)
+        self.reconnect_for = reconnect_for
+        self.options = {"fflags": "nobuffer", "flags": "low_delay", "probesize": "500000", "analyzeduration": "1000000"}
+        if url.startswith(("rtsp://", "rtsps://")):
+            self.options["rtsp_transport"] = rtsp_transport
+        self.reconnects = 0
+        self.container = self._connect()
+        decoder = _PyAVDecoder(self.container, url)
+        ctx = decoder.video.codec_context
+        rate = decoder.video.average_rate or decoder.video.guessed_rate or Fraction(25)
+        self.info = SourceInfo(name=_stream_name(url), width=ctx.width, height=ctx.height, rate=Fraction(rate),
+                               time_base=NETWORK_TIME_BASE, live=True, kind="network", extra={"codec": ctx.name})
+        self.started = time.monotonic()
+
+    def _connect(self) -> Any:
+        try:
+            return av.open(self.url, options=self.options, timeout=self.timeouts)
+        except (av.error.FFmpegError, OSError) as exc:
+            raise NStreamError(f"cannot open stream {self.url} ({_first_line(exc)}): is the server up and the URL right?") from None
+
+    def frames(self) -> Iterator[Frame]:
+        index = 0
+        container = self.container
+        while not self.stop_event.is_set():
+            offset = round((time.monotonic() - self.started) / NETWORK_TIME_BASE)
+            first_seconds, last_pts = None, None
+            try:
+                decoder = _PyAVDecoder(container, self.url)
+                for vframe, _audio in decoder.decoded(self.stop_event):
+                    seconds = float(vframe.pts * vframe.time_base) if vframe.pts is not None else time.monotonic()
+                    first_seconds = seconds if first_seconds is None else first_seconds
+                    pts = offset + round((seconds - first_seconds) / NETWORK_TIME_BASE)
+                    if last_pts is not None and pts <= last_pts:
+                        pts = last_pts + 1
+                    last_pts = pts
+                    image = vframe.to_ndarray(format="rgb24")
+                    if image.shape[:2] != (self.info.height, self.info.width):
+                        image = _resize(image, self.info.width, self.info.height)
+                    yield Frame(image, index, pts, NETWORK_TIME_BASE, time.monotonic())
+                    index += 1
+            except (av.error.FFmpegError, OSError, NStreamError) as exc:
+                self.warnings.append(f"stream interrupted after frame {index}: {_first_line(exc)}")
+            finally:
+                container.close()
+            if self.stop_event.is_set():
+                break
+            container = self._reconnect(index)
+            if container is None:
+                break
+
+    def _reconnect(self, index: int) -> Any:
+        """Try again with exponential back-off for ``reconnect_for`` seconds; None when it gives up."""
+        deadline, delay = time.monotonic() + self.reconnect_for, 0.5
+        while time.monotonic() < deadline and not self.stop_event.is_set():
+            if self.stop_event.wait(delay):
+                return None
+            try:
+                container = self._connect()
+                self.reconnects += 1
+                log.warning("reconnected to %s after frame %d", self.url, index)
+                return container
+            except NStreamError:
+                delay = min(delay * 2, 8.0)
+        self.warnings.append(f"{self.url}: gave up reconnecting after {self.reconnect_for:.0f} s")
+        return None
+
+    def close(self) -> None:
+        self.container.close()
+
+
+def _stream_name(url: str) -> str:
+    tail = url.split("://", 1)[-1].rstrip("/").split("/")[-1].split("?")[0]
+    return tail or "stream"
+
+
+def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    import cv2
+
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+
+
+class WebcamSource(Source):
+    """A local camera by index through OpenCV; pts are capture times (ms since start)."""
+
+    def __init__(self, index: int, width: int | None = None, height: int | None = None, fps: float | None = None) -> None:
+        super().__init__()
+        import cv2
+
+        self.capture = cv2.VideoCapture(index)
+        if not self.capture.isOpened():
+            self.capture.release()
+            raise NStreamError(f"no camera at index {index}: check that it is connected and not in use")
+        for prop, value in ((cv2.CAP_PROP_FRAME_WIDTH, width), (cv2.CAP_PROP_FRAME_HEIGHT, height), (cv2.CAP_PROP_FPS, fps)):
+            if value:
+                self.capture.set(prop, value)
+        ok, first = self.capture.read()
+        if not ok:
+            self.capture.release()
+            raise NStreamError(f"camera {index} opened but gave no frame")
+        self.first = first
+        rate = self.capture.get(cv2.CAP_PROP_FPS) or fps or 30
+        self.info = SourceInfo(name=f"camera{index}", width=first.shape[1], height=first.shape[0],
+                               rate=Fraction(rate).limit_denominator(1001), time_base=Fraction(1, 1000),
+                               live=True, kind="webcam")
+
+    def frames(self) -> Iterator[Frame]:
+        import cv2
+
+        start, index, bgr = time.monotonic(), 0, self.first
+        while not self.stop_event.is_set():
+            if bgr is None:
+                ok, bgr = self.capture.read()
+                if not ok:
+                    self.warnings.append(f"camera stopped giving frames after frame {index}")
+                    break
+            now = time.monotonic()
+            yield Frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), index, round((now - start) * 1000), Fraction(1, 1000), now)
+            index, bgr = index + 1, None
+
+    def close(self) -> None:
+        self.capture.release()
+
+
+class ImageSource(Source):
+    """One image, a folder of images or a glob: each a frame, in name order.
+
+    Images of other sizes than the first are resized to it for video sinks; image sinks
+    name their outputs after ``Frame.name``.
+    """
+
+    def __init__(self, files: list[Path], rate: Fraction = Fraction(25), live: bool = False) -> None:
+        super().__init__()
+        self.files = files
+        first = _read_image(files[0])
+        self.first = first
+        kind = "image" if len(files) == 1 else "images"
+        name = files[0].stem if kind == "image" else (files[0].parent.name or "images")
+        self.live = live
+        self.info = SourceInfo(name=name, width=first.shape[1], height=first.shape[0], rate=rate,
+                               time_base=1 / rate, live=live, kind=kind, frame_count=len(files),
+                               extra={"suffix": files[0].suffix.lower()})
+
+    def frames(self) -> Iterator[Frame]:
+        start = time.monotonic()
+        for index, path in enumerate(self.files):
+            if self.stop_event.is_set():
+                break
+            image = self.first if index == 0 else _read_image(path)
+            if image.shape[:2] != (self.info.height, self.info.width) and self.info.kind == "images":
+                image = _resize(image, self.info.width, self.info.height)
+            if self.live and self.stop_event.wait(max(0.0, start + index / float(self.info.rate) - time.monotonic())):
+                break
+            yield Frame(image, index, index, self.info.time_base, time.monotonic(), name=path.stem)
+
+
+def _read_image(path: Path) -> np.ndarray:
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            return np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+    except (OSError, UnidentifiedImageError, ValueError) as exc:
+        raise NStreamError(f"cannot read image {path} ({_first_line(exc)})") from None
+
+
+def _image_files(spec: str) -> list[Path] | None:
+    """Files an image spec names (one image, a folder, a glob), or None if it is not one."""
+    path = Path(spec)
+    if path.is_dir():
+        return sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if any(ch in spec for ch in "*?["):
+        return sorted(Path(p) for p in glob.glob(spec) if Path(p).suffix.lower() in IMAGE_SUFFIXES)
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return [path]
+    return None
+
+
+def open_source(spec: str, *, live: bool = False, fps: float | None = None, width: int | None = None,
+                height: int | None = None, open_timeout: float = 10.0, read_timeout: float = 5.0,
+                reconnect_for: float = 30.0, rtsp_transport: str = "tcp") -> Source:
+    """Pick the source for ``--input``: a camera index, a URL, images or a video file."""
+    if spec.isdigit():
+        return WebcamSource(int(spec), width, height, fps)
+    if spec.lower().startswith(NETWORK_SCHEMES):
+        return NetworkSource(spec, open_timeout, read_timeout, reconnect_for, rtsp_transport)
+    files = _image_files(spec)
+    if files is not None:
+        if not files:
+            raise NStreamError(f"no images found at {spec}")
+        if len(files) == 1 and not files[0].exists():
+            raise NStreamError(f"input not found: {spec}")
+        rate = Fraction(fps).limit_denominator(1001) if fps else Fraction(25)
+        return ImageSource(files, rate, live)
+    if not os.path.exists(spec):
+        raise NStreamError(f"input not found: {spec}")
+    return FileSource(spec, live=live)

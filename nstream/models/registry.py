@@ -1,0 +1,54 @@
+"""The style registry: bundled styles plus the user's own.
+
+A style is a checkpoint file. ``--style`` takes a name (looked up in the user's style folder,
+then among the bundled ones) or a path. The user folder is ``$NSTREAM_STYLES`` or
+``~/.local/share/nstream/styles``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from nstream.errors import NStreamError
+
+BUNDLED_DIR = Path(__file__).resolve().parent.parent / "styles"
+DEFAULT_STYLE = "starry_night"
+SUFFIXES = (".pth", ".pt", ".model", ".safetensors")
+
+
+def user_dir() -> Path:
+    return Path(os.environ.get("NSTREAM_STYLES", Path.home() / ".local" / "share" / "nstream" / "styles"))
+
+
+@dataclass(frozen=True)
+class StyleEntry:
+    name: str
+    path: Path
+    origin: str  # bundled or user
+
+
+def list_styles() -> list[StyleEntry]:
+    """Every known style; a user style shadows a bundled one of the same name."""
+    found: dict[str, StyleEntry] = {}
+    for origin, folder in (("bundled", BUNDLED_DIR), ("user", user_dir())):
+        if folder.is_dir():
+            for path in sorted(folder.iterdir()):
+                if path.suffix in SUFFIXES and ".state" not in path.suffixes:
+                    found[path.stem] = StyleEntry(path.stem, path, origin)
+    return sorted(found.values(), key=lambda entry: entry.name)
+
+
+def resolve_style(spec: str) -> StyleEntry:
+    """A style name or a checkpoint path, as given to ``--style``."""
+    path = Path(spec).expanduser()
+    if path.suffix in SUFFIXES or os.sep in spec:
+        if not path.is_file():
+            raise NStreamError(f"style model not found: {spec}")
+        return StyleEntry(path.stem, path, "path")
+    styles = {entry.name: entry for entry in list_styles()}
+    if spec not in styles:
+        known = ", ".join(styles) or "none installed"
+        raise NStreamError(f"unknown style {spec!r}: known styles are {known} (or give a .pth path)")
+    return styles[spec]

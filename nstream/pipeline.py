@@ -1,0 +1,201 @@
+"""Decode, stylize and encode in three threads joined by bounded queues.
+
+File sources: back-pressure, every frame goes out, in order. Live sources: the queues are
+leaky (latest frame wins), so latency stays bounded however slow the engine is; every drop
+is counted. Stopping drains what is queued and always closes every sink.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from nstream.frames import Frame
+from nstream.media.sinks import Sink
+from nstream.media.sources import Source
+from nstream.stats import PipelineStats
+
+log = logging.getLogger(__name__)
+
+END = object()  # end of stream marker
+
+
+class FrameQueue:
+    """A bounded queue that either blocks the producer (files) or drops the oldest frame (live).
+
+    A dropped frame's audio packets move to the frame that replaces it, so live output keeps
+    all of its sound. ``close`` lets consumers drain, ``abort`` wakes everyone at once.
+    """
+
+    def __init__(self, maxsize: int, leaky: bool, on_drop: Callable[[], None] | None = None) -> None:
+        self.maxsize = max(1, maxsize)
+        self.leaky = leaky
+        self.on_drop = on_drop
+        self.items: deque[Frame] = deque()
+        self.cond = threading.Condition()
+        self.closed = False
+        self.aborted = False
+
+    def put(self, frame: Frame) -> bool:
+        """Queue a frame; False once the queue was aborted."""
+        with self.cond:
+            if self.leaky:
+                while len(self.items) >= self.maxsize:
+                    old = self.items.popleft()
+                    frame.audio[:0] = old.audio
+                    if self.on_drop:
+                        self.on_drop()
+            else:
+                while len(self.items) >= self.maxsize and not self.aborted:
+                    self.cond.wait()
+            if self.aborted:
+                return False
+            self.items.append(frame)
+            self.cond.notify_all()
+            return True
+
+    def get(self) -> Any:
+        """The next frame, or END after ``close`` has been drained or on ``abort``."""
+        with self.cond:
+            while not self.items and not self.closed and not self.aborted:
+                self.cond.wait()
+            if self.aborted or not self.items:
+                return END
+            frame = self.items.popleft()
+            self.cond.notify_all()
+            return frame
+
+    def close(self) -> None:
+        with self.cond:
+            self.closed = True
+            self.cond.notify_all()
+
+    def abort(self) -> None:
+        with self.cond:
+            self.aborted = True
+            self.cond.notify_all()
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+class Pipeline:
+    """Runs ``source -> stylize -> sinks``; ``run`` returns when every sink is closed."""
+
+    def __init__(self, source: Source, stylize: Callable[[Frame], Frame], sinks: Sequence[Sink],
+                 queue_size: int = 4, stats: PipelineStats | None = None, max_frames: int | None = None) -> None:
+        self.source = source
+        self.stylize = stylize
+        self.sinks = list(sinks)
+        self.stats = stats or PipelineStats()
+        self.max_frames = max_frames
+        live = source.info.live
+        size = 1 if live else queue_size
+        self.inbox = FrameQueue(size, leaky=live, on_drop=lambda: self.stats.drop("stylize busy"))
+        self.outbox = FrameQueue(size if not live else 2, leaky=live, on_drop=lambda: self.stats.drop("output busy"))
+        self.stats.queues = {"decoded": self.inbox.__len__, "stylized": self.outbox.__len__}
+        self.errors: list[BaseException] = []
+        self.stopping = threading.Event()
+        self.threads = [
+            threading.Thread(target=self._guard, args=(self._decode,), name="decode", daemon=True),
+            threading.Thread(target=self._guard, args=(self._stylize,), name="stylize", daemon=True),
+            threading.Thread(target=self._guard, args=(self._encode,), name="encode", daemon=True),
+        ]
+
+    # -- control ---------------------------------------------------------------------------
+    def start(self) -> None:
+        for thread in self.threads:
+            thread.start()
+
+    def request_stop(self) -> None:
+        """First call: stop reading and drain. Second call: abandon queued frames too."""
+        if self.stopping.is_set():
+            self.abort()
+            return
+        self.stopping.set()
+        self.source.stop()
+
+    def abort(self) -> None:
+        self.stopping.set()
+        self.source.stop()
+        self.inbox.abort()
+        self.outbox.abort()
+
+    def alive(self) -> bool:
+        return any(thread.is_alive() for thread in self.threads)
+
+    def join(self, timeout: float | None = None) -> None:
+        for thread in self.threads:
+            thread.join(timeout)
+
+    def run(self) -> PipelineStats:
+        self.start()
+        self.join()
+        return self.finish()
+
+    def finish(self) -> PipelineStats:
+        """After the threads end: re-raise the first stage error (sinks are closed by then)."""
+        self.stats.finish()
+        if self.errors:
+            raise self.errors[0]
+        return self.stats
+
+    # -- stages ----------------------------------------------------------------------------
+    def _guard(self, stage: Callable[[], None]) -> None:
+        try:
+            stage()
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+            self.errors.append(exc)
+            self.abort()
+
+    def _decode(self) -> None:
+        try:
+            frames = iter(self.source.frames())
+            count = 0
+            while self.max_frames is None or count < self.max_frames:
+                started = time.perf_counter()
+                frame = next(frames, None)
+                if frame is None:
+                    break
+                self.stats.stage("decode", time.perf_counter() - started)
+                if not self.inbox.put(frame):
+                    break
+                count += 1
+        finally:
+            self.inbox.close()
+
+    def _stylize(self) -> None:
+        try:
+            while (frame := self.inbox.get()) is not END:
+                started = time.perf_counter()
+                frame = self.stylize(frame)
+                self.stats.stage("stylize", time.perf_counter() - started)
+                if not self.outbox.put(frame):
+                    break
+        finally:
+            self.outbox.close()
+
+    def _encode(self) -> None:
+        try:
+            while (frame := self.outbox.get()) is not END:
+                started = time.perf_counter()
+                for sink in self.sinks:
+                    sink.write(frame)
+                    if sink.quit is not None and sink.quit.is_set():
+                        self.request_stop()
+                self.stats.stage("encode", time.perf_counter() - started)
+                self.stats.delivered(frame.captured)
+        finally:
+            self._close_sinks()
+
+    def _close_sinks(self) -> None:
+        for sink in self.sinks:
+            try:
+                sink.close()
+            except Exception as exc:  # noqa: BLE001 - one failing sink must not leave others open
+                log.warning("closing %s failed: %s", sink.name, exc)
+                self.errors.append(exc)

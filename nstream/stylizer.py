@@ -1,0 +1,79 @@
+"""The stylize stage: frame in, stylized frame of the same size out.
+
+Wraps an engine with what every frame needs: upload, optional resize (``--size``/``--scale``),
+reflection padding to a multiple of 4, crop back, colour preservation and strength blending.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from nstream.engines import Engine
+
+MULTIPLE = 4  # two stride-2 convolutions down, two 2x upsamples back
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int = MULTIPLE) -> tuple[torch.Tensor, int, int]:
+    """Reflect-pad the bottom/right edges so H and W divide by ``multiple``."""
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if ph or pw:
+        mode = "reflect" if ph < h and pw < w else "replicate"
+        x = F.pad(x, (0, pw, 0, ph), mode=mode)
+    return x, h, w
+
+
+def rgb_to_ycbcr(x: torch.Tensor) -> torch.Tensor:
+    r, g, b = x[:, 0:1], x[:, 1:2], x[:, 2:3]
+    y = 0.299 * r + 0.587 * g + 0.114 * b
+    return torch.cat([y, (b - y) * 0.564 + 128, (r - y) * 0.713 + 128], dim=1)
+
+
+def ycbcr_to_rgb(x: torch.Tensor) -> torch.Tensor:
+    y, cb, cr = x[:, 0:1], x[:, 1:2] - 128, x[:, 2:3] - 128
+    return torch.cat([y + 1.403 * cr, y - 0.344 * cb - 0.714 * cr, y + 1.773 * cb], dim=1)
+
+
+class Stylizer:
+    """Callable ``image (HxWx3 uint8 RGB) -> image`` of the same size."""
+
+    def __init__(self, engine: Engine, size: tuple[int, int] | None = None, scale: float | None = None,
+                 preserve_colors: bool = False, strength: float = 1.0) -> None:
+        self.engine = engine
+        self.size = size
+        self.scale = scale
+        self.preserve_colors = preserve_colors
+        self.strength = strength
+
+    def work_size(self, height: int, width: int) -> tuple[int, int]:
+        """(height, width) the network runs at for a frame of this size."""
+        if self.size:
+            return self.size[1], self.size[0]
+        if self.scale and self.scale != 1.0:
+            return max(MULTIPLE, round(height * self.scale)), max(MULTIPLE, round(width * self.scale))
+        return height, width
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        return self.stylize_tensor(self.to_tensor(image))
+
+    def to_tensor(self, image: np.ndarray) -> torch.Tensor:
+        x = torch.from_numpy(image).to(self.engine.device, non_blocking=True)
+        return x.permute(2, 0, 1).unsqueeze(0).float()
+
+    def stylize_tensor(self, x: torch.Tensor) -> np.ndarray:
+        height, width = x.shape[-2:]
+        work_h, work_w = self.work_size(height, width)
+        resized = (work_h, work_w) != (height, width)
+        net_in = F.interpolate(x, size=(work_h, work_w), mode="bilinear", antialias=True, align_corners=False) if resized else x
+        padded, h, w = pad_to_multiple(net_in)
+        y = self.engine.infer(padded)[..., :h, :w]
+        if resized:
+            y = F.interpolate(y, size=(height, width), mode="bilinear", align_corners=False)
+        y = y.clamp(0, 255)
+        if self.preserve_colors:
+            y = ycbcr_to_rgb(torch.cat([rgb_to_ycbcr(y)[:, :1], rgb_to_ycbcr(x)[:, 1:]], dim=1)).clamp(0, 255)
+        if self.strength < 1.0:
+            y = self.strength * y + (1.0 - self.strength) * x
+        return y[0].permute(1, 2, 0).round().to(torch.uint8).cpu().numpy()

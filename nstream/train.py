@@ -1,0 +1,214 @@
+"""Johnson et al. (2016) training: perceptual losses through a VGG16 loss network.
+
+``python -m nstream train --style IMG --data DIR --out FILE``. Content loss at relu2_2, Gram
+style loss at relu1_2/relu2_2/relu3_3/relu4_3, total variation, Adam on random crops. Resumable:
+the run state is saved next to the output every ``--checkpoint-every`` steps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from nstream.errors import NStreamError
+from nstream.lossnet import LOSS_NETS, MultiLayerEncoder, gram_matrix, vgg_features
+from nstream.models.checkpoints import save_style
+from nstream.models.johnson import ARCHITECTURES
+
+CONTENT_LAYER = "relu2_2"
+STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".webp"}
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise NStreamError(f"training data folder not found: {folder}")
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise NStreamError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) under {folder}")
+    return files
+
+
+def load_rgb(path: str | Path, max_side: int | None = None) -> torch.Tensor:
+    """An image as a 1x3xHxW float tensor in [0, 1], optionally shrunk to ``max_side``."""
+    try:
+        image = Image.open(path).convert("RGB")
+    except (OSError, ValueError) as exc:
+        raise NStreamError(f"cannot read image {path}: {exc}") from None
+    if max_side and max(image.size) != max_side:
+        scale = max_side / max(image.size)
+        image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.BICUBIC)
+    array = np.asarray(image, dtype=np.float32) / 255.0
+    return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous()
+
+
+def random_crops(files: list[Path], size: int, batch: int, rng: random.Random) -> Iterator[torch.Tensor]:
+    """Endless batches of random square crops (shorter side scaled to ~1.15x size), flipped at random."""
+    while True:
+        tiles = []
+        for path in rng.sample(files, k=min(batch, len(files))) if len(files) >= batch else rng.choices(files, k=batch):
+            image = Image.open(path).convert("RGB")
+            scale = size * rng.uniform(1.0, 1.3) / min(image.size)
+            image = image.resize((max(size, round(image.width * scale)), max(size, round(image.height * scale))), Image.BILINEAR)
+            left, top = rng.randint(0, image.width - size), rng.randint(0, image.height - size)
+            tile = image.crop((left, top, left + size, top + size))
+            if rng.random() < 0.5:
+                tile = tile.transpose(Image.FLIP_LEFT_RIGHT)
+            tiles.append(torch.from_numpy(np.asarray(tile, dtype=np.float32) / 255.0).permute(2, 0, 1))
+        yield torch.stack(tiles)
+
+
+def total_variation(x: torch.Tensor) -> torch.Tensor:
+    return (x[..., 1:, :] - x[..., :-1, :]).abs().mean() + (x[..., :, 1:] - x[..., :, :-1]).abs().mean()
+
+
+class PerceptualLoss(nn.Module):
+    """Content + Gram style + TV losses against one style image (targets computed once)."""
+
+    def __init__(self, encoder: MultiLayerEncoder, style: torch.Tensor, weights: dict[str, float]) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.weights = weights
+        with torch.no_grad():
+            feats = encoder(style)
+            self.style_grams = {name: gram_matrix(feats[name]) for name in STYLE_LAYERS}
+
+    def forward(self, output: torch.Tensor, content: torch.Tensor) -> dict[str, torch.Tensor]:
+        out_feats = self.encoder(output)
+        with torch.no_grad():
+            target = self.encoder(content)[CONTENT_LAYER]
+        content_loss = relative_error(out_feats[CONTENT_LAYER], target)
+        style_loss = sum(
+            relative_error(gram_matrix(out_feats[n]), self.style_grams[n].expand(output.shape[0], -1, -1))
+            for n in STYLE_LAYERS
+        ) / len(STYLE_LAYERS)
+        terms = {
+            "content": self.weights["content"] * content_loss,
+            "style": self.weights["style"] * style_loss,
+            "tv": self.weights["tv"] * total_variation(output),
+        }
+        terms["total"] = terms["content"] + terms["style"] + terms["tv"]
+        return terms
+
+
+def relative_error(value: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Squared error over the target's energy: every layer weighs the same, whatever the loss
+    network's activation scale (ImageNet and random VGGs differ by orders of magnitude)."""
+    return ((value - target) ** 2).sum() / (target**2).sum().clamp_min(1e-8)
+
+
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    parser = parser or argparse.ArgumentParser(prog="nstream train", description=__doc__)
+    parser.add_argument("--style", required=True, help="style image")
+    parser.add_argument("--data", required=True, help="folder of training images (searched recursively)")
+    parser.add_argument("--out", required=True, help="checkpoint to write (.pth)")
+    parser.add_argument("--name", help="style name stored in the checkpoint (default: the style file's stem)")
+    parser.add_argument("--arch", default="johnson", choices=sorted(ARCHITECTURES))
+    parser.add_argument("--loss-net", default="imagenet", choices=LOSS_NETS,
+                        help="imagenet: torchvision VGG16 weights; random: seeded random VGG16 (no download)")
+    parser.add_argument("--vgg-weights", help="local VGG16 state dict instead of torchvision's download")
+    parser.add_argument("--image-size", type=int, default=256, help="training crop size")
+    parser.add_argument("--style-size", type=int, default=256, help="longest side of the style image")
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--max-steps", type=int, default=2000)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--content-weight", type=float, default=1.0)
+    parser.add_argument("--style-weight", type=float, default=1e5)
+    parser.add_argument("--tv-weight", type=float, default=1e-2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--checkpoint-every", type=int, default=100)
+    parser.add_argument("--preview-every", type=int, default=0, help="write a preview PNG every N steps (0: off)")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    return parser
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def train(args: argparse.Namespace, progress: bool = True) -> dict[str, Any]:
+    """Train (or resume) a style network; returns the final loss terms and timing."""
+    device = _device(args.device)
+    torch.manual_seed(args.seed)
+    rng = random.Random(args.seed)
+    files = list_images(args.data)
+    style = load_rgb(args.style, args.style_size).to(device)
+    features = vgg_features("vgg16", args.loss_net, args.vgg_weights, seed=args.seed)
+    encoder = MultiLayerEncoder(features, [CONTENT_LAYER, *STYLE_LAYERS]).to(device)
+    weights = {"content": args.content_weight, "style": args.style_weight, "tv": args.tv_weight}
+    criterion = PerceptualLoss(encoder, style, weights)
+    model = ARCHITECTURES[args.arch]().to(device).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+    out = Path(args.out)
+    state_path = out.with_suffix(".state.pt")
+    step = 0
+    if state_path.is_file():
+        state = torch.load(state_path, map_location=device, weights_only=True)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        step = int(state["step"])
+        rng.setstate(_tuple_state(state["rng"]))
+    batches = random_crops(files, args.image_size, args.batch_size, rng)
+    meta = {
+        "name": args.name or Path(args.style).stem,
+        "style_image": Path(args.style).name,
+        "loss_net": "file" if args.vgg_weights else args.loss_net,
+        "trained_on": str(Path(args.data).name),
+        "image_size": args.image_size,
+        "style_size": args.style_size,
+        "batch_size": args.batch_size,
+        "weights": weights,
+        "seed": args.seed,
+    }
+    use_amp = device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    terms: dict[str, float] = {}
+    start, first_step = time.perf_counter(), step
+    from nstream.progress import step_progress
+
+    with step_progress("training", total=args.max_steps, completed=step, enabled=progress) as advance:
+        while step < args.max_steps:
+            content = next(batches).to(device)
+            with torch.autocast(device.type, enabled=use_amp):
+                output = model(content * 255.0) / 255.0
+                losses = criterion(output.float(), content)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(losses["total"]).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            step += 1
+            terms = {k: float(v.detach()) for k, v in losses.items()}
+            advance(" ".join(f"{k} {v:.3g}" for k, v in terms.items()))
+            if step % args.checkpoint_every == 0 or step == args.max_steps:
+                save_style(out, model, args.arch, {**meta, "steps": step})
+                torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+                            "rng": _list_state(rng.getstate())}, state_path)
+            if args.preview_every and step % args.preview_every == 0:
+                _save_preview(output, out.with_name(f"{out.stem}.preview-{step:06d}.png"))
+    seconds = time.perf_counter() - start
+    return {"steps": step, "losses": terms, "seconds_per_step": seconds / max(1, step - first_step)}
+
+
+def _list_state(state: tuple) -> list:
+    return [state[0], list(state[1]), state[2]]
+
+
+def _tuple_state(state: list) -> tuple:
+    return (state[0], tuple(state[1]), state[2])
+
+
+def _save_preview(batch: torch.Tensor, path: Path) -> None:
+    image = (batch[0].detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
+    Image.fromarray(image).save(path)
