@@ -1,0 +1,188 @@
+"""Optical flow between two RGB frames behind one callable interface.
+
+``create_flow(name, **options)`` returns a :class:`FlowBackend`; ``backend(a, b)`` gives, for each
+pixel x of ``a``, the displacement to where it is in ``b``: ``a(x) ≈ b(x + flow(x))``, so
+``warp(b, backend(a, b)) ≈ a`` (see :mod:`nstream.temporal.warp`).
+
+- ``dis`` (default): OpenCV's Dense Inverse Search on a downscaled grey frame, upscaled back and
+  its vectors rescaled. Fast on a CPU core; the downscale is what keeps it inside a frame's time.
+- ``farneback``: OpenCV's polynomial-expansion flow; slower and smoother. Useful as an
+  independent second flow for measuring (E_warp must not use the blending flow).
+- ``raft_small`` / ``raft_large``: torchvision RAFT on CUDA with its pretrained weight enums.
+
+A backend keeps per-instance state (OpenCV objects are not thread-safe): give each thread its own.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from nstream.errors import NStreamError
+
+FLOWS = ("dis", "farneback", "raft_small", "raft_large")
+DIS_PRESETS = {
+    "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
+    "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+    "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
+}
+
+
+def _check_frames(a: np.ndarray, b: np.ndarray) -> None:
+    if a.shape != b.shape:
+        raise NStreamError(f"flow needs two frames of one size, got {a.shape} and {b.shape}")
+    if a.ndim not in (2, 3) or min(a.shape[:2]) < 2:
+        raise NStreamError(f"flow needs HxWx3 RGB (or HxW grey) frames, got shape {a.shape}")
+
+
+def _grey(image: np.ndarray) -> np.ndarray:
+    if image.ndim == 2:
+        grey = image
+    elif image.shape[2] == 1:
+        grey = image[..., 0]
+    else:
+        grey = cv2.cvtColor(np.ascontiguousarray(image[..., :3]), cv2.COLOR_RGB2GRAY)
+    if grey.dtype != np.uint8:
+        grey = np.clip(grey * (255.0 if grey.dtype.kind == "f" and grey.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(grey)
+
+
+def _resize(image: np.ndarray, scale: float) -> np.ndarray:
+    if scale == 1.0:
+        return image
+    height, width = image.shape[:2]
+    size = (max(8, round(width * scale)), max(8, round(height * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+def upscale_flow(flow: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Resize a flow field to HxW and rescale its vectors by the same per-axis ratio."""
+    small_h, small_w = flow.shape[:2]
+    if (small_h, small_w) == (height, width):
+        return flow.astype(np.float32, copy=False)
+    big = cv2.resize(flow, (width, height), interpolation=cv2.INTER_LINEAR)
+    big[..., 0] *= width / small_w
+    big[..., 1] *= height / small_h
+    return big.astype(np.float32, copy=False)
+
+
+class FlowBackend:
+    """``backend(a, b) -> HxWx2 float32`` flow from frame a to frame b (pixels of a's grid)."""
+
+    name = "flow"
+    device = "cpu"
+
+    def __init__(self, scale: float = 1.0) -> None:
+        if not 0.05 <= scale <= 1.0:
+            raise NStreamError(f"flow scale {scale} is out of range: use 0.05 to 1 (fraction of the frame size)")
+        self.scale = float(scale)
+
+    def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        _check_frames(a, b)
+        height, width = a.shape[:2]
+        return upscale_flow(self.compute(a, b), height, width)
+
+    def compute(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Flow at the backend's working size (upscaled by ``__call__``)."""
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        return f"{self.name}@{self.scale:g}"
+
+
+class DISFlow(FlowBackend):
+    """OpenCV DIS on a grey frame at ``scale`` of the input size (default half size, preset fast)."""
+
+    name = "dis"
+
+    def __init__(self, preset: str = "fast", scale: float = 0.5) -> None:
+        super().__init__(scale)
+        if preset not in DIS_PRESETS:
+            raise NStreamError(f"unknown DIS preset {preset!r}: use one of {', '.join(DIS_PRESETS)}")
+        self.preset = preset
+        self.dis = cv2.DISOpticalFlow_create(DIS_PRESETS[preset])
+
+    def compute(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return self.dis.calc(_resize(_grey(a), self.scale), _resize(_grey(b), self.scale), None)
+
+    def describe(self) -> str:
+        return f"dis/{self.preset}@{self.scale:g}"
+
+
+class FarnebackFlow(FlowBackend):
+    """OpenCV Farneback (5 pyramid levels, 15-pixel window, 3 iterations) on a grey frame."""
+
+    name = "farneback"
+
+    def __init__(self, scale: float = 1.0, levels: int = 5, window: int = 15, iterations: int = 3) -> None:
+        super().__init__(scale)
+        self.levels, self.window, self.iterations = int(levels), int(window), int(iterations)
+
+    def compute(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return cv2.calcOpticalFlowFarneback(_resize(_grey(a), self.scale), _resize(_grey(b), self.scale), None,
+                                            0.5, self.levels, self.window, self.iterations, 5, 1.1, 0)
+
+
+class RAFTFlow(FlowBackend):
+    """torchvision RAFT (small or large) on CUDA with its pretrained weights from the weight enum.
+
+    RAFT without trained weights is noise, and on a CPU it is far slower than a frame's time, so
+    both are refused with one clear line rather than silently giving bad flow.
+    """
+
+    def __init__(self, variant: str = "raft_small", scale: float = 1.0, device: str = "cuda", iterations: int = 12,
+                 weights: str | None = None) -> None:
+        super().__init__(scale)
+        import torch
+        from torchvision.models import optical_flow as tvflow
+
+        if not str(device).startswith("cuda") or not torch.cuda.is_available():
+            raise NStreamError(f"--flow {variant} needs a CUDA GPU (none here): use --flow dis")
+        enums = {"raft_small": tvflow.Raft_Small_Weights, "raft_large": tvflow.Raft_Large_Weights}
+        builders = {"raft_small": tvflow.raft_small, "raft_large": tvflow.raft_large}
+        enum = enums[variant]
+        try:
+            chosen = enum[weights] if weights else enum.DEFAULT
+        except KeyError:
+            raise NStreamError(f"unknown {variant} weights {weights!r}: use one of {', '.join(w.name for w in enum)}") from None
+        try:
+            model = builders[variant](weights=chosen, progress=False)
+        except (OSError, RuntimeError) as exc:  # URLError is an OSError
+            cache = f"{torch.hub.get_dir()}/checkpoints"
+            raise NStreamError(f"{variant} weights {chosen.name} are not in {cache} and could not be downloaded "
+                               f"({type(exc).__name__}): use --flow dis") from None
+        self.name = variant
+        self.device = str(device)
+        self.iterations = int(iterations)
+        self.torch = torch
+        self.model = model.eval().to(self.device)
+        self.transforms = chosen.transforms()
+
+    def compute(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        torch = self.torch
+        import torch.nn.functional as F
+
+        with torch.inference_mode():
+            pair = torch.from_numpy(np.stack([_resize(a, self.scale), _resize(b, self.scale)])).to(self.device)
+            pair = pair.permute(0, 3, 1, 2)
+            first, second = self.transforms(pair[:1], pair[1:])
+            height, width = first.shape[-2:]
+            pad = (0, (-width) % 8, 0, (-height) % 8)  # RAFT needs sizes divisible by 8
+            first, second = F.pad(first, pad, mode="replicate"), F.pad(second, pad, mode="replicate")
+            flow = self.model(first, second, num_flow_updates=self.iterations)[-1][0, :, :height, :width]
+            return flow.permute(1, 2, 0).float().cpu().numpy()
+
+
+def create_flow(name: str = "dis", **options: object) -> FlowBackend:
+    """Build a flow backend by name: ``dis`` (options preset, scale), ``farneback`` (scale, levels,
+    window, iterations), ``raft_small``/``raft_large`` (scale, device, iterations, weights)."""
+    try:
+        if name == "dis":
+            return DISFlow(**options)  # type: ignore[arg-type]
+        if name == "farneback":
+            return FarnebackFlow(**options)  # type: ignore[arg-type]
+        if name in ("raft_small", "raft_large"):
+            return RAFTFlow(name, **options)  # type: ignore[arg-type]
+    except TypeError as exc:
+        raise NStreamError(f"bad option for flow {name!r}: {exc}") from None
+    raise NStreamError(f"unknown flow {name!r}: use one of {', '.join(FLOWS)}")

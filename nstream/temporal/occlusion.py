@@ -1,0 +1,62 @@
+"""Where a flow can be trusted: the forward–backward consistency and motion-boundary checks.
+
+Ruder, Dosovitskiy and Brox, "Artistic style transfer for videos" (2016), eq. 5 and 6. The
+mask lives on the grid of the frame the *forward* flow starts from. With two frames ``a`` and
+``b`` and
+
+    forward  = flow(a, b)   (for each pixel of a: where it is in b)
+    backward = flow(b, a)   (for each pixel of b: where it is in a)
+
+``reliability_mask(forward, backward)`` is an HxW mask over **a**: 1 where ``warp(b, forward)``
+is a trustworthy reconstruction of ``a``, 0 where the pixel of ``a`` is occluded in ``b``
+(disoccluded, seen from b) or sits on a motion boundary. For the live blend, a is the new input
+frame x_t and b the previous one x_{t-1}, so the mask says which pixels of the warped previous
+output may be blended into frame t.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nstream.errors import NStreamError
+from nstream.temporal.warp import warp
+
+# Ruder et al.'s constants (for flows in pixels).
+CONSISTENCY_SCALE = 0.01
+CONSISTENCY_OFFSET = 0.5
+BOUNDARY_SCALE = 0.01
+BOUNDARY_OFFSET = 0.002
+
+
+def reliability_mask(forward: np.ndarray, backward: np.ndarray, outside: bool = True) -> np.ndarray:
+    """float32 HxW mask over the forward flow's source frame: 1 = reliable, 0 = occluded or motion boundary.
+
+    Forward–backward check: follow ``forward`` (w^) into the other frame and read ``backward``
+    there (w~ = backward warped back); a consistent pair cancels, so a pixel fails where
+    |w~ + w^|^2 > 0.01 (|w~|^2 + |w^|^2) + 0.5. Motion boundary: the flow's own gradient is large,
+    |grad u^|^2 + |grad v^|^2 > 0.01 |w^|^2 + 0.002.
+
+    ``outside`` (default on) also marks pixels whose forward flow leaves the other frame: the
+    warp can only replicate the border for them, and the forward–backward check cannot see it
+    (it reads the replicated border of the backward flow, which agrees). Pass False for the two
+    checks alone.
+    """
+    if forward.shape != backward.shape or forward.ndim != 3 or forward.shape[2] != 2:
+        raise NStreamError(f"forward {tuple(forward.shape)} and backward {tuple(backward.shape)} flows must both be HxWx2")
+    w_hat = forward.astype(np.float32, copy=False)
+    w_tilde = warp(backward.astype(np.float32, copy=False), w_hat)
+    total = w_tilde + w_hat
+    inconsistent = (total ** 2).sum(axis=2) > CONSISTENCY_SCALE * ((w_tilde ** 2).sum(axis=2) + (w_hat ** 2).sum(axis=2)) \
+        + CONSISTENCY_OFFSET
+    grad_sq = np.zeros(w_hat.shape[:2], np.float32)
+    for channel in range(2):
+        dy, dx = np.gradient(w_hat[..., channel])
+        grad_sq += dx ** 2 + dy ** 2
+    boundary = grad_sq > BOUNDARY_SCALE * (w_hat ** 2).sum(axis=2) + BOUNDARY_OFFSET
+    unreliable = inconsistent | boundary
+    if outside:
+        height, width = w_hat.shape[:2]
+        grid_y, grid_x = np.mgrid[0:height, 0:width].astype(np.float32)
+        target_x, target_y = grid_x + w_hat[..., 0], grid_y + w_hat[..., 1]
+        unreliable |= (target_x < -0.5) | (target_x > width - 0.5) | (target_y < -0.5) | (target_y > height - 0.5)
+    return (~unreliable).astype(np.float32)
