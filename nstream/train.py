@@ -125,6 +125,9 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--content-weight", type=float, default=1.0)
     parser.add_argument("--style-weight", type=float, default=1e5)
     parser.add_argument("--tv-weight", type=float, default=1e-2)
+    parser.add_argument("--identity-steps", type=int, default=200,
+                        help="first teach the network to reproduce its input (pixel loss, no VGG): style training then "
+                             "starts from sharp content instead of noise and converges in far fewer steps")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--checkpoint-every", type=int, default=100)
     parser.add_argument("--preview-every", type=int, default=0, help="write a preview PNG every N steps (0: off)")
@@ -161,6 +164,8 @@ def train(args: argparse.Namespace, progress: bool = True) -> dict[str, Any]:
         step = int(state["step"])
         rng.setstate(_tuple_state(state["rng"]))
     batches = random_crops(files, args.image_size, args.batch_size, rng)
+    if step == 0 and args.identity_steps:
+        _identity_warmup(model, batches, args.identity_steps, args.lr, device, progress)
     meta = {
         "name": args.name or Path(args.style).stem,
         "style_image": Path(args.style).name,
@@ -199,6 +204,21 @@ def train(args: argparse.Namespace, progress: bool = True) -> dict[str, Any]:
                 _save_preview(output, out.with_name(f"{out.stem}.preview-{step:06d}.png"))
     seconds = time.perf_counter() - start
     return {"steps": step, "losses": terms, "seconds_per_step": seconds / max(1, step - first_step)}
+
+
+def _identity_warmup(model: nn.Module, batches: Iterator[torch.Tensor], steps: int, lr: float, device: torch.device,
+                     progress: bool) -> None:
+    from nstream.progress import step_progress
+
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    with step_progress("identity warm-up", total=steps, enabled=progress) as advance:
+        for _ in range(steps):
+            content = next(batches).to(device)
+            loss = nn.functional.mse_loss(model(content * 255.0) / 255.0, content)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            advance(f"pixel mse {float(loss.detach()):.4g}")
 
 
 def _list_state(state: tuple) -> list:

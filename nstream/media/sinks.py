@@ -28,7 +28,9 @@ AUDIO_FALLBACK = {"webm": "libopus", "mp4": "aac", "mov": "aac", "matroska": "aa
                   "mpegts": "aac", "flv": "aac", "rtsp": "aac"}
 # Fragmented MP4, a fragment a second at most: everything up to the last fragment is complete
 # on disk, so even a killed run leaves a playable file.
-FRAGMENTED = {"movflags": "frag_keyframe+empty_moov+default_base_moof", "frag_duration": "1000000"}
+FRAGMENTED = {"movflags": "frag_keyframe+empty_moov+delay_moov+default_base_moof", "frag_duration": "1000000"}
+PUSH_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "rtmps://")
+PUSH_TIMEOUT = 10.0  # seconds an RTSP receiver may take to answer or to accept data
 
 
 class Sink:
@@ -123,6 +125,7 @@ class AVSink(Sink):
         self.audio: _AudioPassthrough | None = None
         self.last_pts: int | None = None
         self.frames_written = 0
+        self.push = target.lower().startswith(PUSH_SCHEMES)
 
     def open(self, info: SourceInfo) -> None:
         fmt = self.fmt
@@ -160,6 +163,27 @@ class AVSink(Sink):
             except (av.error.FFmpegError, ValueError) as exc:
                 log.warning("output %s: audio dropped (%s)", self.target, _first_line(exc))
                 self.audio = None
+        if self.push:
+            self._connect()
+
+    def _connect(self) -> None:
+        """Pushes connect now, not at the first frame, so a missing receiver is one clear error
+        before anything runs (the rtsp muxer connects when it writes its header)."""
+        try:
+            self.container.start_encoding()
+        except (av.error.FFmpegError, OSError) as exc:
+            self._abandon()
+            reason = getattr(exc, "strerror", None) or _first_line(exc)
+            raise NStreamError(f"cannot push to {self.target} ({reason}): is a server there, accepting pushes "
+                               "to that path?") from None
+
+    def _abandon(self) -> None:
+        """Drop a push whose connection failed: nothing to flush, nothing more to send."""
+        container, self.container = self.container, None
+        try:
+            container.close()
+        except (av.error.FFmpegError, OSError):
+            pass
 
     def write(self, frame: Frame) -> None:
         pts = frame.pts
@@ -170,7 +194,16 @@ class AVSink(Sink):
             self.audio.write(frame.audio)
         vframe = av.VideoFrame.from_ndarray(frame.image, format="rgb24")
         vframe.pts, vframe.time_base = pts, frame.time_base
-        self.container.mux(self.video.encode(vframe))
+        if not self.push:
+            self.container.mux(self.video.encode(vframe))
+        else:
+            try:
+                self.container.mux(self.video.encode(vframe))
+            except (av.error.FFmpegError, OSError) as exc:
+                self._abandon()
+                reason = getattr(exc, "strerror", None) or _first_line(exc)
+                raise NStreamError(f"push to {self.target} broke off after {self.frames_written} frames ({reason}): "
+                                   "the receiver closed the connection or went away") from None
         self.frames_written += 1
 
     def close(self) -> None:
@@ -311,7 +344,9 @@ def open_sink(spec: str, *, codec: str | None = None, crf: int | None = None, pr
         return VirtualCamSink()
     common = {"codec": codec, "crf": crf, "preset": preset, "bitrate": bitrate, "pix_fmt": pix_fmt}
     if lowered.startswith(("rtsp://", "rtsps://")):
-        return AVSink(spec, fmt="rtsp", low_latency=True, keep_audio=keep_audio, options={"rtsp_transport": "tcp"}, **common)
+        # the rtsp muxer's timeout (microseconds) bounds its connect, its handshake and every write
+        options = {"rtsp_transport": "tcp", "timeout": str(round(PUSH_TIMEOUT * 1_000_000))}
+        return AVSink(spec, fmt="rtsp", low_latency=True, keep_audio=keep_audio, options=options, **common)
     if lowered.startswith(("rtmp://", "rtmps://")):
         return AVSink(spec, fmt="flv", low_latency=True, keep_audio=keep_audio, **common)
     suffix = Path(spec).suffix.lower()

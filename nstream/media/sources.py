@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 NETWORK_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "rtmps://", "http://", "https://", "udp://", "srt://", "tcp://")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm"}
 NETWORK_TIME_BASE = Fraction(1, 90000)
+INDEX_TIMED_FORMATS = {"avi", "h264", "hevc", "mjpeg", "rawvideo", "mpeg4", "m4v"}
 
 
 class Source:
@@ -122,6 +123,9 @@ class FileSource(Source):
         time_base = stream.time_base or Fraction(1, 90000)
         self.live = live
         self.loops = 1
+        # AVI and raw elementary streams store no presentation times (B-frames come out with
+        # packet-order pts): they are constant-rate, so the frame index gives the true timing.
+        self.index_timing = self.container.format.name.split(",")[0] in INDEX_TIMED_FORMATS
         width, height = ctx.width, ctx.height
         self.rotation = self._probe_rotation()
         if self.rotation % 180:
@@ -158,7 +162,7 @@ class FileSource(Source):
                 for vframe, audio in self.decoder.decoded(self.stop_event):
                     image = _rotate(vframe.to_ndarray(format="rgb24"), self.rotation)
                     pts = vframe.pts
-                    if pts is None:  # some muxers drop pts; fall back to the frame index at the stream rate
+                    if pts is None or self.index_timing:  # no usable pts: constant rate by frame index
                         pts = round(index / (self.info.rate * self.info.time_base))
                     loop_first = pts if loop_first is None else loop_first
                     pts = offset + pts - (loop_first if loop else 0)
@@ -188,24 +192,43 @@ class FileSource(Source):
 
 
 class NetworkSource(Source):
-    """rtsp/rtmp/http(s)/udp/srt through PyAV: low-latency options, reconnect with back-off.
+    """rtsp/rtmp/http(s)/udp/srt/tcp through PyAV: low-latency options, reconnect with back-off.
 
-    Timestamps stay monotonic across reconnects: each connection's pts continue from the
-    wall-clock time at which it started.
+    RTSP goes over TCP unless asked otherwise. Every connection gets ``open_timeout`` seconds
+    to answer and ``read_timeout`` seconds between packets (PyAV's interrupt timeouts, plus
+    FFmpeg's own socket timeout where the protocol has one). A stream that ends or stalls is
+    reopened with exponential back-off for up to ``reconnect_for`` seconds, and the frames go
+    on. Timestamps stay monotonic across reconnects: each connection's pts start from the
+    wall-clock time of its first frame and then follow the stream's own clock.
     """
+
+    #: protocols whose ``timeout`` option is a socket I/O timeout in microseconds
+    #: (for rtmp it is a listen timeout, and srt counts differently: they rely on PyAV's)
+    SOCKET_TIMEOUT_SCHEMES = ("rtsp", "rtsps", "http", "https", "udp", "tcp")
 
     def __init__(self, url: str, open_timeout: float = 10.0, read_timeout: float = 5.0,
                  reconnect_for: float = 30.0, rtsp_transport: str = "tcp") -> None:
         super().__init__()
         self.url = url
-        self.timeouts = (open_timeout, read_timeout)
+        self.scheme = url.split("://", 1)[0].lower()
+        self.open_timeout, self.read_timeout = open_timeout, read_timeout
         self.reconnect_for = reconnect_for
+        # nobuffer: frames read while probing are dropped, not queued ahead of live ones
         self.options = {"fflags": "nobuffer", "flags": "low_delay", "probesize": "500000", "analyzeduration": "1000000"}
-        if url.startswith(("rtsp://", "rtsps://")):
+        if self.scheme in ("rtsp", "rtsps"):
             self.options["rtsp_transport"] = rtsp_transport
+        if self.scheme in self.SOCKET_TIMEOUT_SCHEMES:
+            self.options["timeout"] = str(max(1, round(read_timeout * 1_000_000)))
+        if self.scheme == "udp":
+            self.options["overrun_nonfatal"] = "1"  # a burst overruns the socket buffer: drop, do not fail
         self.reconnects = 0
+        self.container: Any = None
         self.container = self._connect()
-        decoder = _PyAVDecoder(self.container, url)
+        try:
+            decoder = _PyAVDecoder(self.container, url)
+        except NStreamError:
+            self.container.close()
+            raise
         ctx = decoder.video.codec_context
         rate = decoder.video.average_rate or decoder.video.guessed_rate or Fraction(25)
         self.info = SourceInfo(name=_stream_name(url), width=ctx.width, height=ctx.height, rate=Fraction(rate),
@@ -213,59 +236,99 @@ class NetworkSource(Source):
         self.started = time.monotonic()
 
     def _connect(self) -> Any:
+        """Open the stream once, or raise NStreamError with one line that says why not."""
+        started = time.monotonic()
         try:
-            return av.open(self.url, options=self.options, timeout=self.timeouts)
+            return av.open(self.url, options=self.options, timeout=(self.open_timeout, self.read_timeout))
         except (av.error.FFmpegError, OSError) as exc:
-            raise NStreamError(f"cannot open stream {self.url} ({_first_line(exc)}): is the server up and the URL right?") from None
+            waited = time.monotonic() - started
+            raise NStreamError(self._why(exc, waited)) from None
+
+    def _why(self, exc: BaseException, waited: float) -> str:
+        reason = getattr(exc, "strerror", None) or _first_line(exc)
+        if isinstance(exc, av.error.ExitError) or waited >= 0.9 * self.open_timeout:
+            return (f"no answer from stream {self.url} within {self.open_timeout:g} s: is the server up and the URL right? "
+                    "(--timeout waits longer)")
+        if isinstance(exc, av.error.ProtocolNotFoundError):
+            return f"cannot open stream {self.url}: this FFmpeg build cannot read {self.scheme}:// streams"
+        if isinstance(exc, ConnectionRefusedError):
+            return f"cannot open stream {self.url} (connection refused): is the server up and the port right?"
+        return f"cannot open stream {self.url} ({reason}): is the server up and the URL right?"
 
     def frames(self) -> Iterator[Frame]:
-        index = 0
-        container = self.container
+        index, last_pts = 0, None
         while not self.stop_event.is_set():
-            offset = round((time.monotonic() - self.started) / NETWORK_TIME_BASE)
-            first_seconds, last_pts = None, None
+            container, anchor, why = self.container, None, "the stream ended"
             try:
-                decoder = _PyAVDecoder(container, self.url)
-                for vframe, _audio in decoder.decoded(self.stop_event):
-                    seconds = float(vframe.pts * vframe.time_base) if vframe.pts is not None else time.monotonic()
-                    first_seconds = seconds if first_seconds is None else first_seconds
-                    pts = offset + round((seconds - first_seconds) / NETWORK_TIME_BASE)
+                video = container.streams.video[0] if container.streams.video else None
+                if video is None:
+                    raise NStreamError("no video stream")
+                video.thread_type = "SLICE"  # frame threads would hold frames back: latency
+                for vframe in self._decoded(container, video):
+                    now = time.monotonic()
+                    if vframe.pts is None:
+                        pts = round((now - self.started) / NETWORK_TIME_BASE)
+                    else:
+                        seconds = float(vframe.pts * vframe.time_base)
+                        if anchor is None:  # this connection's clock starts at the wall clock
+                            anchor = (seconds, now - self.started)
+                        pts = round((anchor[1] + seconds - anchor[0]) / NETWORK_TIME_BASE)
                     if last_pts is not None and pts <= last_pts:
                         pts = last_pts + 1
                     last_pts = pts
                     image = vframe.to_ndarray(format="rgb24")
                     if image.shape[:2] != (self.info.height, self.info.width):
                         image = _resize(image, self.info.width, self.info.height)
-                    yield Frame(image, index, pts, NETWORK_TIME_BASE, time.monotonic())
+                    yield Frame(image, index, pts, NETWORK_TIME_BASE, now)
                     index += 1
             except (av.error.FFmpegError, OSError, NStreamError) as exc:
-                self.warnings.append(f"stream interrupted after frame {index}: {_first_line(exc)}")
+                why = getattr(exc, "strerror", None) or _first_line(exc)
             finally:
                 container.close()
             if self.stop_event.is_set():
                 break
-            container = self._reconnect(index)
-            if container is None:
+            log.warning("stream %s interrupted after frame %d (%s): reconnecting", self.url, index, why)
+            self.warnings.append(f"stream {self.url} interrupted after frame {index} ({why})")
+            self.container = self._reconnect(index)
+            if self.container is None:
                 break
+        if index == 0 and not self.stop_event.is_set():
+            raise NStreamError(f"stream {self.url} sent no video frames: is the camera or server streaming?")
+
+    def _decoded(self, container: Any, video: Any) -> Iterator[Any]:
+        """Video frames as soon as they decode (no frame held back); a packet that does not
+        decode is skipped, as a live stream's damaged packet should be."""
+        for packet in container.demux(video):
+            if self.stop_event.is_set():
+                return
+            try:
+                decoded = packet.decode()
+            except av.error.InvalidDataError:
+                continue
+            yield from decoded
 
     def _reconnect(self, index: int) -> Any:
         """Try again with exponential back-off for ``reconnect_for`` seconds; None when it gives up."""
-        deadline, delay = time.monotonic() + self.reconnect_for, 0.5
-        while time.monotonic() < deadline and not self.stop_event.is_set():
-            if self.stop_event.wait(delay):
+        deadline, delay, why = time.monotonic() + self.reconnect_for, 0.5, "no time to retry"
+        while time.monotonic() + min(delay, 0.1) < deadline and not self.stop_event.is_set():
+            if self.stop_event.wait(min(delay, max(0.0, deadline - time.monotonic()))):
                 return None
             try:
                 container = self._connect()
-                self.reconnects += 1
-                log.warning("reconnected to %s after frame %d", self.url, index)
-                return container
-            except NStreamError:
+            except NStreamError as exc:
+                why = str(exc)
                 delay = min(delay * 2, 8.0)
-        self.warnings.append(f"{self.url}: gave up reconnecting after {self.reconnect_for:.0f} s")
+                continue
+            self.reconnects += 1
+            log.warning("reconnected to %s after frame %d", self.url, index)
+            return container
+        if not self.stop_event.is_set():
+            self.warnings.append(f"gave up reconnecting to {self.url} after {self.reconnect_for:g} s; last try: {why}")
         return None
 
     def close(self) -> None:
-        self.container.close()
+        if self.container is not None:
+            self.container.close()
 
 
 def _stream_name(url: str) -> str:
