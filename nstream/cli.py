@@ -169,9 +169,10 @@ def run_stream(args: argparse.Namespace) -> dict[str, Any]:
         pipeline.start()
         mode = "off" if args.no_dashboard else "auto"
         try:
-            dashboard.watch(stats.snapshot, pipeline.alive, mode=mode)
+            dashboard.watch(stats.snapshot, pipeline.alive, mode=mode, tick=pipeline.tick)
         finally:
             pipeline.join()
+            pipeline.tick()
         pipeline.finish()
     finally:
         restore()
@@ -208,17 +209,26 @@ def stream_main(argv: Sequence[str] | None = None) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m nstream COMMAND``: train, styles."""
+    """``python -m nstream COMMAND``: train, styles, export, bench."""
+    from nstream import bench as bench_module
     from nstream import train as train_module
 
     parser = argparse.ArgumentParser(prog="python -m nstream", description="nstream tools")
     commands = parser.add_subparsers(dest="command", required=True)
     train_module.build_parser(commands.add_parser("train", help="train a style network", description=train_module.__doc__))
     commands.add_parser("styles", help="list the installed styles")
+    bench_module.build_export_parser(commands.add_parser("export", help="build, check and cache an ONNX/TensorRT engine",
+                                                         description=bench_module.run_export.__doc__))
+    bench_module.build_bench_parser(commands.add_parser("bench", help="stylize-only speed per engine, precision and size",
+                                                        description=bench_module.__doc__))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     if args.command == "train":
         return _run_guarded(lambda: print(json.dumps(train_module.train(args))))
+    if args.command == "export":
+        return _run_guarded(lambda: bench_module.run_export(args))
+    if args.command == "bench":
+        return _run_guarded(lambda: bench_module.run_bench(args))
     return _run_guarded(_print_styles)
 
 

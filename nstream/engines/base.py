@@ -1,6 +1,7 @@
-"""Inference engines behind one interface: ``infer(NCHW float batch in 0..255) -> same``.
+"""The engine interface and the eager PyTorch engine every other backend is checked against.
 
-This module holds the eager PyTorch engine; ONNX Runtime and TensorRT plug in beside it.
+An engine maps an NCHW float batch in 0..255 to an NCHW float batch of the same size; the
+stylizer pads frames to a multiple of 4 before calling it. Backends differ only in how fast.
 """
 
 from __future__ import annotations
@@ -12,21 +13,27 @@ from torch import nn
 
 from nstream.errors import NStreamError
 
-ENGINES = ("auto", "torch")
-PRECISIONS = ("auto", "fp32", "fp16")
+ENGINES = ("auto", "torch", "onnxruntime", "tensorrt", "torch2trt")
+PRECISIONS = ("auto", "fp32", "fp16", "int8")
 
 
 class Engine(Protocol):
+    """What the stylizer and the dashboard rely on; ``reason`` says why ``auto`` chose it."""
+
     name: str
     precision: str
     device: torch.device
+    reason: str
 
     def infer(self, batch: torch.Tensor) -> torch.Tensor: ...
 
     def warmup(self, height: int, width: int) -> None: ...
 
 
-def pick_device(name: str = "auto") -> torch.device:
+def pick_device(name: str | torch.device = "auto") -> torch.device:
+    """``auto`` means the GPU when PyTorch sees one; a CUDA request without one is a user error."""
+    if isinstance(name, torch.device):
+        return name
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
@@ -43,14 +50,15 @@ class TorchEngine:
     name = "torch"
 
     def __init__(self, model: nn.Module, device: str | torch.device = "auto", precision: str = "auto") -> None:
-        self.device = device if isinstance(device, torch.device) else pick_device(device)
+        self.device = pick_device(device)
         if precision == "auto":
             precision = "fp16" if self.device.type == "cuda" else "fp32"
-        if precision not in PRECISIONS[1:]:
-            raise NStreamError(f"the torch engine runs fp32 or fp16, not {precision!r}")
+        if precision not in ("fp32", "fp16"):
+            raise NStreamError(f"the torch engine runs fp32 or fp16, not {precision!r}: use --engine onnxruntime for int8")
         if precision == "fp16" and self.device.type != "cuda":
             raise NStreamError("fp16 needs a CUDA GPU with the torch engine: use --precision fp32 on CPU")
         self.precision = precision
+        self.reason = "asked for"
         self.dtype = torch.float16 if precision == "fp16" else torch.float32
         self.memory_format = torch.channels_last if self.device.type == "cuda" else torch.contiguous_format
         self.model = model.to(self.device, self.dtype, memory_format=self.memory_format).eval()
@@ -64,9 +72,3 @@ class TorchEngine:
         self.infer(torch.zeros(1, 3, height, width, device=self.device))
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
-
-
-def create_engine(kind: str, model: nn.Module, device: str = "auto", precision: str = "auto") -> Engine:
-    if kind not in ENGINES:
-        raise NStreamError(f"unknown --engine {kind!r}: choose one of {', '.join(ENGINES)}")
-    return TorchEngine(model, device, precision)

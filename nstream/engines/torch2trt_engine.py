@@ -1,0 +1,69 @@
+"""torch2trt: optional, converts the module directly (one fixed shape per conversion).
+
+torch2trt turns ReflectionPad2d into zero padding unless its plugin library loads, which
+darkens frame edges; so every conversion is compared with PyTorch and refused when it differs.
+
+NOT VERIFIED: torch2trt and TensorRT are absent on every machine of this project; tests skip.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+from torch import nn
+
+from nstream.engines.base import pick_device
+from nstream.engines.validate import THRESHOLDS, psnr
+from nstream.errors import NStreamError
+
+
+def import_torch2trt() -> Any:
+    try:
+        from torch2trt import torch2trt
+    except ImportError:
+        raise NStreamError("torch2trt is not installed: pip install 'nstream[torch2trt]' (needs TensorRT and a GPU), "
+                           "or use --engine tensorrt/onnxruntime") from None
+    return torch2trt
+
+
+class Torch2TRTEngine:
+    """One converted module per input shape, each checked against PyTorch fp32 on first use."""
+
+    name = "torch2trt"
+
+    def __init__(self, model: nn.Module, device: str | torch.device = "auto", precision: str = "auto") -> None:
+        self.convert = import_torch2trt()
+        self.device = pick_device(device)
+        if self.device.type != "cuda":
+            raise NStreamError("the torch2trt engine needs a CUDA GPU: use --engine onnxruntime on CPU")
+        if precision == "auto":
+            precision = "fp16"
+        if precision not in ("fp32", "fp16"):
+            raise NStreamError(f"the torch2trt engine runs fp32 or fp16, not {precision!r}")
+        self.precision, self.reason = precision, "asked for"
+        self.model = copy.deepcopy(model).to(self.device, torch.float32).eval()
+        self.converted: dict[tuple[int, ...], Any] = {}
+        self.psnr = float("nan")
+
+    @torch.inference_mode()
+    def _converted(self, shape: tuple[int, ...]) -> Any:
+        if shape not in self.converted:
+            sample = torch.rand(shape, device=self.device, generator=torch.Generator(self.device).manual_seed(0)) * 255
+            module = self.convert(self.model, [sample], fp16_mode=self.precision == "fp16")
+            score = psnr(self.model(sample).cpu().numpy(), module(sample).float().cpu().numpy())
+            if score < THRESHOLDS[self.precision]:
+                raise NStreamError(f"torch2trt's conversion differs from PyTorch (PSNR {score:.1f} dB; reflection padding "
+                                   "lost without its plugin library?): refusing it, use --engine tensorrt")
+            self.psnr = score if self.psnr != self.psnr else min(self.psnr, score)
+            self.converted[shape] = module
+        return self.converted[shape]
+
+    def infer(self, batch: torch.Tensor) -> torch.Tensor:
+        x = batch.detach().to(self.device, torch.float32).contiguous()
+        return self._converted(tuple(x.shape))(x).float()
+
+    def warmup(self, height: int, width: int) -> None:
+        self.infer(torch.zeros(1, 3, height, width, device=self.device))
+        torch.cuda.synchronize(self.device)
