@@ -55,20 +55,31 @@ def summary(snapshot: dict[str, Any]) -> str:
 
 
 def watch(snapshot: Callable[[], dict[str, Any]], running: Callable[[], bool], mode: str = "auto",
-          refresh_s: float = 0.25, line_every_s: float = 2.0) -> None:
-    """Show progress until ``running()`` is false. mode: auto, rich, plain or off."""
+          tick: Callable[[], None] = lambda: None, refresh_s: float = 0.25, line_every_s: float = 2.0,
+          tick_s: float = 0.015) -> None:
+    """Show progress until ``running()`` is false, calling ``tick`` (GUI pumping) every ``tick_s``.
+
+    mode: auto (rich on a terminal, plain lines elsewhere), rich, plain or off.
+    """
     if mode == "auto":
         mode = "rich" if sys.stdout.isatty() else "plain"
-    if mode == "rich":
-        with Live(render(snapshot()), console=Console(), refresh_per_second=4, transient=False) as live:
-            while running():
-                time.sleep(refresh_s)
-                live.update(render(snapshot()))
+    every = refresh_s if mode == "rich" else line_every_s
+    live = Live(render(snapshot()), console=Console(), refresh_per_second=4) if mode == "rich" else None
+    if live is not None:
+        live.start()
+    try:
+        last = time.monotonic()
+        while running():
+            tick()
+            time.sleep(tick_s)
+            if time.monotonic() - last >= every:
+                last = time.monotonic()
+                if live is not None:
+                    live.update(render(snapshot()))
+                elif mode == "plain":
+                    print(progress_line(snapshot()), flush=True)
+        tick()
+    finally:
+        if live is not None:
             live.update(render(snapshot()))
-        return
-    last = time.monotonic()
-    while running():
-        time.sleep(refresh_s)
-        if mode == "plain" and time.monotonic() - last >= line_every_s:
-            last = time.monotonic()
-            print(progress_line(snapshot()), flush=True)
+            live.stop()

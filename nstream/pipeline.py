@@ -128,13 +128,23 @@ class Pipeline:
     def alive(self) -> bool:
         return any(thread.is_alive() for thread in self.threads)
 
+    def tick(self) -> None:
+        """Main-thread housekeeping: GUI events of sinks, and their requests to quit."""
+        for sink in self.sinks:
+            sink.pump()
+            if sink.quit is not None and sink.quit.is_set() and not self.stopping.is_set():
+                self.request_stop()
+
     def join(self, timeout: float | None = None) -> None:
         for thread in self.threads:
             thread.join(timeout)
 
     def run(self) -> PipelineStats:
         self.start()
-        self.join()
+        while self.alive():
+            self.tick()
+            self.join(0.02)
+        self.tick()
         return self.finish()
 
     def finish(self) -> PipelineStats:
@@ -185,8 +195,6 @@ class Pipeline:
                 started = time.perf_counter()
                 for sink in self.sinks:
                     sink.write(frame)
-                    if sink.quit is not None and sink.quit.is_set():
-                        self.request_stop()
                 self.stats.stage("encode", time.perf_counter() - started)
                 self.stats.delivered(frame.captured)
         finally:

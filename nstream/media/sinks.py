@@ -47,6 +47,9 @@ class Sink:
     def close(self) -> None:
         """Flush and finalize; must be safe after a failed open or a partial run."""
 
+    def pump(self) -> None:
+        """Main-thread work (GUI events), called often while the pipeline runs."""
+
 
 class NullSink(Sink):
     """Discards frames: for benchmarks and for measuring the pipeline alone."""
@@ -190,20 +193,19 @@ class AVSink(Sink):
         if self.last_pts is not None and pts <= self.last_pts:
             pts = self.last_pts + 1
         self.last_pts = pts
-        if self.audio is not None and frame.audio:
-            self.audio.write(frame.audio)
         vframe = av.VideoFrame.from_ndarray(frame.image, format="rgb24")
         vframe.pts, vframe.time_base = pts, frame.time_base
-        if not self.push:
+        try:
+            if self.audio is not None and frame.audio:
+                self.audio.write(frame.audio)
             self.container.mux(self.video.encode(vframe))
-        else:
-            try:
-                self.container.mux(self.video.encode(vframe))
-            except (av.error.FFmpegError, OSError) as exc:
-                self._abandon()
-                reason = getattr(exc, "strerror", None) or _first_line(exc)
-                raise NStreamError(f"push to {self.target} broke off after {self.frames_written} frames ({reason}): "
-                                   "the receiver closed the connection or went away") from None
+        except (av.error.FFmpegError, OSError) as exc:
+            if not self.push:
+                raise
+            self._abandon()
+            reason = getattr(exc, "strerror", None) or _first_line(exc)
+            raise NStreamError(f"push to {self.target} broke off after {self.frames_written} frames ({reason}): "
+                               "the receiver closed the connection or went away") from None
         self.frames_written += 1
 
     def close(self) -> None:
@@ -274,13 +276,22 @@ class ImageSink(Sink):
 
 
 class WindowSink(Sink):
-    """An OpenCV preview window; q or Esc asks the pipeline to stop."""
+    """An OpenCV preview window; q or Esc asks the pipeline to stop.
+
+    GUI toolkits want the main thread, so ``write`` (encode thread) only hands over the latest
+    frame and ``pump`` (main thread) draws it and reads keys. A slow screen never blocks the
+    pipeline: the window shows the newest frame.
+    """
 
     name = "window"
 
     def __init__(self, title: str = "nstream") -> None:
         self.title = title
         self.quit = threading.Event()
+        self.latest: np.ndarray | None = None
+        self.lock = threading.Lock()
+        self.closed = False
+        self.shown = False
 
     def open(self, info: SourceInfo) -> None:
         import cv2
@@ -290,22 +301,31 @@ class WindowSink(Sink):
             cv2.resizeWindow(self.title, info.width, info.height)
         except cv2.error as exc:
             raise NStreamError(f"cannot open a preview window ({_first_line(exc)}): is there a display?") from None
+        self.shown = True
 
     def write(self, frame: Frame) -> None:
+        with self.lock:
+            self.latest = frame.image
+
+    def pump(self) -> None:
         import cv2
 
-        cv2.imshow(self.title, cv2.cvtColor(frame.image, cv2.COLOR_RGB2BGR))
+        if not self.shown:
+            return
+        with self.lock:
+            image, self.latest = self.latest, None
+        if self.closed:
+            cv2.destroyWindow(self.title)
+            cv2.waitKey(1)
+            self.shown = False
+            return
+        if image is not None:
+            cv2.imshow(self.title, cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
         if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
             self.quit.set()
 
     def close(self) -> None:
-        import cv2
-
-        try:
-            cv2.destroyWindow(self.title)
-            cv2.waitKey(1)
-        except cv2.error:
-            pass
+        self.closed = True
 
 
 class VirtualCamSink(Sink):
