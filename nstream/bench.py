@@ -169,9 +169,10 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
         score = r["psnr_db"]
         table.add_row(r["engine"], r["precision"], r["resolution"], f"{r['fps']:.2f}", f"{r['mean_ms']:.1f}",
                       f"{r['p50_ms']:.1f}", f"{r['p95_ms']:.1f}", "ref" if score is None else f"{score:.1f}")
+    console = Console()
+    console.print(table)
     for s in skipped:
-        table.add_row(s["engine"], s["precision"], "-", "skipped", s["reason"][:70], "", "", "")
-    Console().print(table)
+        console.print(f"skipped {s['engine']} {s['precision']}: {s['reason']}", markup=False)
     report = {"style": name, "iterations": args.iterations, "threads": torch.get_num_threads(), "results": rows,
               "skipped": skipped}
     if args.json:
@@ -184,17 +185,19 @@ def count_cost(model: nn.Module, height: int, width: int) -> dict[str, float]:
     """Multiply-adds and activation traffic of one frame, from the shapes each layer sees.
 
     FLOPs count 2 per multiply-add (convolutions only; norms, ReLU, padding are noise beside them).
-    Bytes count each layer's input read and output written once, at the given element size
-    (fp16: 2), plus the weights: the floor an engine without layer fusion pays.
+    ``activation_elements`` counts every leaf layer's input read and output written once (an
+    engine that fuses nothing); ``conv_io_elements`` only the convolutions' (pad, norm and ReLU
+    fused into them). Multiply by the element size (fp16: 2) for bytes.
     """
-    flops, traffic = 0.0, 0.0
+    flops, traffic, conv_io = 0.0, 0.0, 0.0
     hooks = []
 
     def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
-        nonlocal flops, traffic
+        nonlocal flops, traffic, conv_io
         if isinstance(module, nn.Conv2d):
             k = module.kernel_size[0] * module.kernel_size[1] * module.in_channels // module.groups
             flops += 2.0 * output.numel() * k
+            conv_io += inputs[0].numel() + output.numel()
         if not list(module.children()):
             traffic += inputs[0].numel() + output.numel()
 
@@ -208,4 +211,4 @@ def count_cost(model: nn.Module, height: int, width: int) -> dict[str, float]:
         for h in hooks:
             h.remove()
     weights = sum(p.numel() for p in model.parameters())
-    return {"gflops": flops / 1e9, "activation_elements": traffic, "weights": float(weights)}
+    return {"gflops": flops / 1e9, "activation_elements": traffic, "conv_io_elements": conv_io, "weights": float(weights)}

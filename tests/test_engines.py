@@ -244,3 +244,14 @@ def test_cli_export_tensorrt_without_it_is_one_line(lively_style: Path, tmp_path
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert [line for line in result.stderr.splitlines() if line.startswith("error:")] == [
         line for line in result.stderr.splitlines() if "TensorRT is not installed" in line]
+
+
+def test_cost_count_matches_the_architecture() -> None:
+    from nstream.bench import count_cost
+    from nstream.models.johnson import TransformerNet
+
+    per_pixel = (3 * 32 * 81 + 32 * 64 * 9 / 4 + 64 * 128 * 9 / 16 + 10 * 128 * 128 * 9 / 16  # down, residual
+                 + 128 * 64 * 9 / 4 + 64 * 32 * 9 + 32 * 3 * 81)  # up
+    cost = count_cost(TransformerNet().eval(), 16, 32)
+    assert cost["gflops"] * 1e9 == pytest.approx(2 * 16 * 32 * per_pixel)
+    assert cost["conv_io_elements"] < cost["activation_elements"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import logging
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -94,14 +95,20 @@ def quantize_int8(graph: onnx.ModelProto, frames: Sequence[np.ndarray], method: 
     with tempfile.TemporaryDirectory(prefix="nstream-q-") as tmp:
         src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
         save_onnx(graph, src)
-        with contextlib.redirect_stdout(io.StringIO()):  # the quantizer prints its histogram settings
-            quantize_static(
-                str(src), str(dst), _FrameReader(frames), quant_format=QuantFormat.QDQ, op_types_to_quantize=["Conv"],
-                per_channel=True, nodes_to_exclude=keep, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-                calibrate_method=methods[method],
-                extra_options={"ActivationSymmetric": True, "WeightSymmetric": True, "CalibTensorRangeSymmetric": True,
-                               "CalibPercentile": 99.999},
-            )
+        # The quantizer prints its histogram settings and warns on the root logger about optional shape
+        # pre-processing (our graph has no shape-dependent ops to infer): keep both off the user's console.
+        logging.disable(logging.WARNING)
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                quantize_static(
+                    str(src), str(dst), _FrameReader(frames), quant_format=QuantFormat.QDQ, op_types_to_quantize=["Conv"],
+                    per_channel=True, nodes_to_exclude=keep, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                    calibrate_method=methods[method],
+                    extra_options={"ActivationSymmetric": True, "WeightSymmetric": True, "CalibTensorRangeSymmetric": True,
+                                   "CalibPercentile": 99.999},
+                )
+        finally:
+            logging.disable(logging.NOTSET)
         return drop_output_qdq(onnx.load(str(dst)))
 
 
