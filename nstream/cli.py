@@ -155,6 +155,7 @@ def run_stream(args: argparse.Namespace) -> dict[str, Any]:
 
         stats = PipelineStats()
         stats.info = {"engine": engine.name, "precision": engine.precision, "device": str(engine.device),
+                      "engine_reason": getattr(engine, "reason", ""),
                       "resolution": f"{info.width}x{info.height}", "input": info.name, "style": style.name,
                       "live": info.live, "frame_count": (info.frame_count * args.loop if info.frame_count else None),
                       "outputs": outputs}

@@ -24,7 +24,10 @@ def render(snapshot: dict[str, Any]) -> Panel:
         stages.add_row(name, f"{stage['fps_now']:.1f}", f"{stage['mean_ms']:.1f}", str(stage["frames"]))
     lat = snapshot["latency_ms"]
     facts = Table.grid(padding=(0, 2))
-    facts.add_row("engine", f"{snapshot.get('engine', '?')} ({snapshot.get('precision', '?')}) on {snapshot.get('device', '?')}")
+    engine = f"{snapshot.get('engine', '?')} ({snapshot.get('precision', '?')}) on {snapshot.get('device', '?')}"
+    if snapshot.get("engine_reason"):
+        engine += f"  [dim]{snapshot['engine_reason']}[/dim]"
+    facts.add_row("engine", engine)
     facts.add_row("video", f"{snapshot.get('resolution', '?')} from {snapshot.get('input', '?')}")
     facts.add_row("latency", f"p50 {lat['p50']:.0f} ms   p95 {lat['p95']:.0f} ms   max {lat['max']:.0f} ms")
     facts.add_row("queues", "   ".join(f"{k} {v}" for k, v in snapshot["queues"].items()))
