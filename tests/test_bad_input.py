@@ -151,3 +151,16 @@ def test_killed_run_leaves_a_playable_file(tmp_path, style_model):
     proc.kill()
     proc.wait()
     assert probe(out)["frames"] > 0
+
+
+def test_virtualcam_without_its_extra(tmp_path, style_model):
+    pytest.importorskip("torch")
+    try:
+        import pyvirtualcam  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("pyvirtualcam is installed: the missing-extra message cannot be shown")
+    clip = make_clip(tmp_path / "in.mp4", frames=2)
+    result = run_stream("-i", str(clip), "-s", str(style_model), "-o", "virtualcam", "--no-dashboard")
+    assert_one_line_error(result, "pyvirtualcam")

@@ -1,0 +1,98 @@
+"""Makes the README's pictures from real runs: a still, a strip of video frames, the dashboard.
+
+    python docs/make_pictures.py [--style starry_night] [--content PATH_TO_PHOTO]
+
+Writes docs/images/<content>_<style>.png (photo | stylized), docs/images/bigbuckbunny_strip.png
+(demo clip frames above, stylized below) and docs/images/dashboard.svg (the dashboard as it
+looked at the end of a real run on the demo clip).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from nstream.cli import DEMO_CLIP, run_stream, stream_parser  # noqa: E402
+from nstream.media.sources import FileSource  # noqa: E402
+
+IMAGES = ROOT / "docs" / "images"
+
+
+def side_by_side(left: np.ndarray, right: np.ndarray, gap: int = 6) -> Image.Image:
+    height = max(left.shape[0], right.shape[0])
+    canvas = np.full((height, left.shape[1] + gap + right.shape[1], 3), 255, np.uint8)
+    canvas[: left.shape[0], : left.shape[1]] = left
+    canvas[: right.shape[0], left.shape[1] + gap:] = right
+    return Image.fromarray(canvas)
+
+
+def still(style: str, content: Path, width: int) -> Path:
+    photo = Image.open(content).convert("RGB")
+    photo = photo.resize((width, round(photo.height * width / photo.width)), Image.LANCZOS)
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = Path(tmp) / "in.png", Path(tmp) / "out.png"
+        photo.save(src)
+        run_stream(stream_parser().parse_args(["-i", str(src), "-o", str(dst), "-s", style, "--no-dashboard"]))
+        styled = np.asarray(Image.open(dst).convert("RGB"))
+    out = IMAGES / f"{content.stem}_{style}.png"
+    side_by_side(np.asarray(photo), styled).save(out, optimize=True)
+    return out
+
+
+def strip(style: str, frames: int, step: int, width: int) -> Path:
+    with tempfile.TemporaryDirectory() as tmp:
+        styled_path = Path(tmp) / "styled.mkv"
+        run_stream(stream_parser().parse_args(["-i", str(DEMO_CLIP), "-o", str(styled_path), "-s", style, "--no-audio",
+                                               "--max-frames", str(frames * step), "--no-dashboard", "--crf", "12"]))
+        rows = []
+        for path in (DEMO_CLIP, styled_path):
+            source = FileSource(str(path))
+            picked = [f.image for f in source.frames() if f.index % step == 0][:frames]
+            source.close()
+            scaled = [np.asarray(Image.fromarray(p).resize((width, round(p.shape[0] * width / p.shape[1])))) for p in picked]
+            rows.append(np.concatenate(scaled, axis=1))
+    out = IMAGES / "bigbuckbunny_strip.png"
+    Image.fromarray(np.concatenate(rows, axis=0)).save(out, optimize=True)
+    return out
+
+
+def dashboard_svg(style: str, frames: int) -> Path:
+    from rich.console import Console
+
+    from nstream.dashboard import render
+
+    with tempfile.TemporaryDirectory() as tmp:
+        stats = Path(tmp) / "stats.json"
+        run_stream(stream_parser().parse_args(["-i", str(DEMO_CLIP), "-o", str(Path(tmp) / "o.mp4"), "-s", style,
+                                               "--max-frames", str(frames), "--no-dashboard", "--stats-json", str(stats)]))
+        snapshot = json.loads(stats.read_text())
+    console = Console(record=True, width=110, file=open("/dev/null", "w"))  # noqa: SIM115 - recorded, not shown
+    console.print(render(snapshot))
+    out = IMAGES / "dashboard.svg"
+    console.save_svg(str(out), title="python stream.py")
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--style", default="starry_night")
+    parser.add_argument("--content", type=Path, default=ROOT.parent / "shared" / "data" / "content" / "tubingen.jpg")
+    parser.add_argument("--width", type=int, default=512)
+    args = parser.parse_args()
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    print(still(args.style, args.content, args.width))
+    print(strip(args.style, frames=4, step=30, width=320))
+    print(dashboard_svg(args.style, frames=30))
+
+
+if __name__ == "__main__":
+    main()
