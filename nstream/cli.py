@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from nstream.errors import NStreamError
+from nstream.temporal import options as temporal_options
 
 DEMO_CLIP = Path(__file__).resolve().parent / "assets" / "bigbuckbunny.mp4"
 log = logging.getLogger("nstream")
@@ -87,6 +88,7 @@ def stream_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-dashboard", action="store_true", help="logs only, no live dashboard")
     run.add_argument("--stats-json", help="write the run's figures to this JSON file at the end")
     run.add_argument("-v", "--verbose", action="store_true")
+    temporal_options.add_arguments(p)
     return p
 
 
@@ -159,6 +161,7 @@ def run_stream(args: argparse.Namespace) -> dict[str, Any]:
                       "resolution": f"{info.width}x{info.height}", "input": info.name, "style": style.name,
                       "live": info.live, "frame_count": (info.frame_count * args.loop if info.frame_count else None),
                       "outputs": outputs}
+        stylize = temporal_options.wrap_stylize(stylize, args, info.live, stats, str(engine.device))
         pipeline = Pipeline(source, stylize, sinks, queue_size=args.queue_size, stats=stats, max_frames=args.max_frames)
     except BaseException:
         for sink in sinks:
@@ -213,6 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python -m nstream COMMAND``: train, styles, export, bench."""
     from nstream import bench as bench_module
     from nstream import train as train_module
+    from nstream.temporal import evaluate as temporal_eval
 
     parser = argparse.ArgumentParser(prog="python -m nstream", description="nstream tools")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -222,6 +226,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                          description=bench_module.run_export.__doc__))
     bench_module.build_bench_parser(commands.add_parser("bench", help="stylize-only speed per engine, precision and size",
                                                         description=bench_module.__doc__))
+    temporal_eval.build_parser(commands.add_parser("eval", help="temporal consistency and style fidelity, blend on/off",
+                                                   description=temporal_eval.__doc__))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     if args.command == "train":
@@ -230,6 +236,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run_guarded(lambda: bench_module.run_export(args))
     if args.command == "bench":
         return _run_guarded(lambda: bench_module.run_bench(args))
+    if args.command == "eval":
+        return _run_guarded(lambda: temporal_eval.run(args))
     return _run_guarded(_print_styles)
 
 

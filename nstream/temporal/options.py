@@ -1,0 +1,63 @@
+"""Command-line options of the temporal stage and the hook that puts it into ``stream.py``.
+
+``cli.stream_parser()`` calls :func:`add_arguments`; ``cli.run_stream`` calls :func:`wrap_stylize`
+on its per-frame stylize callable. Both are here so the CLI needs two one-line hooks only.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+from nstream.errors import NStreamError
+from nstream.frames import Frame
+from nstream.temporal.blend import DEFAULT_STRENGTH, MAX_STRENGTH
+from nstream.temporal.flow import DIS_PRESETS, FLOWS, create_flow
+from nstream.temporal.scenecut import DEFAULT_CUT_THRESHOLD
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``temporal consistency`` option group."""
+    group = parser.add_argument_group("temporal consistency")
+    group.add_argument("--temporal-strength", type=float, default=DEFAULT_STRENGTH, metavar="A",
+                       help=f"0..{MAX_STRENGTH}: weight of the flow-warped previous output where the flow is reliable "
+                            f"(0 = off; default {DEFAULT_STRENGTH})")
+    group.add_argument("--flow", default="dis", choices=FLOWS,
+                       help="optical flow for blending: dis (CPU, default), farneback (CPU), raft_small/raft_large (CUDA)")
+    group.add_argument("--flow-scale", type=float, default=None,
+                       help="fraction of the frame size the flow runs at (default 0.5 for dis, 1 otherwise)")
+    group.add_argument("--flow-preset", default="fast", choices=tuple(DIS_PRESETS), help="DIS preset (default fast)")
+    group.add_argument("--scene-cut", type=float, default=DEFAULT_CUT_THRESHOLD, metavar="T",
+                       help=f"colour-histogram distance (0..1) above which a frame starts a new shot and the "
+                            f"history is dropped (default {DEFAULT_CUT_THRESHOLD})")
+    group.add_argument("--no-scene-cuts", action="store_true", help="never reset the history on a histogram jump")
+
+
+def flow_from_args(args: argparse.Namespace, device: str = "cpu") -> Any:
+    """The blending flow backend the options ask for."""
+    options: dict[str, Any] = {}
+    if args.flow_scale is not None:
+        options["scale"] = args.flow_scale
+    if args.flow == "dis":
+        options["preset"] = args.flow_preset
+    elif args.flow.startswith("raft"):
+        options["device"] = device if str(device).startswith("cuda") else "cuda"
+    return create_flow(args.flow, **options)
+
+
+def wrap_stylize(stylize: Callable[[Frame], Frame], args: argparse.Namespace, live: bool, stats: Any = None,
+                 device: str = "cpu") -> Callable[[Frame], Frame]:
+    """``stylize`` with flow-guided blending, or ``stylize`` itself when ``--temporal-strength 0``."""
+    from nstream.temporal.blend import check_strength
+    from nstream.temporal.stream import TemporalStylizer
+
+    strength = check_strength(getattr(args, "temporal_strength", 0.0))
+    if strength == 0:
+        if stats is not None:
+            stats.info["temporal"] = "off"
+        return stylize
+    threshold = None if args.no_scene_cuts else args.scene_cut
+    if threshold is not None and not 0 < threshold <= 1:
+        raise NStreamError(f"--scene-cut {threshold} is out of range: use 0 < T <= 1, or --no-scene-cuts")
+    return TemporalStylizer(stylize, flow_from_args(args, device), strength, live=live, cut_threshold=threshold, stats=stats)

@@ -1,0 +1,106 @@
+"""The temporal stage of the live/file pipeline: wraps the per-frame stylize callable.
+
+:class:`TemporalStylizer` takes the pipeline's ``stylize(frame) -> frame`` and returns frames
+blended with the flow-warped previous output. Flow runs beside inference: when frame t arrives,
+the flow worker thread starts on (x_t, x_{t-1}) at once, the network stylizes x_t meanwhile, and the
+blend waits only for whatever flow work is left (OpenCV and PyTorch release the GIL, so the two
+really run at once).
+
+File sources wait for the flow (every frame blended, output deterministic). Live sources never wait
+longer than ``live_wait_s`` beyond the network: a frame whose flow is not ready goes out unblended
+and is counted in ``stats.info["unblended"]`` (the dashboard shows it), and no new flow job is
+queued behind one still running, so a slow flow never adds latency.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
+
+import numpy as np
+
+from nstream.frames import Frame
+from nstream.temporal.blend import DEFAULT_STRENGTH, Motion, blend, check_strength, estimate_motion
+from nstream.temporal.flow import FlowBackend
+from nstream.temporal.scenecut import SceneCutDetector
+
+log = logging.getLogger(__name__)
+
+
+class TemporalStylizer:
+    """``TemporalStylizer(stylize, flow)(frame) -> frame``: the stylized frame, temporally blended."""
+
+    def __init__(self, stylize: Callable[[Frame], Frame], flow: FlowBackend, strength: float = DEFAULT_STRENGTH,
+                 live: bool = False, cut_threshold: float | None = 0.3, smoothing: float | None = None,
+                 stats: Any = None, live_wait_s: float = 0.005) -> None:
+        self.stylize = stylize
+        self.flow = flow
+        self.strength = check_strength(strength)
+        self.live = live
+        self.detector = SceneCutDetector(cut_threshold)
+        self.smoothing = smoothing
+        self.live_wait_s = live_wait_s
+        self.info: dict[str, Any] = stats.info if stats is not None else {}
+        self.info.update(temporal=f"a={self.strength:g} flow={flow.describe()}", unblended=0, scene_cuts=0, flow_resets=0)
+        self.previous_input: np.ndarray | None = None
+        self.history: np.ndarray | None = None  # float32 previous output, unrounded
+        self.pending: Future[Motion] | None = None
+        self.flow_seconds = 0.0
+        self.flow_runs = 0
+        self.lock = threading.Lock()
+        self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flow")
+
+    def _motion(self, current: np.ndarray, previous: np.ndarray) -> Motion:
+        motion = estimate_motion(self.flow, current, previous, self.detector, self.smoothing)
+        with self.lock:
+            self.flow_seconds += motion.seconds
+            self.flow_runs += 1
+            self.info["flow_ms"] = round(1000 * self.flow_seconds / self.flow_runs, 2)
+        return motion
+
+    def _count(self, key: str) -> None:
+        self.info[key] = self.info.get(key, 0) + 1
+
+    def __call__(self, frame: Frame) -> Frame:
+        current = frame.image
+        job: Future[Motion] | None = None
+        busy = False
+        if self.strength > 0 and self.previous_input is not None and self.previous_input.shape == current.shape:
+            if self.live and self.pending is not None and not self.pending.done():
+                busy = True  # the worker is still on an older pair: do not queue behind it
+            else:
+                job = self.pending = self.worker.submit(self._motion, current, self.previous_input)
+        frame = self.stylize(frame)
+        styled = frame.image
+        out: np.ndarray | None = None
+        if job is not None:
+            motion: Motion | None
+            try:
+                motion = job.result(timeout=self.live_wait_s if self.live else None)
+            except FutureTimeout:
+                motion = None
+            if motion is None:
+                busy = True
+            elif motion.cut:
+                self._count("scene_cuts" if motion.cut == "scene cut" else "flow_resets")
+                log.info("frame %d: %s (histogram distance %.2f, reliable %.2f): history reset", frame.index, motion.cut,
+                         motion.histogram_distance, motion.reliable)
+            elif self.history is not None and self.history.shape == styled.shape:
+                out = blend(styled, self.history, motion, self.strength)
+        if busy:
+            self._count("unblended")
+        self.previous_input = current
+        if out is None:
+            self.history = styled.astype(np.float32)
+            return frame
+        self.history = out
+        frame.image = np.clip(np.rint(out), 0, 255).astype(np.uint8)
+        return frame
+
+    def close(self) -> None:
+        """Stop the flow worker (waits for a running flow job, at most one)."""
+        self.worker.shutdown(wait=True)
