@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,9 @@ AUDIO_FALLBACK = {"webm": "libopus", "mp4": "aac", "mov": "aac", "matroska": "aa
 # on disk, so even a killed run leaves a playable file.
 FRAGMENTED = {"movflags": "frag_keyframe+empty_moov+delay_moov+default_base_moof", "frag_duration": "1000000"}
 PUSH_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "rtmps://")
-PUSH_TIMEOUT = 10.0  # seconds an RTSP receiver may take to answer or to accept data
+# Seconds an RTSP receiver may take to answer or to accept data. RTMP pushes have no such bound:
+# PyAV opens their connection with no options and no interrupt callback (see AVSink._connect).
+PUSH_TIMEOUT = 10.0
 
 
 class Sink:
@@ -171,12 +174,18 @@ class AVSink(Sink):
 
     def _connect(self) -> None:
         """Pushes connect now, not at the first frame, so a missing receiver is one clear error
-        before anything runs (the rtsp muxer connects when it writes its header)."""
+        before anything runs (the rtsp muxer connects when it writes its header). A refused or
+        unreachable RTMP server fails here too, but one that accepts the connection and then
+        never answers is waited for: PyAV gives that connect no timeout."""
+        started = time.monotonic()
         try:
             self.container.start_encoding()
         except (av.error.FFmpegError, OSError) as exc:
             self._abandon()
             reason = getattr(exc, "strerror", None) or _first_line(exc)
+            timeout = int(self.options.get("timeout", 0)) / 1_000_000
+            if timeout and time.monotonic() - started >= 0.9 * timeout:
+                reason = f"no answer within {timeout:g} s"
             raise NStreamError(f"cannot push to {self.target} ({reason}): is a server there, accepting pushes "
                                "to that path?") from None
 

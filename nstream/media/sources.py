@@ -199,7 +199,8 @@ class NetworkSource(Source):
     FFmpeg's own socket timeout where the protocol has one). A stream that ends or stalls is
     reopened with exponential back-off for up to ``reconnect_for`` seconds, and the frames go
     on. Timestamps stay monotonic across reconnects: each connection's pts start from the
-    wall-clock time of its first frame and then follow the stream's own clock.
+    wall-clock time of its first frame (at least a frame after the last one) and then follow
+    the stream's own clock, so an outage shows as a pause of its real length.
     """
 
     #: protocols whose ``timeout`` option is a socket I/O timeout in microseconds
@@ -213,8 +214,10 @@ class NetworkSource(Source):
         self.scheme = url.split("://", 1)[0].lower()
         self.open_timeout, self.read_timeout = open_timeout, read_timeout
         self.reconnect_for = reconnect_for
-        # nobuffer: frames read while probing are dropped, not queued ahead of live ones
-        self.options = {"fflags": "nobuffer", "flags": "low_delay", "probesize": "500000", "analyzeduration": "1000000"}
+        # Short probing, no decoder delay. Not fflags=nobuffer: it throws away the packets read
+        # while probing, and with them the first keyframe, so nothing decodes until the next one
+        # (never, for a long GOP); the probed frames come out at once and the live queue drops them.
+        self.options = {"flags": "low_delay", "probesize": "500000", "analyzeduration": "1000000"}
         if self.scheme in ("rtsp", "rtsps"):
             self.options["rtsp_transport"] = rtsp_transport
         if self.scheme in self.SOCKET_TIMEOUT_SCHEMES:
@@ -271,7 +274,10 @@ class NetworkSource(Source):
                     else:
                         seconds = float(vframe.pts * vframe.time_base)
                         if anchor is None:  # this connection's clock starts at the wall clock
-                            anchor = (seconds, now - self.started)
+                            start = now - self.started
+                            if last_pts is not None:
+                                start = max(start, float(last_pts * NETWORK_TIME_BASE + 1 / self.info.rate))
+                            anchor = (seconds, start)
                         pts = round((anchor[1] + seconds - anchor[0]) / NETWORK_TIME_BASE)
                     if last_pts is not None and pts <= last_pts:
                         pts = last_pts + 1
