@@ -131,6 +131,7 @@ class AVSink(Sink):
         self.audio: _AudioPassthrough | None = None
         self.last_pts: int | None = None
         self.frames_written = 0
+        self.crop: tuple[int, int] | None = None
         self.push = target.lower().startswith(PUSH_SCHEMES)
 
     def open(self, info: SourceInfo) -> None:
@@ -146,10 +147,15 @@ class AVSink(Sink):
         except (av.error.FFmpegError, ValueError) as exc:
             raise NStreamError(f"output {self.target}: unknown or unusable codec {codec!r} ({_first_line(exc)})") from None
         video = self.video
-        video.width, video.height = info.width, info.height
+        width, height = info.width, info.height
+        if self.push and not self.pix_fmt:
+            # Stream players expect 4:2:0, which needs even sizes: drop an odd last row/column.
+            width, height = max(2, width - width % 2), max(2, height - height % 2)
+        self.crop = (height, width) if (width, height) != (info.width, info.height) else None
+        video.width, video.height = width, height
         video.time_base = info.time_base
         video.codec_context.time_base = info.time_base
-        video.pix_fmt = self.pix_fmt or _pick_pix_fmt(codec, info.width, info.height)
+        video.pix_fmt = self.pix_fmt or _pick_pix_fmt(codec, width, height)
         codec_options: dict[str, str] = {}
         if codec in ("libx264", "libx265"):
             codec_options["crf"] = str(self.crf if self.crf is not None else 18)
@@ -202,7 +208,8 @@ class AVSink(Sink):
         if self.last_pts is not None and pts <= self.last_pts:
             pts = self.last_pts + 1
         self.last_pts = pts
-        vframe = av.VideoFrame.from_ndarray(frame.image, format="rgb24")
+        image = frame.image if self.crop is None else np.ascontiguousarray(frame.image[: self.crop[0], : self.crop[1]])
+        vframe = av.VideoFrame.from_ndarray(image, format="rgb24")
         vframe.pts, vframe.time_base = pts, frame.time_base
         try:
             if self.audio is not None and frame.audio:
