@@ -20,26 +20,29 @@ def sampling_grid(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return grid_x + flow[..., 0].astype(np.float32, copy=False), grid_y + flow[..., 1].astype(np.float32, copy=False)
 
 
-def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
+def warp(image: np.ndarray, flow: np.ndarray, cubic: bool = False) -> np.ndarray:
     """``out(x) = image(x + flow(x))``, so ``warp(b, flow(a, b)) ≈ a``.
 
     ``image`` is HxW or HxWxC, uint8 or float; the result has the same shape and dtype.
     ``flow`` is HxWx2 (u, v) in pixels, on the grid of the frame being reconstructed.
+    ``cubic`` samples bicubically instead of bilinearly: bilinear sampling blurs at sub-pixel
+    offsets, which adds up when an image is warped again and again (the blend's history).
     """
     if flow.ndim != 3 or flow.shape[2] != 2:
         raise NStreamError(f"flow must be HxWx2, got shape {tuple(flow.shape)}")
     if image.shape[:2] != flow.shape[:2]:
         raise NStreamError(f"image {image.shape[:2]} and flow {flow.shape[:2]} differ in size")
     map_x, map_y = sampling_grid(flow)
+    mode = cv2.INTER_CUBIC if cubic else cv2.INTER_LINEAR
     dtype = image.dtype
     # remap handles uint8/uint16/int16/float32/float64 and at most 4 channels per call.
     src = image if dtype in (np.uint8, np.uint16, np.int16, np.float32, np.float64) else image.astype(np.float32)
     if src.ndim == 3 and src.shape[2] > 4:
-        parts = [cv2.remap(np.ascontiguousarray(src[..., i:i + 4]), map_x, map_y, cv2.INTER_LINEAR,
+        parts = [cv2.remap(np.ascontiguousarray(src[..., i:i + 4]), map_x, map_y, mode,
                            borderMode=cv2.BORDER_REPLICATE) for i in range(0, src.shape[2], 4)]
         out = np.concatenate([p if p.ndim == 3 else p[..., None] for p in parts], axis=2)
     else:
-        out = cv2.remap(np.ascontiguousarray(src), map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        out = cv2.remap(np.ascontiguousarray(src), map_x, map_y, mode, borderMode=cv2.BORDER_REPLICATE)
         if src.ndim == 3 and out.ndim == 2:  # cv2 drops a single channel axis
             out = out[..., None]
     return out.astype(dtype, copy=False)

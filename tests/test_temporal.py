@@ -1,0 +1,311 @@
+"""Temporal consistency on synthetic sequences with known motion: flow, warp, occlusion mask,
+blending (and its guards), scene cuts, the warping-error metric; one real stream.py run."""
+
+from __future__ import annotations
+
+import json
+import time
+from fractions import Fraction
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import SHARED, assert_one_line_error, make_clip, probe, run_stream
+from nstream.errors import NStreamError
+from nstream.frames import Frame
+from nstream.temporal import create_flow, reliability_mask, warp
+from nstream.temporal.blend import MAX_STRENGTH, check_strength
+from nstream.temporal.flow import FlowBackend
+from nstream.temporal.metrics import measure_pairs, warping_error
+from nstream.temporal.scenecut import SceneCutDetector
+from nstream.temporal.stream import TemporalStylizer
+
+INNER = (slice(12, -12), slice(12, -12))  # away from the borders, where flow has nothing to match
+
+
+def texture(height: int = 200, width: int = 300, seed: int = 1) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    noise = cv2.GaussianBlur((rng.random((height, width, 3)) * 255).astype(np.uint8), (0, 0), 1.5)
+    return cv2.normalize(noise, None, 0, 255, cv2.NORM_MINMAX)
+
+
+TEX = texture()
+
+
+def shifted(dx: float, dy: float = 0.0, size: tuple[int, int] = (160, 96)) -> np.ndarray:
+    """The texture seen through a window moved by (dx, dy): content moves by (-dx, -dy)."""
+    m = np.float32([[1, 0, dx], [0, 1, dy]])
+    view = cv2.warpAffine(TEX, m, (TEX.shape[1], TEX.shape[0]), flags=cv2.WARP_INVERSE_MAP | cv2.INTER_CUBIC,
+                          borderMode=cv2.BORDER_REFLECT)
+    return view[40:40 + size[1], 40:40 + size[0]]
+
+
+PATCH = cv2.normalize(cv2.GaussianBlur((np.random.default_rng(7).random((32, 32, 3)) * 255).astype(np.uint8), (0, 0), 3),
+                      None, 0, 127, cv2.NORM_MINMAX) + np.array([128, 0, 0], np.uint8)
+
+
+def object_frame(x: int, background: np.ndarray) -> np.ndarray:
+    """A reddish textured 32-pixel square (its texture moves with it) at column x over a still background."""
+    frame = background.copy()
+    frame[30:62, x:x + 32] = PATCH
+    return frame
+
+
+def frame(image: np.ndarray, index: int) -> Frame:
+    return Frame(image, index, index, Fraction(1, 25), time.monotonic())
+
+
+def invert(f: Frame) -> Frame:
+    """A steady pointwise 'stylization': the same input pixel always gives the same output."""
+    f.image = 255 - f.image
+    return f
+
+
+def run_sequence(stylizer: TemporalStylizer, images: list[np.ndarray]) -> list[np.ndarray]:
+    return [stylizer(frame(image, i)).image for i, image in enumerate(images)]
+
+
+# -- flow and warp ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["dis", "farneback"])
+def test_flow_of_a_known_shift_and_warp_aligns(name):
+    a, b = shifted(0, 0), shifted(3, -2)  # b's content is a's moved by (-3, +2)
+    flow = create_flow(name)(a, b)
+    assert flow.shape == (*a.shape[:2], 2) and flow.dtype == np.float32
+    mean = flow[INNER].reshape(-1, 2).mean(axis=0)
+    assert np.allclose(mean, [-3, 2], atol=0.25), mean
+    aligned = warp(b, flow)
+    before = np.abs(a.astype(float) - b)[INNER].mean()
+    after = np.abs(a.astype(float) - aligned)[INNER].mean()
+    assert after < 0.15 * before, (before, after)
+
+
+def test_warp_with_exact_flow_reproduces_the_frame_in_any_layout():
+    a, b = shifted(0, 0), shifted(4, 1)
+    flow = np.zeros((*a.shape[:2], 2), np.float32)
+    flow[..., 0], flow[..., 1] = -4, -1
+    assert np.array_equal(warp(b, flow)[8:, 8:], a[8:, 8:])
+    for image in (b[..., 0], b.astype(np.float32) / 255, b[..., :1], np.dstack([b, b])):
+        out = warp(image, flow)
+        assert out.shape == image.shape and out.dtype == image.dtype
+    with pytest.raises(NStreamError):
+        warp(b, flow[:10])
+
+
+def test_flow_options_and_errors():
+    assert create_flow("dis", preset="medium", scale=0.25).describe() == "dis/medium@0.25"
+    with pytest.raises(NStreamError, match="unknown flow"):
+        create_flow("lucas")
+    with pytest.raises(NStreamError, match="preset"):
+        create_flow("dis", preset="warp9")
+    with pytest.raises(NStreamError, match="scale"):
+        create_flow("dis", scale=3)
+    with pytest.raises(NStreamError, match="bad option"):
+        create_flow("farneback", preset="fast")
+
+
+def test_raft_without_cuda_is_one_clear_error():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA GPU is present: RAFT is expected to build here")
+    with pytest.raises(NStreamError, match="needs a CUDA GPU"):
+        create_flow("raft_small")
+
+
+# -- occlusion -------------------------------------------------------------------------------------
+
+
+def test_mask_marks_the_disoccluded_band_with_exact_flows():
+    """Square at x=40 in x_{t-1}, x=46 in x_t: the mask over x_t is 0 on [40, 46) behind it."""
+    height, width = 96, 160
+    forward = np.zeros((height, width, 2), np.float32)  # flow(x_t, x_{t-1}): square pixels of x_t go back 6
+    forward[30:54, 46:70, 0] = -6
+    backward = np.zeros((height, width, 2), np.float32)  # flow(x_{t-1}, x_t): square pixels of x_{t-1} go on 6
+    backward[30:54, 40:64, 0] = 6
+    mask = reliability_mask(forward, backward)
+    assert mask.dtype == np.float32 and mask.shape == (height, width)
+    assert mask[32:52, 40:46].max() == 0  # disoccluded: hidden behind the square in x_{t-1}
+    assert mask[32:52, 48:68].min() == 1  # the square itself, consistently tracked
+    assert mask[:, :30].min() == 1 and mask[:, 80:].min() == 1  # still background
+    assert mask[60:, :].min() == 1
+
+
+def test_mask_with_estimated_flow_and_out_of_frame_pixels():
+    background = shifted(0, 0)
+    prev, cur = object_frame(40, background), object_frame(46, background)
+    flow = create_flow("dis", preset="medium", scale=1.0)
+    mask = reliability_mask(flow(cur, prev), flow(prev, cur))
+    assert mask[34:58, 41:45].mean() < 0.2  # the disoccluded band behind the square
+    assert mask[34:58, 52:72].mean() > 0.9  # the square itself
+    assert mask[:, 100:].mean() > 0.9 and mask[70:, :].mean() > 0.9  # background away from the object
+    # a pan: the pixels of x_t that came in at the right edge have no source in x_{t-1}
+    a, b = shifted(3, 0), shifted(0, 0)
+    forward = flow(a, b)
+    edge = reliability_mask(forward, flow(b, a))
+    assert edge[:, -2:].mean() < 0.2 and edge[INNER].mean() > 0.95
+    assert reliability_mask(forward, flow(b, a), outside=False)[:, -2:].mean() > 0.8
+
+
+# -- blending --------------------------------------------------------------------------------------
+
+
+def flickering(seed: int = 0, sigma: float = 12.0):
+    """A stylization that flickers: per-frame noise on top of a steady pointwise map."""
+    rng = np.random.default_rng(seed)
+
+    def stylize(f: Frame) -> Frame:
+        f.image = np.clip(255.0 - f.image + rng.normal(0, sigma, f.image.shape), 0, 255).astype(np.uint8)
+        return f
+
+    return stylize
+
+
+def test_blending_reduces_warping_error_and_steady_is_zero():
+    images = [shifted(1.5 * t, 0.5 * t) for t in range(10)]
+    pairs = measure_pairs(images, create_flow("farneback"))
+    steady = [255 - image for image in images]
+    assert warping_error(steady, pairs=pairs) < 2e-4
+    raw = run_sequence(TemporalStylizer(flickering(), create_flow("dis"), strength=0.0), images)
+    blended = run_sequence(TemporalStylizer(flickering(), create_flow("dis"), strength=0.5), images)
+    e_raw, e_blend = warping_error(raw, pairs=pairs), warping_error(blended, pairs=pairs)
+    assert e_raw > 20 * warping_error(steady, pairs=pairs) and e_raw > 2e-3
+    assert e_blend < 0.6 * e_raw, (e_raw, e_blend)
+
+
+@pytest.mark.parametrize("strength, tolerance", [(0.5, 2.0), (MAX_STRENGTH, 6.0)])
+def test_slow_pan_neither_freezes_nor_smears(strength, tolerance):
+    images = [shifted(0.5 * t, 0) for t in range(30)]
+    out = run_sequence(TemporalStylizer(invert, create_flow("dis"), strength=strength), images)[-1]
+    reference = 255 - images[-1]
+    assert np.abs(out.astype(float) - reference)[INNER].mean() < tolerance  # follows the pan
+
+    def detail(image: np.ndarray) -> float:
+        grey = image[INNER].astype(np.float32).mean(axis=2)
+        return float((np.diff(grey, axis=0) ** 2).mean() + (np.diff(grey, axis=1) ** 2).mean())
+
+    assert 0.85 < detail(out) / detail(reference) < 1.25  # no blur build-up, no runaway sharpening
+
+
+def test_moving_object_leaves_no_ghost():
+    background = shifted(0, 0)
+    images = [object_frame(10 + 4 * t, background) for t in range(20)]
+    blender = TemporalStylizer(invert, create_flow("dis"), strength=MAX_STRENGTH)
+    outputs = run_sequence(blender, images)
+    reference = 255 - images[-1]
+    error = np.abs(outputs[-1].astype(float) - reference).mean(axis=2)
+    assert error[30:62, 60:78].mean() < 5  # where the square was 5 frames ago: background again
+    assert error[34:58, 90:110].mean() < 5  # the square now
+    assert blender.info["flow_resets"] == 0 and blender.info["scene_cuts"] == 0
+
+
+def test_hard_cut_resets_the_history():
+    first = [shifted(t, 0) for t in range(5)]
+    second = [np.ascontiguousarray(shifted(t, 0)[:, ::-1, ::-1] // 2 + 100) for t in range(3)]
+    blender = TemporalStylizer(flickering(sigma=0), create_flow("dis"), strength=0.5)
+    outputs = run_sequence(blender, first + second)
+    assert blender.info["scene_cuts"] == 1
+    assert np.array_equal(outputs[5], 255 - second[0])  # the first frame of a shot is never blended
+    assert not np.array_equal(outputs[6], 255 - second[1])  # and blending starts again after it
+    # without the histogram check, the flow failure still resets the history
+    blind = TemporalStylizer(flickering(sigma=0), create_flow("dis"), strength=0.5, cut_threshold=None)
+    outputs = run_sequence(blind, first + [texture(96, 160, seed=9)])
+    assert blind.info["flow_resets"] == 1 and np.array_equal(outputs[-1], 255 - texture(96, 160, seed=9))
+
+
+def test_scene_cut_detector_threshold():
+    detector = SceneCutDetector()
+    assert detector.distance(shifted(0)) == 0.0
+    assert not detector.is_cut(detector.distance(shifted(2)))
+    assert detector.is_cut(detector.distance(np.full((96, 160, 3), (200, 30, 90), np.uint8)))
+    with pytest.raises(NStreamError):
+        SceneCutDetector(1.5)
+    with pytest.raises(NStreamError, match="out of range"):
+        check_strength(0.95)
+
+
+class SlowFlow(FlowBackend):
+    """A real DIS flow that takes 0.3 s: stands for a flow that cannot keep up."""
+
+    name = "slow-dis"
+
+    def __init__(self) -> None:
+        super().__init__(1.0)
+        self.inner = create_flow("dis")
+
+    def compute(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        time.sleep(0.3)
+        return self.inner(a, b)
+
+
+def test_live_mode_sends_frames_unblended_when_flow_falls_behind():
+    images = [shifted(t, 0) for t in range(6)]
+    live = TemporalStylizer(invert, SlowFlow(), strength=0.5, live=True)
+    started = time.perf_counter()
+    outputs = run_sequence(live, images)
+    assert time.perf_counter() - started < 1.0  # never waited for the 0.6 s flow pairs
+    assert live.info["unblended"] == 5
+    assert all(np.array_equal(out, 255 - image) for out, image in zip(outputs, images, strict=True))
+    live.close()
+    # a file source waits for the flow instead: every frame after the first is blended
+    stats = type("Stats", (), {"info": {}})()
+    filed = TemporalStylizer(invert, SlowFlow(), strength=0.5, live=False, stats=stats)
+    run_sequence(filed, images[:3])
+    assert stats.info["unblended"] == 0 and stats.info["flow_ms"] >= 600
+
+
+# -- shared data (skipped without ../shared) -------------------------------------------------------
+
+
+def read_flo(path) -> np.ndarray:
+    with open(path, "rb") as handle:
+        assert np.frombuffer(handle.read(4), np.float32)[0] == np.float32(202021.25)
+        width, height = np.frombuffer(handle.read(8), np.int32)
+        return np.frombuffer(handle.read(), np.float32).reshape(height, width, 2)
+
+
+@pytest.mark.skipif(not (SHARED / "flow" / "flyingchairs").is_dir(), reason="../shared/data/flow/flyingchairs is absent")
+def test_dis_end_point_error_on_flyingchairs():
+    folder = SHARED / "flow" / "flyingchairs"
+    flow = create_flow("dis", preset="medium", scale=1.0)
+    errors = []
+    for gt_path in sorted(folder.glob("*-gt.flo")):
+        stem = gt_path.name[:-len("-gt.flo")]
+        a, b = (cv2.cvtColor(cv2.imread(str(folder / f"{stem}-img{i}.ppm")), cv2.COLOR_BGR2RGB) for i in (0, 1))
+        errors.append(float(np.linalg.norm(flow(a, b) - read_flo(gt_path), axis=2).mean()))
+    assert np.mean(errors) < 5.0, errors  # zero flow scores far worse on these pairs
+
+
+@pytest.mark.skipif(not (SHARED / "video" / "bikes.mp4").is_file(), reason="../shared/data/video/bikes.mp4 is absent")
+def test_scene_cuts_found_in_real_footage():
+    from nstream.temporal.evaluate import read_frames
+
+    frames = read_frames(str(SHARED / "video" / "bikes.mp4"), 250, size=160)
+    detector = SceneCutDetector()
+    cuts = [i for i, image in enumerate(frames) if detector.is_cut(detector.distance(image))]
+    assert cuts == [30, 76, 137, 187, 242], cuts
+
+
+# -- the real command ------------------------------------------------------------------------------
+
+
+def test_stream_with_temporal_blending(tmp_path, style_model):
+    clip = make_clip(tmp_path / "in.mp4", frames=10, size=(64, 48), audio=False)
+    out, stats = tmp_path / "out.mp4", tmp_path / "stats.json"
+    result = run_stream("-i", str(clip), "-s", str(style_model), "-o", str(out), "--temporal-strength", "0.6",
+                        "--flow", "dis", "--flow-scale", "0.5", "--flow-preset", "ultrafast", "--no-dashboard",
+                        "--stats-json", str(stats))
+    assert result.returncode == 0, result.stderr
+    assert probe(out)["frames"] == 10
+    figures = json.loads(stats.read_text())
+    assert figures["temporal"] == "a=0.6 flow=dis/ultrafast@0.5" and figures["unblended"] == 0
+
+
+def test_stream_temporal_option_errors(tmp_path, style_model):
+    clip = make_clip(tmp_path / "in.mp4", frames=2, size=(32, 24), audio=False)
+    result = run_stream("-i", str(clip), "-s", str(style_model), "-o", str(tmp_path / "o.mp4"), "--temporal-strength", "2",
+                        "--no-dashboard")
+    assert_one_line_error(result, "temporal strength")
+    assert not (tmp_path / "o.mp4").exists()
