@@ -270,12 +270,16 @@ def read_flo(path) -> np.ndarray:
 def test_dis_end_point_error_on_flyingchairs():
     folder = SHARED / "flow" / "flyingchairs"
     flow = create_flow("dis", preset="medium", scale=1.0)
-    errors = []
+    errors, zero = [], []
     for gt_path in sorted(folder.glob("*-gt.flo")):
         stem = gt_path.name[:-len("-gt.flo")]
         a, b = (cv2.cvtColor(cv2.imread(str(folder / f"{stem}-img{i}.ppm")), cv2.COLOR_BGR2RGB) for i in (0, 1))
-        errors.append(float(np.linalg.norm(flow(a, b) - read_flo(gt_path), axis=2).mean()))
-    assert np.mean(errors) < 5.0, errors  # zero flow scores far worse on these pairs
+        truth = read_flo(gt_path)
+        errors.append(float(np.linalg.norm(flow(a, b) - truth, axis=2).mean()))
+        zero.append(float(np.linalg.norm(truth, axis=2).mean()))
+    # FlyingChairs' large chair motions are hard for DIS (measured 4.4 px against 5.0 for zero flow):
+    # this checks the sign convention and units, not state-of-the-art accuracy.
+    assert np.mean(errors) < 0.95 * np.mean(zero), (errors, zero)
 
 
 @pytest.mark.skipif(not (SHARED / "video" / "bikes.mp4").is_file(), reason="../shared/data/video/bikes.mp4 is absent")

@@ -35,7 +35,7 @@ import cv2
 import numpy as np
 
 from nstream.errors import NStreamError
-from nstream.temporal.flow import FlowBackend
+from nstream.temporal.flow import FlowBackend, upscale_flow
 from nstream.temporal.occlusion import reliability_mask
 from nstream.temporal.scenecut import SceneCutDetector
 from nstream.temporal.warp import warp
@@ -78,8 +78,9 @@ def smooth_mask(mask: np.ndarray, sigma: float | None = None) -> np.ndarray:
 
 def photometric_confidence(current: np.ndarray, previous_warped: np.ndarray) -> np.ndarray:
     """1 where warp(x_{t-1}) matches x_t, falling to 0 where the mean RGB error passes ``PHOTO_HI``."""
-    error = np.abs(current.astype(np.float32) - previous_warped.astype(np.float32))
-    error = error.mean(axis=2) if error.ndim == 3 else error
+    error = cv2.absdiff(current, previous_warped).astype(np.float32)
+    if error.ndim == 3:
+        error = error @ np.full(error.shape[2], 1.0 / error.shape[2], np.float32)
     error = cv2.blur(error, (3, 3))
     return np.clip((PHOTO_HI - error) / (PHOTO_HI - PHOTO_LO), 0.0, 1.0).astype(np.float32)
 
@@ -95,13 +96,20 @@ def estimate_motion(flow: FlowBackend, current: np.ndarray, previous: np.ndarray
         distance = detector.compare(previous, current)  # the exact pair, even when live frames were skipped
         if detector.is_cut(distance):
             return Motion(None, None, "scene cut", distance, 0.0, time.perf_counter() - started)
-    forward = flow(current, previous)
-    backward = flow(previous, current)
+    # Masks and checks run at the flow's working size and are upscaled once: at full size they
+    # cost 10-20x the DIS flow itself. Ruder's thresholds are in working-size pixels then.
+    small_current, small_previous = flow.shrink(current), flow.shrink(previous)
+    forward = flow.compute(small_current, small_previous)
+    backward = flow.compute(small_previous, small_current)
     mask = reliability_mask(forward, backward)
-    mask *= photometric_confidence(current, warp(previous, forward))
-    weight = smooth_mask(mask, smoothing)
+    mask *= photometric_confidence(small_current, warp(small_previous, forward))
+    weight = smooth_mask(mask, None if smoothing is None else smoothing * flow.scale)
     reliable = float(weight.mean())
     cut = "flow failed" if reliable < min_reliable else None
+    height, width = current.shape[:2]
+    forward = upscale_flow(forward, height, width)
+    if weight.shape != (height, width):
+        weight = cv2.resize(weight, (width, height), interpolation=cv2.INTER_LINEAR)
     return Motion(forward, weight, cut, distance, reliable, time.perf_counter() - started)
 
 

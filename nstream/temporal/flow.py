@@ -80,10 +80,18 @@ class FlowBackend:
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         _check_frames(a, b)
         height, width = a.shape[:2]
-        return upscale_flow(self.compute(a, b), height, width)
+        return upscale_flow(self.compute(self.shrink(a), self.shrink(b)), height, width)
+
+    def shrink(self, image: np.ndarray) -> np.ndarray:
+        """A frame at the working size (``scale`` of its size), for :meth:`compute`."""
+        return _resize(image, self.scale)
 
     def compute(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """Flow at the backend's working size (upscaled by ``__call__``)."""
+        """Flow between frames already at the working size, in working-size pixels (``__call__`` upscales).
+
+        Callers that need several flows and masks per pair (the blend) work at this size and
+        upscale once, which is most of the time saved by a downscaled flow.
+        """
         raise NotImplementedError
 
     def describe(self) -> str:
@@ -103,7 +111,7 @@ class DISFlow(FlowBackend):
         self.dis = cv2.DISOpticalFlow_create(DIS_PRESETS[preset])
 
     def compute(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return self.dis.calc(_resize(_grey(a), self.scale), _resize(_grey(b), self.scale), None)
+        return self.dis.calc(_grey(a), _grey(b), None)
 
     def describe(self) -> str:
         return f"dis/{self.preset}@{self.scale:g}"
@@ -119,7 +127,7 @@ class FarnebackFlow(FlowBackend):
         self.levels, self.window, self.iterations = int(levels), int(window), int(iterations)
 
     def compute(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return cv2.calcOpticalFlowFarneback(_resize(_grey(a), self.scale), _resize(_grey(b), self.scale), None,
+        return cv2.calcOpticalFlowFarneback(_grey(a), _grey(b), None,
                                             0.5, self.levels, self.window, self.iterations, 5, 1.1, 0)
 
 
@@ -163,7 +171,7 @@ class RAFTFlow(FlowBackend):
         import torch.nn.functional as F
 
         with torch.inference_mode():
-            pair = torch.from_numpy(np.stack([_resize(a, self.scale), _resize(b, self.scale)])).to(self.device)
+            pair = torch.from_numpy(np.stack([a, b])).to(self.device)
             pair = pair.permute(0, 3, 1, 2)
             first, second = self.transforms(pair[:1], pair[1:])
             height, width = first.shape[-2:]

@@ -45,14 +45,16 @@ def reliability_mask(forward: np.ndarray, backward: np.ndarray, outside: bool = 
         raise NStreamError(f"forward {tuple(forward.shape)} and backward {tuple(backward.shape)} flows must both be HxWx2")
     w_hat = forward.astype(np.float32, copy=False)
     w_tilde = warp(backward.astype(np.float32, copy=False), w_hat)
-    total = w_tilde + w_hat
-    inconsistent = (total ** 2).sum(axis=2) > CONSISTENCY_SCALE * ((w_tilde ** 2).sum(axis=2) + (w_hat ** 2).sum(axis=2)) \
-        + CONSISTENCY_OFFSET
+    def norm_sq(w: np.ndarray) -> np.ndarray:  # u^2 + v^2; numpy's sum over a length-2 axis is slow
+        return w[..., 0] * w[..., 0] + w[..., 1] * w[..., 1]
+
+    hat_sq = norm_sq(w_hat)
+    inconsistent = norm_sq(w_tilde + w_hat) > CONSISTENCY_SCALE * (norm_sq(w_tilde) + hat_sq) + CONSISTENCY_OFFSET
     grad_sq = np.zeros(w_hat.shape[:2], np.float32)
     for channel in range(2):
         dy, dx = np.gradient(w_hat[..., channel])
-        grad_sq += dx ** 2 + dy ** 2
-    boundary = grad_sq > BOUNDARY_SCALE * (w_hat ** 2).sum(axis=2) + BOUNDARY_OFFSET
+        grad_sq += dx * dx + dy * dy
+    boundary = grad_sq > BOUNDARY_SCALE * hat_sq + BOUNDARY_OFFSET
     unreliable = inconsistent | boundary
     if outside:
         height, width = w_hat.shape[:2]

@@ -1,0 +1,151 @@
+"""Temporal-consistency benchmarks for docs/BENCHMARKS.md ("Temporal consistency").
+
+    python bench/temporal_bench.py flow [--repeat N]              # EPE on FlyingChairs + ms/frame at 360p and 720p
+    python bench/temporal_bench.py cost --style PATH [--frames N]  # stream.py fps at 360p, blend off vs on
+
+``flow``: end-point error (mean |flow - ground truth|, pixels) of each backend on the three
+FlyingChairs pairs in ../shared/data/flow/flyingchairs, and the time of one flow call, and of the
+whole per-frame motion step the blend runs beside the network (cut check, forward + backward
+flow, reliability mask, photometric check, smoothing), on 360p and 720p frames of the demo clip.
+RAFT rows appear only on a CUDA machine. ``cost``: the pipeline's throughput (file in, null out)
+on a 640x360 transcode of the demo clip with ``--temporal-strength 0`` and ``0.5``.
+Each prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from nstream.temporal.blend import estimate_motion  # noqa: E402
+from nstream.temporal.flow import create_flow  # noqa: E402
+from nstream.temporal.scenecut import SceneCutDetector  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared" / "data"
+DEMO = ROOT / "nstream" / "assets" / "bigbuckbunny.mp4"
+BACKENDS = {
+    "dis/ultrafast@0.5": ("dis", {"preset": "ultrafast", "scale": 0.5}),
+    "dis/fast@0.5": ("dis", {"preset": "fast", "scale": 0.5}),
+    "dis/medium@0.5": ("dis", {"preset": "medium", "scale": 0.5}),
+    "dis/fast@1": ("dis", {"preset": "fast", "scale": 1.0}),
+    "dis/medium@1": ("dis", {"preset": "medium", "scale": 1.0}),
+    "farneback@1": ("farneback", {"scale": 1.0}),
+    "farneback@0.5": ("farneback", {"scale": 0.5}),
+    "raft_small@1": ("raft_small", {}),
+    "raft_large@1": ("raft_large", {}),
+}
+
+
+def read_flo(path: Path) -> np.ndarray:
+    """Middlebury .flo: float32 202021.25, int32 width, int32 height, then height*width*2 float32."""
+    data = path.read_bytes()
+    if np.frombuffer(data[:4], np.float32)[0] != np.float32(202021.25):
+        raise ValueError(f"{path} is not a .flo file")
+    width, height = np.frombuffer(data[4:12], np.int32)
+    return np.frombuffer(data[12:], np.float32).reshape(height, width, 2)
+
+
+def demo_frames(width: int, height: int, count: int = 6) -> list[np.ndarray]:
+    import av
+
+    frames = []
+    with av.open(str(DEMO)) as container:
+        for frame in container.decode(video=0):
+            frames.append(cv2.resize(frame.to_ndarray(format="rgb24"), (width, height), interpolation=cv2.INTER_AREA))
+            if len(frames) >= count + 40:
+                break
+    return frames[40:]  # past the opening fade
+
+
+def bench_flow(repeat: int) -> dict:
+    import torch
+
+    from nstream.errors import NStreamError
+
+    pairs = []
+    folder = SHARED / "flow" / "flyingchairs"
+    for gt in sorted(folder.glob("*-gt.flo")):
+        stem = gt.name[: -len("-gt.flo")]
+        a, b = (cv2.cvtColor(cv2.imread(str(folder / f"{stem}-img{i}.ppm")), cv2.COLOR_BGR2RGB) for i in (0, 1))
+        pairs.append((a, b, read_flo(gt)))
+    sizes = {"360p": demo_frames(640, 360), "720p": demo_frames(1280, 720)}
+    rows: dict = {"zero_flow_epe": round(float(np.mean([np.linalg.norm(g, axis=2).mean() for *_, g in pairs])), 3)}
+    for label, (name, options) in BACKENDS.items():
+        try:
+            flow = create_flow(name, **options)
+        except NStreamError as exc:
+            rows[label] = {"skipped": str(exc)}
+            continue
+        epe = [float(np.linalg.norm(flow(a, b) - g, axis=2).mean()) for a, b, g in pairs]
+        row: dict = {"epe": round(float(np.mean(epe)), 3), "epe_pairs": [round(e, 3) for e in epe]}
+        for size, frames in sizes.items():
+            flow(frames[0], frames[1])  # warm-up
+            started = time.perf_counter()
+            for i in range(repeat):
+                flow(frames[i % 5 + 1], frames[i % 5])
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            row[f"flow_ms_{size}"] = round(1000 * (time.perf_counter() - started) / repeat, 2)
+            started = time.perf_counter()
+            for i in range(repeat):
+                estimate_motion(flow, frames[i % 5 + 1], frames[i % 5], SceneCutDetector())
+            row[f"motion_step_ms_{size}"] = round(1000 * (time.perf_counter() - started) / repeat, 2)
+        rows[label] = row
+    return rows
+
+
+def transcode_360p(path: Path, frames: int) -> Path:
+    import av
+
+    with av.open(str(DEMO)) as source, av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 640, 360, "yuv420p"
+        for i, frame in enumerate(source.decode(video=0)):
+            if i >= frames:
+                break
+            image = cv2.resize(frame.to_ndarray(format="rgb24"), (640, 360), interpolation=cv2.INTER_AREA)
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        out.mux(stream.encode(None))
+    return path
+
+
+def bench_cost(style: str, frames: int) -> dict:
+    from nstream.cli import run_stream, stream_parser
+
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = transcode_360p(Path(tmp) / "bbb360.mp4", frames)
+        rows = {}
+        for strength in ("0", "0.5"):
+            args = stream_parser().parse_args(["-i", str(clip), "-s", style, "-o", "null", "--no-dashboard",
+                                               "--temporal-strength", strength])
+            snap = run_stream(args)
+            rows[f"a={strength}"] = {k: snap.get(k) for k in ("fps", "frames_out", "engine", "temporal", "flow_ms", "unblended")}
+            rows[f"a={strength}"]["stylize_mean_ms"] = snap["stages"]["stylize"]["mean_ms"]
+        return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    flow = sub.add_parser("flow")
+    flow.add_argument("--repeat", type=int, default=10)
+    cost = sub.add_parser("cost")
+    cost.add_argument("--style", required=True)
+    cost.add_argument("--frames", type=int, default=100)
+    args = parser.parse_args()
+    result = bench_flow(args.repeat) if args.command == "flow" else bench_cost(args.style, args.frames)
+    print(json.dumps({"command": " ".join(sys.argv), "cpus": __import__("os").cpu_count(), **result}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
