@@ -366,7 +366,8 @@ def _render_video(args: argparse.Namespace, transfer: Any, source: Any, width: i
         raise NStreamError(f"{args.content} has no decodable video frames")
     needs_flow = count > 1 and (args.temporal_loss or args.target_start == "prev-warped" or args.passes > 1)
     flow_options: dict[str, Any] = {"preset": "medium", "scale": 1.0} if args.flow == "dis" else {}
-    flows = FlowCache(work, create_flow(args.flow, **flow_options)) if needs_flow else None
+    backend = create_flow(args.flow, **flow_options) if needs_flow else None
+    flows = FlowCache(work, backend, backend.describe()) if backend is not None else None
     iters_first, iters_rest = args.iters
     video = VideoSettings(iterations_first=iters_first, iterations_rest=iters_rest, init=args.target_start,
                           start_from_prev=args.start_from_prev, style_from_prev=args.style_from_prev,
@@ -379,8 +380,9 @@ def _render_video(args: argparse.Namespace, transfer: Any, source: Any, width: i
             reports, complete = render_video(work, count, transfer, flows, video, view)
     except KeyboardInterrupt:
         finished = sum(work.done(p, i) for p in range(args.passes) for i in range(count))
-        raise NStreamError(f"interrupted: {finished} of {count * args.passes} frames are finished in {work.root}; "
-                           "run the same command again to resume") from None
+        print(f"interrupted: {finished} of {count * args.passes} frames are finished in {work.root}; "
+              "run the same command again to resume", file=sys.stderr)
+        raise
     elapsed = time.perf_counter() - started
     print(summary(reports, already, elapsed, flows.seconds if flows else 0.0))
     if not complete:
@@ -442,7 +444,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
         return 130
     finally:
         if previous is not None:

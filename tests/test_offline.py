@@ -8,8 +8,10 @@ far more than they give.
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -153,6 +155,29 @@ def test_stopped_render_resumes_at_the_next_frame(tmp_path, moving, style, capsy
     assert "other settings" in capsys.readouterr().err
     assert main([*common, "-y", "3", "--no-resume", "--max-frames", "1"]) == 0
     assert sorted(p.name for p in (work / "pass1").glob("*.png")) == ["000000.png"]
+
+
+def test_sigterm_keeps_finished_frames_and_the_rerun_continues(tmp_path, moving, style, capsys):
+    """A real stop mid-render: whole frames only, exit 130, and the rerun picks up after them."""
+    out = tmp_path / "stopped.mp4"
+    common = ["-c", f"{moving}/", "-s", str(style), "-o", str(out), "-z", "32", "-i", "40,40", *FAST]
+    proc = subprocess.Popen([sys.executable, str(ROOT / "offline.py"), *common], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    second = Path(f"{out}.work") / "pass1" / "000001.png"
+    deadline = time.monotonic() + 120
+    while not second.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    folder = Path(f"{out}.work") / "pass1"
+    finished = sorted(p.name for p in folder.glob("*.png") if not p.name.startswith("."))
+    assert 2 <= len(finished) < 6 and not list(folder.glob(".*"))  # no half-written frame left behind
+    assert main([*common, "-i", "3,3"]) == 2  # different settings are refused, never mixed in
+    capsys.readouterr()
+    assert main(common + ["--max-frames", "1"]) == 0
+    assert f"resuming: {len(finished)} finished frame(s)" in capsys.readouterr().err
 
 
 def test_mp4_keeps_audio_and_gif_and_multipass(tmp_path, style):

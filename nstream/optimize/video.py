@@ -157,14 +157,18 @@ class WorkFolder:
 class FlowCache:
     """Flow and reliability mask per ordered frame pair, computed once (both directions) and kept on disk."""
 
-    def __init__(self, work: WorkFolder, backend: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> None:
+    def __init__(self, work: WorkFolder, backend: Callable[[np.ndarray, np.ndarray], np.ndarray], name: str) -> None:
         from nstream.temporal import reliability_mask
 
         self.work = work
         self.backend = backend
         self.mask_fn = reliability_mask
         self.folder = work.root / FLOW
+        meta = self.folder / "meta.json"
+        if self.folder.exists() and (not meta.exists() or meta.read_text() != name):
+            shutil.rmtree(self.folder)  # flows of another method: recompute rather than mix
         self.folder.mkdir(parents=True, exist_ok=True)
+        meta.write_text(name)
         self.computed = 0
         self.seconds = 0.0
 

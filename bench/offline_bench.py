@@ -1,0 +1,68 @@
+"""Temporal consistency of offline.py renders: E_warp without and with the temporal loss, and multi-pass.
+
+Runs ``offline.py`` three times on the first frames of a clip (no temporal loss; temporal loss;
+temporal loss with extra passes, which continues the second run's work folder so pass 1 is not
+recomputed) and prints a Markdown table of E_warp (Farneback flow on the input frames, while
+the renders use DIS) with the seconds each run took.
+
+    python bench/offline_bench.py ../shared/data/video/carphone.mp4 ../shared/data/styles/starry_night.jpg \\
+        --frames 8 --size 176 --iters 100,50 --passes 3 --out /tmp/offline_bench
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from nstream.optimize.evaluate import warp_error  # noqa: E402
+from nstream.optimize.video import read_png  # noqa: E402
+
+
+def frames(folder: Path, count: int) -> list:
+    return [read_png(folder / f"{i:06d}.png") for i in range(count)]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("content")
+    p.add_argument("style")
+    p.add_argument("--frames", type=int, default=8)
+    p.add_argument("--size", type=int, default=176)
+    p.add_argument("--iters", default="100,50")
+    p.add_argument("--passes", type=int, default=3)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", default="/tmp/offline_bench")
+    args = p.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    common = ["-c", args.content, "-s", args.style, "-z", str(args.size), "-i", args.iters, "--limit-frames", str(args.frames),
+              "--loss-net", "random", "--threads", str(args.threads), "--no-progress", "-e", "0"]
+    runs = [("no temporal loss (-I prev-warped --no-temporal-loss)", "plain", ["--no-temporal-loss"], 1),
+            ("temporal loss (-T, default weight)", "temporal", [], 1),
+            (f"temporal loss + {args.passes} passes", "temporal", ["--passes", str(args.passes)], args.passes)]
+    rows = []
+    for label, name, extra, passes in runs:
+        target = out / f"{name}.mp4"
+        started = time.perf_counter()
+        subprocess.run([sys.executable, str(ROOT / "offline.py"), *common, "-o", str(target), *extra], check=True)
+        seconds = time.perf_counter() - started
+        work = Path(f"{target}.work")
+        inputs = frames(work / "content", args.frames)
+        error = warp_error(frames(work / f"pass{passes}", args.frames), inputs)
+        rows.append((label, error, seconds))
+    base = warp_error(inputs, inputs)
+    print("| render | E_warp (x1e-3) | wall s (this run) |")
+    print("|---|---|---|")
+    print(f"| the input frames themselves | {base * 1e3:.2f} | |")
+    for label, error, seconds in rows:
+        print(f"| {label} | {error * 1e3:.2f} | {seconds:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
