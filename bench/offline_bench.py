@@ -20,8 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from nstream.optimize.evaluate import warp_error  # noqa: E402
 from nstream.optimize.video import read_png  # noqa: E402
+from nstream.temporal.metrics import warping_error  # noqa: E402
 
 
 def frames(folder: Path, count: int) -> list:
@@ -54,9 +54,9 @@ def main() -> None:
         seconds = time.perf_counter() - started
         work = Path(f"{target}.work")
         inputs = frames(work / "content", args.frames)
-        error = warp_error(frames(work / f"pass{passes}", args.frames), inputs)
+        error = warping_error(frames(work / f"pass{passes}", args.frames), inputs)
         rows.append((label, error, seconds))
-    base = warp_error(inputs, inputs)
+    base = warping_error(inputs, inputs)
     print("| render | E_warp (x1e-3) | wall s (this run) |")
     print("|---|---|---|")
     print(f"| the input frames themselves | {base * 1e3:.2f} | |")

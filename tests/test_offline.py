@@ -21,10 +21,10 @@ import torch
 
 from conftest import ROOT, assert_one_line_error, make_clip, probe
 from nstream.offline_cli import build_parser, main, run
-from nstream.optimize.evaluate import warp_error
 from nstream.optimize.loop import optimize
 from nstream.optimize.losses import long_term_weights, tv_loss
 from nstream.optimize.video import read_png
+from nstream.temporal.metrics import warping_error
 
 FAST = ["--loss-net", "random", "--threads", "1", "--no-progress", "-e", "0"]
 
@@ -128,7 +128,7 @@ def test_temporal_loss_lowers_warping_error(tmp_path, moving, style):
     for flag in ("--temporal-loss", "--no-temporal-loss"):
         out = tmp_path / f"{flag.strip('-')}.mp4"
         assert main(["-c", f"{moving}/", "-s", str(style), "-o", str(out), "-z", "40", "-i", "20,10", flag, *FAST]) == 0
-        errors[flag] = warp_error(frames_of(Path(f"{out}.work"), 6), inputs)
+        errors[flag] = warping_error(frames_of(Path(f"{out}.work"), 6), inputs)
     assert errors["--temporal-loss"] < 0.7 * errors["--no-temporal-loss"], errors
 
 
