@@ -35,9 +35,9 @@ from nstream.models.registry import resolve_style  # noqa: E402
 from nstream.stylizer import Stylizer  # noqa: E402
 
 
-def _stylizer(style: str) -> Stylizer:
+def _stylizer(style: str, engine: str) -> Stylizer:
     model, _ = load_style_model(resolve_style(style).path)
-    return Stylizer(create_engine("torch", model, "auto", "auto"))
+    return Stylizer(create_engine(engine, model, "auto", "auto"))
 
 
 def _decoded(path: str, max_frames: int) -> list:
@@ -84,15 +84,20 @@ def pipeline_run(extra: list[str]) -> dict:
         return json.loads(stats.read_text())
 
 
+def _common(args: argparse.Namespace) -> list[str]:
+    """The same engine as the stage-alone run; temporal blending only when asked for."""
+    return ["--engine", args.engine, "--temporal-strength", str(args.temporal_strength)]
+
+
 def throughput(args: argparse.Namespace) -> dict:
-    stylizer = _stylizer(args.style)
+    stylizer = _stylizer(args.style, args.engine)
     frames = _decoded(args.input, args.max_frames)
     height, width = frames[0].image.shape[:2]
     alone = stage_alone(stylizer, frames)
     with tempfile.TemporaryDirectory() as tmp:
         sequential = sequential_loop(stylizer, args.input, args.max_frames, str(Path(tmp) / "seq.mp4"))
         stats = pipeline_run(["-i", args.input, "-o", str(Path(tmp) / "pipe.mp4"), "-s", args.style, "--no-audio",
-                              "--max-frames", str(args.max_frames)])
+                              "--max-frames", str(args.max_frames), *_common(args)])
     piped = stats["fps"]
     return {"resolution": f"{width}x{height}", "frames": len(frames), "stylize_alone_fps": round(alone, 2),
             "pipeline_fps": piped, "pipeline_over_alone": round(piped / alone, 3),
@@ -101,7 +106,8 @@ def throughput(args: argparse.Namespace) -> dict:
 
 
 def live(args: argparse.Namespace) -> dict:
-    stats = pipeline_run(["-i", args.input, "--live", "-o", "null", "-s", args.style, "--max-frames", str(args.max_frames)])
+    stats = pipeline_run(["-i", args.input, "--live", "-o", "null", "-s", args.style, "--max-frames", str(args.max_frames),
+                          *_common(args)])
     return {"frames_in": stats["frames_in"], "frames_out": stats["frames_out"], "dropped": stats["dropped"],
             "engine_ms": stats["stages"]["stylize"]["mean_ms"], "latency_ms": stats["latency_ms"]}
 
@@ -124,7 +130,7 @@ def memory(args: argparse.Namespace) -> dict:
 
     thread = threading.Thread(target=sample, daemon=True)
     thread.start()
-    extra = ["-i", args.input, "-o", "null", "-s", args.style, "--loop", str(args.loop)]
+    extra = ["-i", args.input, "-o", "null", "-s", args.style, "--loop", str(args.loop), *_common(args)]
     if args.scale:
         extra += ["--scale", str(args.scale)]
     stats = pipeline_run(extra)
@@ -143,6 +149,9 @@ def main() -> None:
     parser.add_argument("--max-frames", type=int, default=60)
     parser.add_argument("--loop", type=int, default=20)
     parser.add_argument("--scale", type=float)
+    parser.add_argument("--engine", default="auto")
+    parser.add_argument("--temporal-strength", type=float, default=0.0,
+                        help="0 (default) compares the network alone; the stage-alone figure never blends")
     args = parser.parse_args()
     result = {"mode": args.mode, "input": Path(args.input).name, "av": av.__version__,
               **{"throughput": throughput, "live": live, "memory": memory}[args.mode](args)}
