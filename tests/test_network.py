@@ -338,10 +338,13 @@ def test_push_to_a_real_receiver(tmp_path, style_model, scheme, size, received):
     receiver.start()
     try:
         wait_listening(port)
+        started = time.monotonic()
         result = run_stream("-i", str(clip), "-s", str(style_model), "-o", url, "--no-dashboard", timeout=180)
+        took = time.monotonic() - started
     finally:
         receiver.join(timeout=60)
     assert not receiver.is_alive(), "the receiver did not finish"
+    assert took >= 30 / 25, "a pushed file must go out at its own frame rate (30 frames at 25 fps), not faster"
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     assert receiver.frames > 0, receiver.error

@@ -122,6 +122,7 @@ class FileSource(Source):
         rate = stream.average_rate or stream.guessed_rate or Fraction(25)
         time_base = stream.time_base or Fraction(1, 90000)
         self.live = live
+        self.paced = live  # paced without being live: a push of a file keeps every frame but goes at its rate
         self.loops = 1
         # AVI and raw elementary streams store no presentation times (B-frames come out with
         # packet-order pts): they are constant-rate, so the frame index gives the true timing.
@@ -169,7 +170,7 @@ class FileSource(Source):
                     if last_pts is not None and pts <= last_pts:
                         continue  # a repeated timestamp cannot be encoded: the frame is a duplicate
                     last_pts = pts
-                    if self.live:
+                    if self.paced:
                         first_pts = pts if first_pts is None else first_pts
                         delay = start + float((pts - first_pts) * self.info.time_base) - time.monotonic()
                         if delay > 0 and self.stop_event.wait(delay):
