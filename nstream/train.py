@@ -2,7 +2,8 @@
 
 ``python -m nstream train --style IMG --data DIR --out FILE``. Content loss at relu2_2, Gram
 style loss at relu1_2/relu2_2/relu3_3/relu4_3, total variation, Adam on random crops. Resumable:
-the run state is saved next to the output every ``--checkpoint-every`` steps.
+the run state is saved next to the output every ``--checkpoint-every`` steps. Optional stability
+term (``--stability-weight``, Wang et al. 2020 compound regularization) against flicker on video.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import argparse
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,8 @@ from torch import nn
 
 from nstream.errors import NStreamError
 from nstream.lossnet import LOSS_NETS, MultiLayerEncoder, gram_matrix, vgg_features
+from nstream.models.architectures import ARCHITECTURES
 from nstream.models.checkpoints import save_style
-from nstream.models.johnson import ARCHITECTURES
 
 CONTENT_LAYER = "relu2_2"
 STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
@@ -101,6 +102,41 @@ class PerceptualLoss(nn.Module):
         return terms
 
 
+def random_warp(batch: int, shift_px: float, size: int, generator: torch.Generator, device: torch.device
+                ) -> torch.Tensor:
+    """Per-image affine matrices for a small random motion: a shift of up to ``shift_px`` pixels,
+    up to 1 degree of rotation and 2% zoom, what a hand-held camera does between two frames."""
+    u = torch.rand(batch, 4, generator=generator) * 2 - 1
+    angle = u[:, 0] * (torch.pi / 180)
+    scale = 1 + 0.02 * u[:, 1]
+    cos, sin = torch.cos(angle) * scale, torch.sin(angle) * scale
+    shift = u[:, 2:] * (2 * shift_px / size)  # affine_grid works in [-1, 1] units
+    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
+    return theta.to(device)
+
+
+def warp(x: torch.Tensor, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``x`` moved by ``theta`` and the mask of pixels that came from inside the frame."""
+    grid = nn.functional.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+    moved = nn.functional.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    ones = torch.ones_like(x[:, :1])
+    inside = nn.functional.grid_sample(ones, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return moved, (inside > 0.999).to(x.dtype)
+
+
+def stability_loss(model: nn.Module, content: torch.Tensor, output: torch.Tensor, shift_px: float, noise: float,
+                   generator: torch.Generator) -> torch.Tensor:
+    """Wang et al. (2020) compound regularization: stylizing a slightly moved, noisy frame must
+    give the moved stylization of the clean frame, ||f(W(x) + n) - W(f(x))||^2, so small input
+    changes (sensor noise, camera shake) do not turn into flicker. Frames in [0, 1]."""
+    theta = random_warp(content.shape[0], shift_px, content.shape[-1], generator, content.device)
+    moved, mask = warp(content, theta)
+    n = torch.randn(moved.shape, generator=generator).to(moved.device) * noise
+    perturbed = model(((moved + n).clamp(0, 1)) * 255.0) / 255.0
+    target, _ = warp(output, theta)
+    return (((perturbed.float() - target.float()) ** 2) * mask).sum() / (mask.sum() * 3).clamp_min(1.0)
+
+
 def relative_error(value: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Squared error over the target's energy: every layer weighs the same, whatever the loss
     network's activation scale (ImageNet and random VGGs differ by orders of magnitude)."""
@@ -128,6 +164,10 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--identity-steps", type=int, default=200,
                         help="first teach the network to reproduce its input (pixel loss, no VGG): style training then "
                              "starts from sharp content instead of noise and converges in far fewer steps")
+    parser.add_argument("--stability-weight", type=float, default=0.0,
+                        help="weight of the flicker-resistance term (Wang et al. 2020; 0: off; costs one more network pass)")
+    parser.add_argument("--stability-shift", type=float, default=2.0, help="largest random shift in pixels for that term")
+    parser.add_argument("--stability-noise", type=float, default=0.02, help="std of the Gaussian noise, frames in [0, 1]")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--checkpoint-every", type=int, default=100)
     parser.add_argument("--preview-every", type=int, default=0, help="write a preview PNG every N steps (0: off)")
@@ -141,8 +181,12 @@ def _device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def train(args: argparse.Namespace, progress: bool = True) -> dict[str, Any]:
-    """Train (or resume) a style network; returns the final loss terms and timing."""
+def train(args: argparse.Namespace, progress: bool = True,
+          on_step: Callable[[int, dict[str, float]], None] | None = None) -> dict[str, Any]:
+    """Train (or resume) a style network; returns the final loss terms and timing.
+
+    ``on_step(step, terms)`` sees every step's loss terms (tests check convergence with it).
+    """
     device = _device(args.device)
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
@@ -176,10 +220,12 @@ def train(args: argparse.Namespace, progress: bool = True) -> dict[str, Any]:
         "batch_size": args.batch_size,
         "weights": weights,
         "seed": args.seed,
+        "stability_weight": args.stability_weight,
     }
     use_amp = device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     terms: dict[str, float] = {}
+    perturb = torch.Generator().manual_seed(args.seed + step)  # a resumed run does not replay the first warps
     start, first_step = time.perf_counter(), step
     from nstream.progress import step_progress
 
@@ -189,12 +235,18 @@ def train(args: argparse.Namespace, progress: bool = True) -> dict[str, Any]:
             with torch.autocast(device.type, enabled=use_amp):
                 output = model(content * 255.0) / 255.0
                 losses = criterion(output.float(), content)
+                if args.stability_weight:
+                    losses["stability"] = args.stability_weight * stability_loss(
+                        model, content, output, args.stability_shift, args.stability_noise, perturb)
+                    losses["total"] = losses["total"] + losses["stability"]
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(losses["total"]).backward()
             scaler.step(optimizer)
             scaler.update()
             step += 1
             terms = {k: float(v.detach()) for k, v in losses.items()}
+            if on_step is not None:
+                on_step(step, terms)
             advance(" ".join(f"{k} {v:.3g}" for k, v in terms.items()))
             if step % args.checkpoint_every == 0 or step == args.max_steps:
                 save_style(out, model, args.arch, {**meta, "steps": step})

@@ -23,7 +23,9 @@ from nstream.errors import NStreamError
 
 OPSET = 17
 INPUT, OUTPUT = "input", "output"
-ALLOWED_OPS = frozenset({"Conv", "InstanceNormalization", "Relu", "Resize", "Pad", "Add"})
+# DepthToSpace (lite's pixel shuffle) and ConvTranspose (johnson_deconv) are standard TensorRT ONNX ops too.
+ALLOWED_OPS = frozenset({"Conv", "InstanceNormalization", "Relu", "Resize", "Pad", "Add", "DepthToSpace", "ConvTranspose"})
+WEIGHTED_OPS = frozenset({"Conv", "ConvTranspose"})
 # Ops the fp16 graph keeps in fp32: instance norm sums squares of activations that overflow fp16.
 FP32_OPS = frozenset({"InstanceNormalization"})
 
@@ -102,7 +104,7 @@ def to_fp16(graph: onnx.ModelProto) -> onnx.ModelProto:
     graph = copy.deepcopy(graph)
     g = graph.graph
     inits = {init.name: init for init in g.initializer}
-    halves = {node.input[i] for node in g.node if node.op_type == "Conv" for i in (1, 2) if i < len(node.input)}
+    halves = {node.input[i] for node in g.node if node.op_type in WEIGHTED_OPS for i in (1, 2) if i < len(node.input)}
     for name in halves:
         init = inits[name]
         init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16), name))

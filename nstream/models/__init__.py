@@ -1,5 +1,7 @@
 """Style networks, their checkpoint format and the style registry."""
 
-from nstream.models.johnson import ARCHITECTURES, TransformerNet
+from nstream.models.architectures import ARCHITECTURES
+from nstream.models.johnson import TransformerNet, TransformerNetDeconv
+from nstream.models.lite import LiteNet
 
-__all__ = ["ARCHITECTURES", "TransformerNet"]
+__all__ = ["ARCHITECTURES", "LiteNet", "TransformerNet", "TransformerNetDeconv"]

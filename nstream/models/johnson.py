@@ -57,6 +57,8 @@ class TransformerNet(nn.Module):
     pads and crops so callers never see that constraint.
     """
 
+    size_multiple = 4
+
     def __init__(self) -> None:
         super().__init__()
         self.conv1 = ConvLayer(3, 32, 9)
@@ -76,6 +78,10 @@ class TransformerNet(nn.Module):
         self.in5 = nn.InstanceNorm2d(32, affine=True)
         self.deconv3 = ConvLayer(32, 3, 9)
         self.relu = nn.ReLU()
+        self._upsamplers()
+
+    def _upsamplers(self) -> None:
+        """Hook for variants that upsample differently (see ``TransformerNetDeconv``)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.relu(self.in1(self.conv1(x)))
@@ -87,4 +93,32 @@ class TransformerNet(nn.Module):
         return self.deconv3(y)
 
 
-ARCHITECTURES: dict[str, type[nn.Module]] = {"johnson": TransformerNet}
+class DeconvLayer(nn.Module):
+    """A stride-2 transposed convolution, as in Johnson's original Torch code (and its checkerboard)."""
+
+    def __init__(self, in_ch: int, out_ch: int, kernel: int = 3) -> None:
+        super().__init__()
+        padding = (kernel - 1) // 2
+        # Output padding that makes the output exactly twice the input for odd and even kernels.
+        self.conv_transpose = nn.ConvTranspose2d(in_ch, out_ch, kernel, stride=2, padding=padding,
+                                                 output_padding=2 - kernel + 2 * padding)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv_transpose(x)
+
+
+class TransformerNetDeconv(TransformerNet):
+    """The paper's variant: transposed convolutions instead of nearest upsampling + conv.
+
+    Same layer names as ``TransformerNet`` except ``deconv1``/``deconv2``, which hold a
+    ``conv_transpose`` (weights shaped in x out x k x k), so checkpoints of ports of the original
+    load once their keys are normalised (see ``checkpoints.normalise_keys``).
+    """
+
+    def __init__(self, kernel: int = 3) -> None:
+        self.kernel = kernel
+        super().__init__()
+
+    def _upsamplers(self) -> None:
+        self.deconv1 = DeconvLayer(128, 64, self.kernel)
+        self.deconv2 = DeconvLayer(64, 32, self.kernel)
