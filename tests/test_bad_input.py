@@ -123,16 +123,18 @@ def test_rtsp_url_nobody_serves(style_model, tmp_path):
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupt_drains_and_finalizes(tmp_path, style_model, sig):
     """Ctrl-C or SIGTERM mid-run: exit 0 with a summary, and the file plays to its last frame."""
-    clip = make_clip(tmp_path / "long.mp4", frames=400, size=(96, 64))
+    clip = make_clip(tmp_path / "long.mp4", frames=400, size=(320, 240))  # long enough to be mid-run when signalled
     out = tmp_path / "out.mp4"
     proc = subprocess.Popen([sys.executable, str(ROOT / "stream.py"), "-i", str(clip), "-o", str(out),
                              "-s", str(style_model)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(8)
+    deadline = time.monotonic() + 120  # signal once frames are flowing (the first fragment is on disk)
+    while time.monotonic() < deadline and proc.poll() is None and (not out.exists() or out.stat().st_size < 4_000):
+        time.sleep(0.1)
     proc.send_signal(sig)
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 0, stderr
     assert "Traceback" not in stderr
-    assert "done:" in stdout
+    assert "done:" in stdout and "done: 400 frames" not in stdout, stdout
     info = probe(out)
     assert 0 < info["frames"] < 400
     assert info["audio_codec"] == "aac"

@@ -28,8 +28,10 @@ DEFAULT_CODECS = {"webm": "libvpx-vp9", "gif": "gif"}
 AUDIO_FALLBACK = {"webm": "libopus", "mp4": "aac", "mov": "aac", "matroska": "aac", "avi": "aac",
                   "mpegts": "aac", "flv": "aac", "rtsp": "aac"}
 # Fragmented MP4, a fragment a second at most: everything up to the last fragment is complete
-# on disk, so even a killed run leaves a playable file.
-FRAGMENTED = {"movflags": "frag_keyframe+empty_moov+delay_moov+default_base_moof", "frag_duration": "1000000"}
+# on disk (flushed as written, not held in a 256 KiB buffer), so even a killed run leaves a
+# playable file.
+FRAGMENTED = {"movflags": "frag_keyframe+empty_moov+delay_moov+default_base_moof", "frag_duration": "1000000",
+              "flush_packets": "1"}
 PUSH_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "rtmps://")
 # Seconds an RTSP receiver may take to answer or to accept data. RTMP pushes have no such bound:
 # PyAV opens their connection with no options and no interrupt callback (see AVSink._connect).
