@@ -120,7 +120,7 @@ def run_stream(args: argparse.Namespace) -> dict[str, Any]:
     from nstream.models.registry import resolve_style
     from nstream.pipeline import Pipeline
     from nstream.stats import PipelineStats
-    from nstream.stylizer import Stylizer
+    from nstream.stylizer import Stylizer, padded_size
 
     if args.scale is not None and not 0.05 <= args.scale <= 4:
         raise NStreamError(f"--scale {args.scale} is out of range: use 0.05 to 4")
@@ -150,8 +150,7 @@ def run_stream(args: argparse.Namespace) -> dict[str, Any]:
                              pix_fmt=args.pix_fmt)
             sinks.append(sink)
             sink.open(info)
-        height, width = stylizer.work_size(info.height, info.width)
-        engine.warmup(height + (-height) % 4, width + (-width) % 4)
+        engine.warmup(*padded_size(*stylizer.work_size(info.height, info.width)))
 
         def stylize(frame: Any) -> Any:
             frame.image = stylizer(frame.image)

@@ -13,16 +13,31 @@ import torch.nn.functional as F
 from nstream.engines import Engine
 
 MULTIPLE = 4  # two stride-2 convolutions down, two 2x upsamples back
+MIN_SIDE = 24  # the networks' reflection padding needs frames at least this large
 
 
-def pad_to_multiple(x: torch.Tensor, multiple: int = MULTIPLE) -> tuple[torch.Tensor, int, int]:
-    """Reflect-pad the bottom/right edges so H and W divide by ``multiple``."""
+def pad_to_multiple(x: torch.Tensor, multiple: int = MULTIPLE, minimum: int = MIN_SIDE) -> tuple[torch.Tensor, int, int]:
+    """Pad the bottom/right edges so H and W divide by ``multiple`` and reach ``minimum``.
+
+    Reflection where the frame is large enough, replication for tiny ones (reflection cannot
+    pad more than the frame holds).
+    """
     h, w = x.shape[-2:]
-    ph, pw = (-h) % multiple, (-w) % multiple
+    ph = max(minimum - h, 0) + (-max(h, minimum)) % multiple
+    pw = max(minimum - w, 0) + (-max(w, minimum)) % multiple
     if ph or pw:
         mode = "reflect" if ph < h and pw < w else "replicate"
         x = F.pad(x, (0, pw, 0, ph), mode=mode)
     return x, h, w
+
+
+def padded_size(height: int, width: int) -> tuple[int, int]:
+    """The (height, width) the network actually sees for a frame of this working size."""
+    def side(n: int) -> int:
+        n = max(n, MIN_SIDE)
+        return n + (-n) % MULTIPLE
+
+    return side(height), side(width)
 
 
 def rgb_to_ycbcr(x: torch.Tensor) -> torch.Tensor:
