@@ -43,8 +43,8 @@ def still(style: str, content: Path, width: int) -> Path:
         photo.save(src)
         run_stream(stream_parser().parse_args(["-i", str(src), "-o", str(dst), "-s", style, "--no-dashboard"]))
         styled = np.asarray(Image.open(dst).convert("RGB"))
-    out = IMAGES / f"{content.stem}_{style}.png"
-    side_by_side(np.asarray(photo), styled).save(out, optimize=True)
+    out = IMAGES / f"{content.stem}_{style}.jpg"
+    side_by_side(np.asarray(photo), styled).save(out, quality=85)
     return out
 
 
@@ -60,8 +60,8 @@ def strip(style: str, frames: int, step: int, width: int) -> Path:
             source.close()
             scaled = [np.asarray(Image.fromarray(p).resize((width, round(p.shape[0] * width / p.shape[1])))) for p in picked]
             rows.append(np.concatenate(scaled, axis=1))
-    out = IMAGES / "bigbuckbunny_strip.png"
-    Image.fromarray(np.concatenate(rows, axis=0)).save(out, optimize=True)
+    out = IMAGES / "bigbuckbunny_strip.jpg"
+    Image.fromarray(np.concatenate(rows, axis=0)).save(out, quality=85)
     return out
 
 
