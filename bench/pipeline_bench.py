@@ -51,12 +51,17 @@ def _decoded(path: str, max_frames: int) -> list:
     return frames
 
 
-def stage_alone(stylizer: Stylizer, frames: list) -> float:
-    stylizer(frames[0].image)  # warm-up
-    started = time.perf_counter()
-    for frame in frames:
+def stage_alone(stylizer: Stylizer, frames: list, repeats: int = 2) -> float:
+    """Best of ``repeats`` passes over frames already in memory, after a few warm-up frames."""
+    for frame in frames[:5]:
         stylizer(frame.image)
-    return len(frames) / (time.perf_counter() - started)
+    best = 0.0
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for frame in frames:
+            stylizer(frame.image)
+        best = max(best, len(frames) / (time.perf_counter() - started))
+    return best
 
 
 def sequential_loop(stylizer: Stylizer, path: str, max_frames: int, out: str) -> float:
