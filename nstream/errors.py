@@ -10,3 +10,9 @@ class NStreamError(Exception):
     """An error whose message is meant for the user, on one line."""
 
     exit_code = 2
+
+
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """The first line of a library's error text (or its type), short enough for an error line."""
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:limit]

@@ -18,7 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from nstream.errors import NStreamError
+from nstream.errors import NStreamError, first_line
 
 log = logging.getLogger("nstream.offline")
 
@@ -210,7 +210,7 @@ def _read_image(path: str, what: str) -> Any:
         with Image.open(file) as image:
             return np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
     except (OSError, UnidentifiedImageError, ValueError) as exc:
-        raise NStreamError(f"cannot read {what} {path} ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}): "
+        raise NStreamError(f"cannot read {what} {path} ({first_line(exc)}): "
                            "is it an image file?") from None
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import av
 import numpy as np
 
-from nstream.errors import NStreamError
+from nstream.errors import NStreamError, first_line
 from nstream.frames import Frame, SourceInfo
 
 log = logging.getLogger(__name__)
@@ -141,13 +141,13 @@ class AVSink(Sink):
         try:
             self.container = av.open(self.target, "w", format=fmt, container_options=self.options or None)
         except (av.error.FFmpegError, OSError) as exc:
-            raise NStreamError(f"cannot open output {self.target} ({_first_line(exc)})") from None
+            raise NStreamError(f"cannot open output {self.target} ({first_line(exc)})") from None
         fmt = self.container.format.name.split(",")[0]
         codec = self.codec or DEFAULT_CODECS.get(fmt, "libx264")
         try:
             self.video = self.container.add_stream(codec, rate=info.rate)
         except (av.error.FFmpegError, ValueError) as exc:
-            raise NStreamError(f"output {self.target}: unknown or unusable codec {codec!r} ({_first_line(exc)})") from None
+            raise NStreamError(f"output {self.target}: unknown or unusable codec {codec!r} ({first_line(exc)})") from None
         video = self.video
         width, height = info.width, info.height
         if self.push and not self.pix_fmt:
@@ -175,7 +175,7 @@ class AVSink(Sink):
             try:
                 self.audio = _AudioPassthrough(self.container, info.audio_stream, fmt)
             except (av.error.FFmpegError, ValueError) as exc:
-                log.warning("output %s: audio dropped (%s)", self.target, _first_line(exc))
+                log.warning("output %s: audio dropped (%s)", self.target, first_line(exc))
                 self.audio = None
         if self.push:
             self._connect()
@@ -190,7 +190,7 @@ class AVSink(Sink):
             self.container.start_encoding()
         except (av.error.FFmpegError, OSError) as exc:
             self._abandon()
-            reason = getattr(exc, "strerror", None) or _first_line(exc)
+            reason = getattr(exc, "strerror", None) or first_line(exc)
             timeout = int(self.options.get("timeout", 0)) / 1_000_000
             if timeout and time.monotonic() - started >= 0.9 * timeout:
                 reason = f"no answer within {timeout:g} s"
@@ -221,7 +221,7 @@ class AVSink(Sink):
             if not self.push:
                 raise
             self._abandon()
-            reason = getattr(exc, "strerror", None) or _first_line(exc)
+            reason = getattr(exc, "strerror", None) or first_line(exc)
             raise NStreamError(f"push to {self.target} broke off after {self.frames_written} frames ({reason}): "
                                "the receiver closed the connection or went away") from None
         self.frames_written += 1
@@ -236,12 +236,12 @@ class AVSink(Sink):
             if self.audio is not None:
                 self.audio.flush()
         except av.error.FFmpegError as exc:
-            log.warning("output %s: flushing failed (%s)", self.target, _first_line(exc))
+            log.warning("output %s: flushing failed (%s)", self.target, first_line(exc))
         finally:
             try:
                 container.close()
             except av.error.FFmpegError as exc:
-                log.warning("output %s: closing failed (%s)", self.target, _first_line(exc))
+                log.warning("output %s: closing failed (%s)", self.target, first_line(exc))
 
 
 def _pick_pix_fmt(codec: str, width: int, height: int) -> str:
@@ -260,11 +260,6 @@ def _parse_bitrate(text: str) -> int:
         return int(text)
     except (ValueError, IndexError):
         raise NStreamError(f"bad bitrate {text!r}: use e.g. 4M or 800k") from None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 class ImageSink(Sink):
@@ -318,7 +313,7 @@ class WindowSink(Sink):
             cv2.namedWindow(self.title, cv2.WINDOW_NORMAL)
             cv2.resizeWindow(self.title, info.width, info.height)
         except cv2.error as exc:
-            raise NStreamError(f"cannot open a preview window ({_first_line(exc)}): is there a display?") from None
+            raise NStreamError(f"cannot open a preview window ({first_line(exc)}): is there a display?") from None
         self.shown = True
 
     def write(self, frame: Frame) -> None:
@@ -359,7 +354,7 @@ class VirtualCamSink(Sink):
         try:
             self.camera = pyvirtualcam.Camera(width=info.width, height=info.height, fps=float(info.rate))
         except RuntimeError as exc:
-            raise NStreamError(f"cannot start the virtual camera ({_first_line(exc)})") from None
+            raise NStreamError(f"cannot start the virtual camera ({first_line(exc)})") from None
 
     def write(self, frame: Frame) -> None:
         self.camera.send(np.ascontiguousarray(frame.image))

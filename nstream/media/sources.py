@@ -19,7 +19,7 @@ from typing import Any
 import av
 import numpy as np
 
-from nstream.errors import NStreamError
+from nstream.errors import NStreamError, first_line
 from nstream.frames import Frame, SourceInfo
 
 log = logging.getLogger(__name__)
@@ -47,11 +47,6 @@ class Source:
 
     def close(self) -> None:
         """Release devices and files; safe to call twice."""
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 def _rotate(image: np.ndarray, degrees: int) -> np.ndarray:
@@ -111,7 +106,7 @@ class FileSource(Source):
         try:
             self.container = av.open(str(self.path), metadata_errors="ignore")
         except av.error.FFmpegError as exc:
-            raise NStreamError(f"cannot read {path} as video ({_first_line(exc)}): is it a complete video file?") from None
+            raise NStreamError(f"cannot read {path} as video ({first_line(exc)}): is it a complete video file?") from None
         try:
             self.decoder = _PyAVDecoder(self.container, str(path))
         except NStreamError:
@@ -145,7 +140,7 @@ class FileSource(Source):
                 for vframe in probe.decode(video=0):
                     return int(round(getattr(vframe, "rotation", 0) or 0))
         except av.error.FFmpegError as exc:
-            raise NStreamError(f"cannot decode {self.path} ({_first_line(exc)}): corrupt or unsupported video") from None
+            raise NStreamError(f"cannot decode {self.path} ({first_line(exc)}): corrupt or unsupported video") from None
         raise NStreamError(f"{self.path} has no decodable video frames")
 
     def frames(self) -> Iterator[Frame]:
@@ -179,8 +174,8 @@ class FileSource(Source):
                     index += 1
             except av.error.FFmpegError as exc:
                 if index == 0:
-                    raise NStreamError(f"cannot decode {self.path} ({_first_line(exc)}): corrupt or unsupported video") from None
-                self.warnings.append(f"{self.path.name}: decoding stopped after frame {index} ({_first_line(exc)}); "
+                    raise NStreamError(f"cannot decode {self.path} ({first_line(exc)}): corrupt or unsupported video") from None
+                self.warnings.append(f"{self.path.name}: decoding stopped after frame {index} ({first_line(exc)}); "
                                      "the input is truncated or corrupt")
                 return
             if self.stop_event.is_set():
@@ -249,7 +244,7 @@ class NetworkSource(Source):
             raise NStreamError(self._why(exc, waited)) from None
 
     def _why(self, exc: BaseException, waited: float) -> str:
-        reason = getattr(exc, "strerror", None) or _first_line(exc)
+        reason = getattr(exc, "strerror", None) or first_line(exc)
         if isinstance(exc, av.error.ExitError) or waited >= 0.9 * self.open_timeout:
             return (f"no answer from stream {self.url} within {self.open_timeout:g} s: is the server up and the URL right? "
                     "(--timeout waits longer)")
@@ -289,7 +284,7 @@ class NetworkSource(Source):
                     yield Frame(image, index, pts, NETWORK_TIME_BASE, now)
                     index += 1
             except (av.error.FFmpegError, OSError, NStreamError) as exc:
-                why = getattr(exc, "strerror", None) or _first_line(exc)
+                why = getattr(exc, "strerror", None) or first_line(exc)
             finally:
                 container.close()
             if self.stop_event.is_set():
@@ -430,7 +425,7 @@ def _read_image(path: Path) -> np.ndarray:
         with Image.open(path) as image:
             return np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
     except (OSError, UnidentifiedImageError, ValueError) as exc:
-        raise NStreamError(f"cannot read image {path} ({_first_line(exc)})") from None
+        raise NStreamError(f"cannot read image {path} ({first_line(exc)})") from None
 
 
 def _image_files(spec: str) -> list[Path] | None:

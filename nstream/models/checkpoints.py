@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from nstream.errors import NStreamError
+from nstream.errors import NStreamError, first_line
 from nstream.models.architectures import ARCHITECTURES
 from nstream.models.johnson import TransformerNetDeconv
 from nstream.models.lite import LiteNet
@@ -93,11 +93,6 @@ def _read_safetensors(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tenso
     return header, state
 
 
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:200]
-
-
 def read_checkpoint(path: str | Path) -> tuple[str, dict[str, torch.Tensor], dict[str, Any]]:
     """Return (arch, fp32 state dict, metadata) for any supported file."""
     path = Path(path)
@@ -108,7 +103,7 @@ def read_checkpoint(path: str | Path) -> tuple[str, dict[str, torch.Tensor], dic
             header, state = _read_safetensors(path)
             meta = json.loads(header["meta"]) if "meta" in header else {}
         except Exception as exc:  # noqa: BLE001 - corrupt header or data: the user's file
-            raise NStreamError(f"cannot load style model {path}: {_first_line(exc)}") from None
+            raise NStreamError(f"cannot load style model {path}: {first_line(exc)}") from None
         if header.get("format") == FORMAT:
             arch = header.get("arch", "")
         else:
@@ -120,7 +115,7 @@ def read_checkpoint(path: str | Path) -> tuple[str, dict[str, torch.Tensor], dic
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - unreadable or unsafe pickle: the user's file
-        raise NStreamError(f"cannot load style model {path}: {_first_line(exc)}") from None
+        raise NStreamError(f"cannot load style model {path}: {first_line(exc)}") from None
     if isinstance(payload, dict) and payload.get("format") == FORMAT:
         arch, state, meta = payload["arch"], payload["state_dict"], dict(payload.get("meta", {}))
     elif isinstance(payload, dict) and payload and all(isinstance(v, torch.Tensor) for v in payload.values()):
@@ -147,6 +142,6 @@ def load_style_model(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
-        raise NStreamError(f"{path}: weights do not fit the {arch} network ({str(exc).splitlines()[0]})") from None
+        raise NStreamError(f"{path}: weights do not fit the {arch} network ({first_line(exc)})") from None
     meta.setdefault("arch", arch)
     return model.eval(), meta
