@@ -97,6 +97,14 @@ def default_output(info: Any, style: str) -> str:
     return str(Path("result") / f"{info.name}_{style}{suffix}")
 
 
+def _expected_frames(count: int | None, loops: int, max_frames: int | None) -> int | None:
+    """Frames the run will produce, for the progress bar: the file's count, looped, capped."""
+    total = count * loops if count else None
+    if max_frames is not None:
+        total = min(total, max_frames) if total else max_frames
+    return total
+
+
 def _install_stop_handlers(stop: Callable[[], None]) -> Callable[[], None]:
     """SIGINT/SIGTERM: first drains, second abandons the queue. Returns the restorer."""
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -160,7 +168,7 @@ def run_stream(args: argparse.Namespace) -> dict[str, Any]:
         stats.info = {"engine": engine.name, "precision": engine.precision, "device": str(engine.device),
                       "engine_reason": getattr(engine, "reason", ""),
                       "resolution": f"{info.width}x{info.height}", "input": info.name, "style": style.name,
-                      "live": info.live, "frame_count": (info.frame_count * args.loop if info.frame_count else None),
+                      "live": info.live, "frame_count": _expected_frames(info.frame_count, args.loop, args.max_frames),
                       "outputs": outputs}
         stylize = temporal_options.wrap_stylize(stylize, args, info.live, stats, str(engine.device))
         pipeline = Pipeline(source, stylize, sinks, queue_size=args.queue_size, stats=stats, max_frames=args.max_frames)
