@@ -160,6 +160,16 @@ def strictly_increasing(values: list[int]) -> bool:
     return all(b > a for a, b in zip(values, values[1:], strict=False))
 
 
+def assert_stream_read(result, out, max_frames: int, size: tuple[int, int]) -> None:
+    """stream.py read a network stream: exit 0, no traceback, some frames of the right size, pts rising."""
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    info = probe(out)
+    assert 0 < info["frames"] <= max_frames
+    assert (info["width"], info["height"]) == size
+    assert strictly_increasing(info["pts"])
+
+
 # -- input ---------------------------------------------------------------------------------
 
 
@@ -169,12 +179,7 @@ def test_reads_rtsp_stream(tmp_path, style_model, rtsp_servers):
     out = tmp_path / "out.mp4"
     result = run_stream("-i", server.url, "-s", str(style_model), "-o", str(out), "--max-frames", "20",
                         "--reconnect-for", "5", "--no-dashboard", timeout=180)
-    assert result.returncode == 0, result.stderr
-    assert "Traceback" not in result.stderr
-    info = probe(out)
-    assert 0 < info["frames"] <= 20
-    assert (info["width"], info["height"]) == (80, 64)
-    assert strictly_increasing(info["pts"])
+    assert_stream_read(result, out, 20, (80, 64))
 
 
 def test_rtsp_server_restart_mid_stream(tmp_path, style_model, rtsp_servers):
@@ -249,12 +254,7 @@ def test_reads_udp_stream(tmp_path, style_model):
     finally:
         sender.stopped.set()
         sender.join(timeout=30)
-    assert result.returncode == 0, result.stderr
-    assert "Traceback" not in result.stderr
-    info = probe(out)
-    assert 0 < info["frames"] <= 15
-    assert (info["width"], info["height"]) == (80, 48)
-    assert strictly_increasing(info["pts"])
+    assert_stream_read(result, out, 15, (80, 48))
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -277,11 +277,7 @@ def test_reads_http_stream(tmp_path, style_model):
         server.shutdown()
         server.server_close()
         serving.join(timeout=30)
-    assert result.returncode == 0, result.stderr
-    assert "Traceback" not in result.stderr
-    info = probe(out)
-    assert 0 < info["frames"] <= 20
-    assert (info["width"], info["height"]) == (64, 48)
+    assert_stream_read(result, out, 20, (64, 48))
 
 
 @pytest.mark.parametrize("scheme", ["rtsp", "rtmp", "http"])
