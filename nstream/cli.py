@@ -151,13 +151,13 @@ def run_stream(args: argparse.Namespace) -> dict[str, Any]:
         if args.no_audio:
             info.audio_stream = None
         outputs = args.output or [default_output(info, style.name)]
-        if isinstance(source, FileSource) and any("://" in spec for spec in outputs):
-            source.paced = True  # a push of a file goes out at the file's own rate, not as fast as it encodes
         for spec in outputs:
             sink = open_sink(spec, codec=args.codec, crf=args.crf, preset=args.preset, bitrate=args.bitrate,
                              pix_fmt=args.pix_fmt)
             sinks.append(sink)
             sink.open(info)
+        if isinstance(source, FileSource) and any(sink.push for sink in sinks):
+            source.paced = True  # a push of a file goes out at the file's own rate, not as fast as it encodes
         engine.warmup(*padded_size(*stylizer.work_size(info.height, info.width)))
 
         def stylize(frame: Any) -> Any:

@@ -42,6 +42,8 @@ class Sink:
     name = "sink"
     #: set by a sink (the preview window) when the user asks to quit
     quit: threading.Event | None = None
+    #: a network push (paced, low latency) rather than a local output
+    push = False
 
     def open(self, info: SourceInfo) -> None:
         """Prepare for frames of ``info``'s size and timing."""
