@@ -60,7 +60,6 @@ class _PyAVDecoder:
 
     def __init__(self, container: Any, where: str) -> None:
         self.container = container
-        self.where = where
         if not container.streams.video:
             raise NStreamError(f"{where} has no video stream")
         self.video = container.streams.video[0]
@@ -69,7 +68,6 @@ class _PyAVDecoder:
         ctx = self.video.codec_context
         if not ctx.width or not ctx.height:
             raise NStreamError(f"{where}: the video stream has no frame size (corrupt or unsupported)")
-        self.rotation = 0
 
     def decoded(self, stop: threading.Event) -> Iterator[tuple[Any, list[Any]]]:
         """Yield (video frame, audio packets demuxed before it); trailing audio rides on the last frame."""
