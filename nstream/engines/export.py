@@ -23,8 +23,10 @@ from nstream.errors import NStreamError
 
 OPSET = 17
 INPUT, OUTPUT = "input", "output"
-# DepthToSpace (lite's pixel shuffle) and ConvTranspose (johnson_deconv) are standard TensorRT ONNX ops too.
-ALLOWED_OPS = frozenset({"Conv", "InstanceNormalization", "Relu", "Resize", "Pad", "Add", "DepthToSpace", "ConvTranspose"})
+# Concat and Mul (lite's input-guided head), DepthToSpace and ConvTranspose (johnson_deconv) are
+# standard TensorRT ONNX-parser ops too.
+ALLOWED_OPS = frozenset({"Conv", "InstanceNormalization", "Relu", "Resize", "Pad", "Add", "Mul", "Concat",
+                         "DepthToSpace", "ConvTranspose"})
 WEIGHTED_OPS = frozenset({"Conv", "ConvTranspose"})
 # Ops the fp16 graph keeps in fp32: instance norm sums squares of activations that overflow fp16.
 FP32_OPS = frozenset({"InstanceNormalization"})

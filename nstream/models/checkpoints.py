@@ -80,7 +80,9 @@ def build_model(arch: str, state: dict[str, torch.Tensor]) -> nn.Module:
     if arch == "johnson_deconv" and "deconv1.conv_transpose.weight" in state:
         return TransformerNetDeconv(kernel=int(state["deconv1.conv_transpose.weight"].shape[-1]))
     if arch == "lite" and "stem.weight" in state:
-        return LiteNet(channels=int(state["stem.weight"].shape[0]))
+        head = state.get("out.weight")
+        return LiteNet(channels=int(state["stem.weight"].shape[0]),
+                       head_channels=int(head.shape[1]) - 3 if head is not None else 8)
     return ARCHITECTURES[arch]()
 
 

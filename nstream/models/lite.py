@@ -7,13 +7,18 @@ conv on every input pixel, twice). ``lite`` never convolves at full resolution:
   by 4 followed by a 1x1 convolution, so every later layer runs at 1/16 of the pixels;
 - body: residual blocks of depthwise-separable convolutions (depthwise 3x3, then pointwise
   1x1), dilated so the receptive field (~150 px) stays comparable to Johnson's;
-- head: a separable convolution to 3x4x4 channels, then pixel shuffle (ONNX DepthToSpace) back
-  to full resolution.
+- head: a separable convolution down to a few feature channels, bilinear upsampling by 4, and
+  one 3x3 convolution at full resolution over those features *and the input frame*. The
+  input is the full-resolution guide: edges stay sharp although the network thinks at 1/4
+  resolution. (A pixel-shuffle head was tried first: it is cheaper, but every sub-pixel of a
+  4x4 block has its own output channel, and the style loss learned to paint a regular 4-pixel
+  dot grid with them. Interpolation has no such grid; Odena et al. 2016, "Deconvolution and
+  checkerboard artifacts".)
 
 Instance normalization throughout, pixels in and out in 0..255 like ``johnson``. Any height and
 width that are multiples of 4 (and at least ``min_size``) come back at the same size. The ONNX
-graph uses Conv (grouped for depthwise), InstanceNormalization, Relu, Pad reflect, Add and
-DepthToSpace: ONNX Runtime and TensorRT both map them.
+graph uses Conv (grouped for depthwise), InstanceNormalization, Relu, Pad reflect, Add, Resize
+(linear), Mul and Concat: ONNX Runtime and TensorRT both map them.
 """
 
 from __future__ import annotations
@@ -52,7 +57,7 @@ class SeparableResidualBlock(nn.Module):
 
 
 class LiteNet(nn.Module):
-    """Space-to-depth stem, separable residual body at 1/4 resolution, pixel-shuffle head."""
+    """Space-to-depth stem, separable residual body at 1/4 resolution, input-guided bilinear head."""
 
     size_multiple = 4
     factor = 4
@@ -60,28 +65,33 @@ class LiteNet(nn.Module):
     # Reflection padding needs more pixels than the widest dilation at 1/4 resolution.
     min_size = factor * (max(dilations) + 1)
 
-    def __init__(self, channels: int = 64) -> None:
+    def __init__(self, channels: int = 64, head_channels: int = 8) -> None:
         super().__init__()
         f = self.factor
         self.stem = nn.Conv2d(3, channels, f, stride=f)
         self.in1 = nn.InstanceNorm2d(channels, affine=True)
         self.blocks = nn.Sequential(*(SeparableResidualBlock(channels, d) for d in self.dilations))
-        self.head = SeparableConv(channels, 3 * f * f)
-        self.shuffle = nn.PixelShuffle(f)
+        self.head = SeparableConv(channels, head_channels)
+        self.in_head = nn.InstanceNorm2d(head_channels, affine=True)
+        self.out_pad = nn.ReflectionPad2d(1)
+        self.out = nn.Conv2d(head_channels + 3, 3, 3)
         self.relu = nn.ReLU()
-        self._init_head()
+        self._init_out()
 
     @torch.no_grad()
-    def _init_head(self) -> None:
-        """ICNR: every sub-pixel of a 4x4 block starts with the same weights, so the untrained
-        output is a smooth nearest upsampling rather than a pattern of blocks."""
-        f2 = self.factor * self.factor
-        weight = self.head.pointwise.weight  # (3 * f2, C, 1, 1), channel = colour * f2 + sub-pixel
-        weight.copy_(weight.view(3, f2, *weight.shape[1:])[:, :1].expand(3, f2, *weight.shape[1:]).reshape(weight.shape))
-        bias = self.head.pointwise.bias
-        bias.copy_(bias.view(3, f2)[:, :1].expand(3, f2).reshape(-1))
+    def _init_out(self) -> None:
+        """Start as the identity on the guide (output = input) with small feature weights: training
+        then only has to learn the style's departure from the frame, not to reproduce it."""
+        self.out.weight.mul_(0.1)
+        self.out.bias.zero_()
+        guide = self.out.weight[:, -3:]
+        guide.zero_()
+        for colour in range(3):
+            guide[colour, colour, 1, 1] = 1.0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.relu(self.in1(self.stem(x)))
-        y = self.blocks(y)
-        return self.shuffle(self.head(y))
+        y = self.relu(self.in_head(self.head(self.blocks(y))))
+        y = nn.functional.interpolate(y, scale_factor=self.factor, mode="bilinear", align_corners=False)
+        # Work in 0..1 inside the last layer so its weights are O(1) whatever the pixel scale.
+        return self.out(self.out_pad(torch.cat([y, x * (1.0 / 255.0)], dim=1))) * 255.0
