@@ -4,7 +4,8 @@
 
 Writes docs/images/<content>_<style>.png (photo | stylized), docs/images/bigbuckbunny_strip.png
 (demo clip frames above, stylized below) and docs/images/dashboard.svg (the dashboard as it
-looked at the end of a real run on the demo clip).
+looked at the end of a real run on the demo clip). ``--only gallery`` writes
+docs/images/gallery_<content>.jpg: the photo through every bundled style, johnson and lite.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
+from PIL import Image, ImageOps  # noqa: E402
 
 from nstream.cli import DEMO_CLIP, run_stream, stream_parser  # noqa: E402
 from nstream.media.sources import FileSource  # noqa: E402
@@ -35,16 +36,51 @@ def side_by_side(left: np.ndarray, right: np.ndarray, gap: int = 6) -> Image.Ima
     return Image.fromarray(canvas)
 
 
-def still(style: str, content: Path, width: int) -> Path:
-    photo = Image.open(content).convert("RGB")
-    photo = photo.resize((width, round(photo.height * width / photo.width)), Image.LANCZOS)
+def load_photo(path: Path, width: int) -> Image.Image:
+    photo = Image.open(path).convert("RGB")
+    return photo.resize((width, round(photo.height * width / photo.width)), Image.LANCZOS)
+
+
+def stylize_still(style: str, photo: Image.Image) -> np.ndarray:
+    """One picture through ``stream.py`` itself (image source, image sink)."""
     with tempfile.TemporaryDirectory() as tmp:
         src, dst = Path(tmp) / "in.png", Path(tmp) / "out.png"
         photo.save(src)
         run_stream(stream_parser().parse_args(["-i", str(src), "-o", str(dst), "-s", style, "--no-dashboard"]))
-        styled = np.asarray(Image.open(dst).convert("RGB"))
+        return np.asarray(Image.open(dst).convert("RGB"))
+
+
+def still(style: str, content: Path, width: int) -> Path:
+    photo = load_photo(content, width)
     out = IMAGES / f"{content.stem}_{style}.jpg"
-    side_by_side(np.asarray(photo), styled).save(out, quality=85)
+    side_by_side(np.asarray(photo), stylize_still(style, photo)).save(out, quality=85)
+    return out
+
+
+def gallery(styles: list[str], content: Path, width: int, gap: int = 6) -> Path:
+    """One photo through every bundled style: a column per painting (painting, johnson, lite)."""
+    from PIL import ImageDraw
+
+    photo = load_photo(content, width)
+    cell = (width, photo.height)
+    columns = [[np.asarray(photo), np.full((cell[1], width, 3), 255, np.uint8), np.full((cell[1], width, 3), 255, np.uint8)]]
+    labels = [["photo", "", ""]]
+    for style in styles:
+        painting = Image.open(next((ROOT.parent / "shared" / "data" / "styles").glob(f"{style}.*"))).convert("RGB")
+        painting = ImageOps.fit(painting, cell, Image.LANCZOS)
+        columns.append([np.asarray(painting), stylize_still(style, photo), stylize_still(f"{style}_lite", photo)])
+        labels.append([style, "johnson", "lite"])
+    canvas = Image.new("RGB", (len(columns) * (width + gap) - gap, 3 * (cell[1] + gap) - gap), "white")
+    draw = ImageDraw.Draw(canvas)
+    for c, (column, names) in enumerate(zip(columns, labels, strict=True)):
+        for r, (image, name) in enumerate(zip(column, names, strict=True)):
+            x, y = c * (width + gap), r * (cell[1] + gap)
+            canvas.paste(Image.fromarray(image[: cell[1], :width]), (x, y))
+            if name:
+                draw.rectangle((x, y, x + 7 * len(name) + 6, y + 14), fill="black")
+                draw.text((x + 3, y + 2), name, fill="white")
+    out = IMAGES / f"gallery_{content.stem}.jpg"
+    canvas.save(out, quality=85)
     return out
 
 
@@ -87,11 +123,19 @@ def main() -> None:
     parser.add_argument("--style", default="starry_night")
     parser.add_argument("--content", type=Path, default=ROOT.parent / "shared" / "data" / "content" / "tubingen.jpg")
     parser.add_argument("--width", type=int, default=512)
+    parser.add_argument("--only", choices=["still", "strip", "dashboard", "gallery"], help="make just one picture")
+    parser.add_argument("--gallery-styles", default="starry_night,wave,the_scream,udnie")
     args = parser.parse_args()
     IMAGES.mkdir(parents=True, exist_ok=True)
-    print(still(args.style, args.content, args.width))
-    print(strip(args.style, frames=4, step=30, width=320))
-    print(dashboard_svg(args.style, frames=30))
+    makers = {
+        "still": lambda: still(args.style, args.content, args.width),
+        "strip": lambda: strip(args.style, frames=4, step=30, width=320),
+        "dashboard": lambda: dashboard_svg(args.style, frames=30),
+        "gallery": lambda: gallery(args.gallery_styles.split(","), args.content, width=256),
+    }
+    for name, make in makers.items():
+        if args.only in (None, name):
+            print(make())
 
 
 if __name__ == "__main__":
