@@ -47,7 +47,7 @@ class TemporalStylizer:
         self.info: dict[str, Any] = stats.info if stats is not None else {}
         self.info.update(temporal=f"a={self.strength:g} flow={flow.describe()}", unblended=0, scene_cuts=0, flow_resets=0)
         self.previous_input: np.ndarray | None = None
-        self.history: np.ndarray | None = None  # float32 previous output, unrounded
+        self.history: np.ndarray | None = None  # the previous output (uint8)
         self.pending: Future[Motion] | None = None
         self.flow_seconds = 0.0
         self.flow_runs = 0
@@ -95,10 +95,9 @@ class TemporalStylizer:
             self._count("unblended")
         self.previous_input = current
         if out is None:
-            self.history = styled.astype(np.float32)
+            self.history = styled
             return frame
-        self.history = out
-        frame.image = np.clip(np.rint(out), 0, 255).astype(np.uint8)
+        self.history = frame.image = out
         return frame
 
     def close(self) -> None:
