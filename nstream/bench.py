@@ -145,8 +145,6 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
 
     if args.iterations < 1:
         raise NStreamError("--iterations must be at least 1")
-    if args.threads:
-        torch.set_num_threads(args.threads)
     model, name = load_model(args.style)
     resolutions = [_resolution(r.strip()) for r in args.resolutions.split(",") if r.strip()]
     options = _engine_options(args)
@@ -154,8 +152,8 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     for kind in [e.strip() for e in args.engines.split(",") if e.strip()]:
         for precision in [p.strip() for p in args.precisions.split(",") if p.strip()]:
             try:
-                extra = {"onnxruntime": {**options, "threads": args.threads}, "tensorrt": options}.get(kind, {})
-                engine = create_engine(kind, model, args.device, precision, **extra)
+                extra = {"onnxruntime": options, "tensorrt": options}.get(kind, {})
+                engine = create_engine(kind, model, args.device, precision, threads=args.threads, **extra)
             except NStreamError as exc:
                 skipped.append({"engine": kind, "precision": precision, "reason": str(exc)})
                 continue

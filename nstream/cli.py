@@ -79,6 +79,8 @@ def stream_parser() -> argparse.ArgumentParser:
     sty.add_argument("--engine", default="auto", choices=ENGINES)
     sty.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     sty.add_argument("--precision", default="auto", choices=PRECISIONS)
+    sty.add_argument("--threads", type=int, help="CPU threads for the network (default: all cores); on a small CPU "
+                     "with temporal blending, 1 leaves a core to the flow worker and the codecs")
     sty.add_argument("--size", type=_size, help="stylize at WxH and scale back to the input size")
     sty.add_argument("--scale", type=float, help="stylize at this fraction of the input size (e.g. 0.5)")
     sty.add_argument("--preserve-colors", action="store_true", help="keep the input's colours, take stylized luminance")
@@ -134,7 +136,7 @@ def run_stream(args: argparse.Namespace) -> dict[str, Any]:
         raise NStreamError(f"--scale {args.scale} is out of range: use 0.05 to 4")
     style = resolve_style(args.style)
     model, meta = load_style_model(style.path)
-    engine = create_engine(args.engine, model, args.device, args.precision)
+    engine = create_engine(args.engine, model, args.device, args.precision, threads=args.threads)
     stylizer = Stylizer(engine, size=args.size, scale=args.scale, preserve_colors=args.preserve_colors,
                         strength=args.strength)
     source = open_source(args.input, live=args.live, fps=args.fps, width=args.width, height=args.height,

@@ -93,6 +93,18 @@ def test_stylizer_through_onnxruntime_pads_and_crops(model: torch.nn.Module, tmp
     assert np.abs(ours.astype(int) - reference.astype(int)).max() <= 1
 
 
+def test_threads_caps_torch_and_onnxruntime(model: torch.nn.Module, tmp_path: Path) -> None:
+    before = torch.get_num_threads()
+    try:
+        engine = create_engine("onnxruntime", model, "cpu", "fp32", cache=tmp_path, check_size=CHECK, threads=1)
+        assert engine.session.get_session_options().intra_op_num_threads == 1
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(NStreamError, match="--threads 0"):
+        create_engine("torch", model, "cpu", "fp32", threads=0)
+
+
 def test_cache_reuses_rebuilds_on_key_change_and_on_corruption(model: torch.nn.Module, tmp_path: Path) -> None:
     cache = EngineCache(tmp_path)
     first = validated_graph(model, "fp32", cache, check_size=CHECK)

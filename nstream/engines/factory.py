@@ -45,13 +45,20 @@ def auto_choice(device: torch.device) -> tuple[str, str]:
 
 def create_engine(kind: str, model: nn.Module, device: str | torch.device = "auto", precision: str = "auto",
                   cache: EngineCache | str | Path | None = None, calibration: str | Path | None = None,
-                  **options: Any) -> Engine:
-    """Build the engine ``kind`` for ``model``; ``auto`` picks and stores its reason on ``engine.reason``."""
+                  threads: int | None = None, **options: Any) -> Engine:
+    """Build the engine ``kind`` for ``model``; ``auto`` picks and stores its reason on ``engine.reason``.
+
+    ``threads`` caps the CPU threads of torch and ONNX Runtime (None: all cores).
+    """
     if kind not in ENGINES:
         raise NStreamError(f"unknown --engine {kind!r}: choose one of {', '.join(ENGINES)}")
     if precision not in PRECISIONS:
         raise NStreamError(f"unknown --precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
     target = pick_device(device)
+    if threads is not None:
+        if threads < 1:
+            raise NStreamError(f"--threads {threads}: use 1 or more")
+        torch.set_num_threads(threads)
     if cache is not None and not isinstance(cache, EngineCache):
         cache = EngineCache(cache)
     reason = "asked for"
@@ -66,7 +73,8 @@ def create_engine(kind: str, model: nn.Module, device: str | torch.device = "aut
         from nstream.engines.onnxrt import OnnxRuntimeEngine
 
         try:
-            engine = OnnxRuntimeEngine(model, target, precision, cache=cache, calibration=calibration, **options)
+            engine = OnnxRuntimeEngine(model, target, precision, cache=cache, calibration=calibration, threads=threads,
+                                       **options)
         except NStreamError as exc:
             if reason == "asked for" or precision == "int8":
                 raise
