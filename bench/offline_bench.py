@@ -36,6 +36,7 @@ def main() -> None:
     p.add_argument("--size", type=int, default=176)
     p.add_argument("--iters", default="100,50")
     p.add_argument("--passes", type=int, default=3)
+    p.add_argument("--pass-iters", type=int, help="iterations per frame in passes after the first (offline.py's default: half)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default="/tmp/offline_bench")
     args = p.parse_args()
@@ -45,7 +46,8 @@ def main() -> None:
               "--loss-net", "random", "--threads", str(args.threads), "--no-progress", "-e", "0"]
     runs = [("no temporal loss (-I prev-warped --no-temporal-loss)", "plain", ["--no-temporal-loss"], 1),
             ("temporal loss (-T, default weight)", "temporal", [], 1),
-            (f"temporal loss + {args.passes} passes", "temporal", ["--passes", str(args.passes)], args.passes)]
+            (f"temporal loss + {args.passes} passes", "temporal",
+             ["--passes", str(args.passes), *(["--pass-iters", str(args.pass_iters)] if args.pass_iters else [])], args.passes)]
     rows = []
     for label, name, extra, passes in runs:
         target = out / f"{name}.mp4"

@@ -157,6 +157,20 @@ def test_stopped_render_resumes_at_the_next_frame(tmp_path, moving, style, capsy
     assert sorted(p.name for p in (work / "pass1").glob("*.png")) == ["000000.png"]
 
 
+def test_finished_render_goes_on_with_more_passes_and_their_own_settings(tmp_path, moving, style, capsys):
+    out = tmp_path / "passes.mp4"
+    common = ["-c", f"{moving}/", "-s", str(style), "-o", str(out), "-z", "32", "-i", "4,2", "--limit-frames", "3", *FAST]
+    assert main(common) == 0
+    work = Path(f"{out}.work")
+    stamps = {p.name: p.stat().st_mtime_ns for p in (work / "pass1").glob("*.png")}
+    assert main([*common, "--passes", "2", "--pass-iters", "3"]) == 0  # pass 1 is reused, not redone
+    assert {p.name: p.stat().st_mtime_ns for p in (work / "pass1").glob("*.png")} == stamps
+    assert len(list((work / "pass2").glob("*.png"))) == 3
+    capsys.readouterr()
+    assert main([*common, "--passes", "2", "--pass-iters", "4"]) == 2  # pass-2 frames exist: no mixing
+    assert "pass_iters differs" in capsys.readouterr().err
+
+
 def test_sigterm_keeps_finished_frames_and_the_rerun_continues(tmp_path, moving, style, capsys):
     """A real stop mid-render: whole frames only, exit 130, and the rerun picks up after them."""
     out = tmp_path / "stopped.mp4"

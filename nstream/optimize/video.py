@@ -67,6 +67,10 @@ def frame_name(index: int) -> str:
     return f"{index:06d}.png"
 
 
+# Settings that shape only the frames of passes 2, 3, ...
+LATER_PASS_KEYS = frozenset({"pass_iters", "pass_blend"})
+
+
 class WorkFolder:
     """The on-disk state of one render: content frames, flows and masks, finished frames."""
 
@@ -75,7 +79,11 @@ class WorkFolder:
 
     # -- settings and resume ------------------------------------------------------------------
     def prepare(self, settings: dict[str, Any], resume: bool) -> None:
-        """Create the folder; on resume insist the stored settings match, else start over cleanly."""
+        """Create the folder; on resume insist the stored settings match, else start over cleanly.
+
+        Settings that only shape passes after the first (``LATER_PASS_KEYS``) may change while no
+        such frame exists yet: a finished one-pass render can go on with more passes.
+        """
         path = self.root / "settings.json"
         try:
             self.root.mkdir(parents=True, exist_ok=True)
@@ -86,15 +94,24 @@ class WorkFolder:
                 stored = json.loads(path.read_text())
             except (OSError, ValueError):
                 stored = None
-            if stored != settings:
-                changed = "unreadable settings" if not isinstance(stored, dict) else next(
-                    (k for k in sorted(set(stored) | set(settings)) if stored.get(k) != settings.get(k)), "?")
+            free = LATER_PASS_KEYS if not self._later_passes_started() else frozenset()
+            if not isinstance(stored, dict):
+                changed = "unreadable settings"
+            else:
+                changed = next((k for k in sorted(set(stored) | set(settings))
+                                if k not in free and stored.get(k) != settings.get(k)), None)
+            if changed:
                 raise NStreamError(f"work folder {self.root} holds frames made with other settings ({changed} differs): "
                                    "rerun with --no-resume to start over, or pick another --output")
-            return
+            if stored == settings:
+                return
         if not resume:
             self.clear(keep_content=path.exists())
         path.write_text(json.dumps(settings, indent=1, sort_keys=True))
+
+    def _later_passes_started(self) -> bool:
+        return any(next(folder.glob("*.png"), None) for folder in self.root.glob("pass*")
+                   if folder.is_dir() and folder.name != "pass1")
 
     def clear(self, keep_content: bool) -> None:
         """Remove finished frames (and the frame log); content and flow survive if the input is the same."""
