@@ -37,6 +37,7 @@ def build_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, default=None, help="scale frames so the longer side is at most this many pixels")
     p.add_argument("--engine", default="auto")
     p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, help="CPU threads for the network (default: all cores)")
     p.add_argument("--loss-net", default="random", choices=("random", "imagenet"),
                    help="VGG16 for style fidelity: random (seeded, default: no download here) or imagenet")
     p.add_argument("--out", help="folder for strip.png and diff.png (default result/eval_<video>_<style>/)")
@@ -159,7 +160,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     model, meta = load_style_model(style.path)
     style_image = find_style_image(args.style_image, meta, style.name)
     frames = read_frames(args.video, args.max_frames, args.size)
-    engine = create_engine(args.engine, model, args.device, "auto")
+    engine = create_engine(args.engine, model, args.device, "auto", threads=args.threads)
     stylizer = Stylizer(engine)
     height, width = frames[0].shape[:2]
     engine.warmup(height + (-height) % 4, width + (-width) % 4)
