@@ -1,7 +1,7 @@
 """Temporal-consistency benchmarks for docs/BENCHMARKS.md ("Temporal consistency").
 
     python bench/temporal_bench.py flow [--repeat N]              # EPE on FlyingChairs + ms/frame at 360p and 720p
-    python bench/temporal_bench.py cost --style PATH [--frames N]  # stream.py fps at 360p, blend off vs on
+    python bench/temporal_bench.py cost --style PATH [--frames N] [--threads T]  # stream.py fps at 360p, blend off vs on
 
 ``flow``: end-point error (mean |flow - ground truth|, pixels) of each backend on the three
 FlyingChairs pairs in ../shared/data/flow/flyingchairs, and the time of one flow call, and of the
@@ -119,7 +119,7 @@ def transcode_360p(path: Path, frames: int) -> Path:
     return path
 
 
-def bench_cost(style: str, frames: int) -> dict:
+def bench_cost(style: str, frames: int, extra: list[str]) -> dict:
     from nstream.cli import run_stream, stream_parser
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -127,7 +127,7 @@ def bench_cost(style: str, frames: int) -> dict:
         rows = {}
         for strength in ("0", "0.5"):
             args = stream_parser().parse_args(["-i", str(clip), "-s", style, "-o", "null", "--no-dashboard",
-                                               "--temporal-strength", strength])
+                                               "--temporal-strength", strength, *extra])
             snap = run_stream(args)
             rows[f"a={strength}"] = {k: snap.get(k) for k in ("fps", "frames_out", "engine", "temporal", "flow_ms", "unblended")}
             rows[f"a={strength}"]["stylize_mean_ms"] = snap["stages"]["stylize"]["mean_ms"]
@@ -142,8 +142,12 @@ def main() -> None:
     cost = sub.add_parser("cost")
     cost.add_argument("--style", required=True)
     cost.add_argument("--frames", type=int, default=100)
+    cost.add_argument("--threads", type=int, help="stream.py --threads for both runs")
     args = parser.parse_args()
-    result = bench_flow(args.repeat) if args.command == "flow" else bench_cost(args.style, args.frames)
+    if args.command == "flow":
+        result = bench_flow(args.repeat)
+    else:
+        result = bench_cost(args.style, args.frames, ["--threads", str(args.threads)] if args.threads else [])
     print(json.dumps({"command": " ".join(sys.argv), "cpus": __import__("os").cpu_count(), **result}, indent=2))
 
 
