@@ -313,3 +313,25 @@ def test_stream_temporal_option_errors(tmp_path, style_model):
                         "--no-dashboard")
     assert_one_line_error(result, "temporal strength")
     assert not (tmp_path / "o.mp4").exists()
+
+
+@pytest.mark.parametrize("metric", ["farneback", "dis-medium"])
+def test_eval_command_reports_both_settings_and_writes_pictures(tmp_path, metric):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    clip = make_clip(tmp_path / "in.mp4", frames=8, size=(96, 64), audio=False)
+    cv2.imwrite(str(tmp_path / "painting.png"), (np.random.default_rng(0).random((64, 64, 3)) * 255).astype(np.uint8))
+    result = subprocess.run([sys.executable, "-m", "nstream", "eval", str(clip), "--style", "starry_night_lite",
+                             "--style-image", str(tmp_path / "painting.png"), "--max-frames", "8", "--json",
+                             "--metric-flow", metric, "--threads", "1", "--out", str(tmp_path / "eval")],
+                            capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["frames"] == 8 and report["metric_flow"] == {"farneback": "farneback@1", "dis-medium": "dis/medium@1"}[metric]
+    off, blended = report["settings"]["off"], report["settings"]["blend a=0.5"]
+    assert off["e_warp"] > 0 and blended["e_warp"] > 0 and off["style_loss"] > 0 and blended["fps"] > 0
+    assert blended["temporal"] == "a=0.5 flow=dis/fast@0.5"
+    assert all((tmp_path / "eval" / name).is_file() for name in ("strip.png", "diff.png"))

@@ -40,6 +40,9 @@ def build_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, help="CPU threads for the network (default: all cores)")
     p.add_argument("--loss-net", default="random", choices=("random", "imagenet"),
                    help="VGG16 for style fidelity: random (seeded, default: no download here) or imagenet")
+    p.add_argument("--metric-flow", default="farneback", choices=("farneback", "dis-medium"),
+                   help="flow that measures E_warp (never the blending one): farneback (default) or dis-medium, "
+                        "full size; Farneback fails on fast motion, where dis-medium is the fairer judge")
     p.add_argument("--out", help="folder for strip.png and diff.png (default result/eval_<video>_<style>/)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     add_arguments(p)
@@ -165,13 +168,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     height, width = frames[0].shape[:2]
     engine.warmup(height + (-height) % 4, width + (-width) % 4)
     threshold = None if args.no_scene_cuts else args.scene_cut
-    pairs = measure_pairs(frames, metric_flow(), threshold)
+    measuring = metric_flow(args.metric_flow)
+    pairs = measure_pairs(frames, measuring, threshold)
     fidelity = StyleFidelity(style_image, loss_net=args.loss_net)
     sample = slice(None, None, max(1, len(frames) // 8))
     results: dict[str, list[np.ndarray]] = {}
     report: dict[str, Any] = {
         "video": args.video, "style": style.name, "style_image": str(style_image), "frames": len(frames),
-        "size": f"{width}x{height}", "engine": engine.name, "metric_flow": metric_flow().describe(),
+        "size": f"{width}x{height}", "engine": engine.name, "metric_flow": measuring.describe(),
         "loss_net": args.loss_net, "pairs_skipped_as_cuts": sum(p is None for p in pairs),
         "input_e_warp": float(np.mean(pair_warping_errors(frames, pairs) or [0.0])), "settings": {},
     }
