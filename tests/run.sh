@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the tests need (system packages for the RTSP server, the package with its
+# Installs what the tests need (system packages for the RTSP and RTMP servers, the package with its
 # test extra) and runs lint and the test suite. The README's test command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +9,7 @@ need_apt=()
 gst-inspect-1.0 x264enc >/dev/null 2>&1 || need_apt+=(gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad gstreamer1.0-libav)
 ldconfig -p | grep -q libGL.so.1 || need_apt+=(libgl1 libglib2.0-0)
 command -v Xvfb >/dev/null && command -v xdotool >/dev/null || need_apt+=(xvfb xauth xdotool)
+[ -f /usr/lib/nginx/modules/ngx_rtmp_module.so ] || need_apt+=(nginx-core libnginx-mod-rtmp)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq

@@ -2,8 +2,9 @@
 
 Input: Debian's gst-rtsp-server (``tests/rtsp_server.py``, run by the system python3 with gi)
 serves clips made here; ``stream.py`` reads them, also across a server restart. A paced
-MPEG-TS sender (PyAV) feeds udp://, Python's own HTTP server serves http://. (No rtmp:// input
-test: that needs an RTMP server that serves playback, and PyAV cannot run FFmpeg's.) Push:
+MPEG-TS sender (PyAV) feeds udp://, Python's own HTTP server serves http://, and nginx's RTMP
+module (Debian's libnginx-mod-rtmp, run in the foreground on a free port) relays a paced FLV
+push to stream.py's rtmp:// input. Push:
 FFmpeg's own listen modes (rtsp ``rtsp_flags=listen``, rtmp ``listen=1``) receive what
 ``stream.py`` sends, in a thread of this process. Every server, receiver and ``stream.py`` started here is
 stopped here; everything is bounded by timeouts and runs on loopback only.
@@ -219,33 +220,37 @@ def test_rtsp_server_restart_mid_stream(tmp_path, style_model, rtsp_servers):
     assert kinds == sorted(kinds, key=lambda kind: kind == "flat"), kinds
 
 
-class UdpSender(threading.Thread):
-    """A live MPEG-TS stream over UDP, as a camera or encoder sends it: paced at its frame rate,
-    a keyframe every half second, until stopped."""
+class LiveSender(threading.Thread):
+    """A live stream as a camera or encoder sends it (MPEG-TS over UDP, FLV to an RTMP server):
+    paced at its frame rate, a keyframe every half second, until stopped."""
 
-    def __init__(self, url: str, size: tuple[int, int], fps: int = 25) -> None:
+    def __init__(self, url: str, size: tuple[int, int], container: str, fps: int = 25) -> None:
         super().__init__(daemon=True)
-        self.url, self.size, self.fps = url, size, fps
+        self.url, self.size, self.container, self.fps = url, size, container, fps
         self.stopped = threading.Event()
         self.sent = 0
+        self.error: Exception | None = None
 
     def run(self) -> None:
         width, height = self.size
-        with av.open(self.url, "w", format="mpegts") as out:
-            video = out.add_stream("libx264", rate=self.fps)
-            video.width, video.height, video.pix_fmt = width, height, "yuv420p"
-            video.options = {"tune": "zerolatency", "preset": "ultrafast", "g": str(self.fps // 2)}
-            started = time.monotonic()
-            while not self.stopped.wait(max(0.0, started + self.sent / self.fps - time.monotonic())):
-                frame = av.VideoFrame.from_ndarray(moving_pattern(self.sent, width, height), format="rgb24")
-                frame.pts = self.sent
-                out.mux(video.encode(frame))
-                self.sent += 1
+        try:
+            with av.open(self.url, "w", format=self.container, timeout=30) as out:
+                video = out.add_stream("libx264", rate=self.fps)
+                video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+                video.options = {"tune": "zerolatency", "preset": "ultrafast", "g": str(self.fps // 2)}
+                started = time.monotonic()
+                while not self.stopped.wait(max(0.0, started + self.sent / self.fps - time.monotonic())):
+                    frame = av.VideoFrame.from_ndarray(moving_pattern(self.sent, width, height), format="rgb24")
+                    frame.pts = self.sent
+                    out.mux(video.encode(frame))
+                    self.sent += 1
+        except av.error.FFmpegError as exc:  # the server going away ends the send; the test reports it
+            self.error = exc
 
 
 def test_reads_udp_stream(tmp_path, style_model):
     url = f"udp://127.0.0.1:{free_port()}"
-    sender = UdpSender(url + "?pkt_size=1316", (80, 48))
+    sender = LiveSender(url + "?pkt_size=1316", (80, 48), "mpegts")
     sender.start()
     out = tmp_path / "out.mp4"
     try:
@@ -254,6 +259,54 @@ def test_reads_udp_stream(tmp_path, style_model):
     finally:
         sender.stopped.set()
         sender.join(timeout=30)
+    assert_stream_read(result, out, 15, (80, 48))
+
+
+NGINX = "/usr/sbin/nginx"
+NGINX_RTMP = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")
+
+
+@pytest.fixture
+def rtmp_server(tmp_path):
+    """nginx with its RTMP module on a free loopback port: publishers push to rtmp://.../live/NAME,
+    players read the same URL. Runs in the foreground as this user, killed at the end."""
+    if not (os.path.exists(NGINX) and NGINX_RTMP.is_file()):
+        pytest.skip("nginx with its RTMP module is missing (apt-get install nginx-core libnginx-mod-rtmp; tests/run.sh does it)")
+    port = free_port()
+    root = tmp_path / "nginx"
+    (root / "logs").mkdir(parents=True)
+    (root / "nginx.conf").write_text(
+        f"load_module {NGINX_RTMP};\ndaemon off;\nmaster_process off;\npid {root}/nginx.pid;\n"
+        f"error_log {root}/logs/error.log warn;\nevents {{ worker_connections 64; }}\n"
+        f"rtmp {{ server {{ listen 127.0.0.1:{port}; application live {{ live on; record off; }} }} }}\n")
+    proc = subprocess.Popen([NGINX, "-p", str(root), "-c", str(root / "nginx.conf"), "-e", str(root / "logs" / "error.log")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_listening(port)
+        yield f"rtmp://127.0.0.1:{port}/live"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=30)
+        proc.stderr.close()
+
+
+def test_reads_rtmp_stream(tmp_path, style_model, rtmp_server):
+    """A live FLV stream pushed to a real RTMP server (nginx-rtmp), read back by stream.py."""
+    url = f"{rtmp_server}/cam"
+    sender = LiveSender(url, (80, 48), "flv")
+    sender.start()
+    out = tmp_path / "out.mp4"
+    try:
+        result = run_stream("-i", url, "-s", str(style_model), "-o", str(out), "--max-frames", "15", "--reconnect-for", "5",
+                            "--no-dashboard", timeout=180)
+    finally:
+        sender.stopped.set()
+        sender.join(timeout=30)
+    assert sender.error is None and sender.sent > 0, sender.error
     assert_stream_read(result, out, 15, (80, 48))
 
 
