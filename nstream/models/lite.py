@@ -1,10 +1,11 @@
 """``lite``: a style network built for real time on a laptop CPU.
 
 The Johnson network spends most of its time on full- and half-resolution convolutions (a 9x9
-conv on every input pixel, twice). ``lite`` never convolves at full resolution:
+conv on every input pixel, twice). ``lite`` convolves at full resolution only once, 11 channels
+in and 3 out:
 
 - stem: a 4x4 convolution with stride 4, which is exactly a space-to-depth (pixel-unshuffle)
-  by 4 followed by a 1x1 convolution, so every later layer runs at 1/16 of the pixels;
+  by 4 followed by a 1x1 convolution, so every layer but the last runs at 1/16 of the pixels;
 - body: residual blocks of depthwise-separable convolutions (depthwise 3x3, then pointwise
   1x1), dilated so the receptive field (~150 px) stays comparable to Johnson's;
 - head: a separable convolution down to a few feature channels, bilinear upsampling by 4, and
