@@ -248,18 +248,21 @@ class LiveSender(threading.Thread):
             self.error = exc
 
 
-def test_reads_udp_stream(tmp_path, style_model):
-    url = f"udp://127.0.0.1:{free_port()}"
-    sender = LiveSender(url + "?pkt_size=1316", (80, 48), "mpegts")
+def read_while_sending(sender: LiveSender, url: str, out: Path, style_model: Path) -> subprocess.CompletedProcess:
+    """stream.py reads ``url`` (15 frames at most) while ``sender`` feeds it; the sender stops after."""
     sender.start()
-    out = tmp_path / "out.mp4"
     try:
-        result = run_stream("-i", url, "-s", str(style_model), "-o", str(out), "--max-frames", "15", "--reconnect-for", "5",
-                            "--no-dashboard", timeout=180)
+        return run_stream("-i", url, "-s", str(style_model), "-o", str(out), "--max-frames", "15", "--reconnect-for", "5",
+                          "--no-dashboard", timeout=180)
     finally:
         sender.stopped.set()
         sender.join(timeout=30)
-    assert_stream_read(result, out, 15, (80, 48))
+
+
+def test_reads_udp_stream(tmp_path, style_model):
+    url = f"udp://127.0.0.1:{free_port()}"
+    result = read_while_sending(LiveSender(url + "?pkt_size=1316", (80, 48), "mpegts"), url, tmp_path / "out.mp4", style_model)
+    assert_stream_read(result, tmp_path / "out.mp4", 15, (80, 48))
 
 
 NGINX = "/usr/sbin/nginx"
@@ -298,16 +301,9 @@ def test_reads_rtmp_stream(tmp_path, style_model, rtmp_server):
     """A live FLV stream pushed to a real RTMP server (nginx-rtmp), read back by stream.py."""
     url = f"{rtmp_server}/cam"
     sender = LiveSender(url, (80, 48), "flv")
-    sender.start()
-    out = tmp_path / "out.mp4"
-    try:
-        result = run_stream("-i", url, "-s", str(style_model), "-o", str(out), "--max-frames", "15", "--reconnect-for", "5",
-                            "--no-dashboard", timeout=180)
-    finally:
-        sender.stopped.set()
-        sender.join(timeout=30)
+    result = read_while_sending(sender, url, tmp_path / "out.mp4", style_model)
     assert sender.error is None and sender.sent > 0, sender.error
-    assert_stream_read(result, out, 15, (80, 48))
+    assert_stream_read(result, tmp_path / "out.mp4", 15, (80, 48))
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
