@@ -7,8 +7,8 @@ PyTorch Gatys implementation, on this machine at the same sizes and settings.
 
 Same work for both: VGG19 with average pooling, content relu4_2, style relu1_1..relu5_1, L-BFGS
 (one loss+gradient evaluation per iteration), one style image, no coarse-to-fine, no early
-stopping. Neither tool can download ImageNet weights here, so both get the same seeded random
-VGG19 (speed does not depend on the weights). Each tool runs twice, with N1 and N2 iterations,
+stopping. Neither tool can download ImageNet weights here, so each gets a seeded random VGG19
+(its own seeding; speed does not depend on the weights). Each tool runs twice, with N1 and N2 iterations,
 and the time per iteration is (t2 - t1) / (N2 - N1): start-up, model loading and image I/O cancel.
 """
 
@@ -46,7 +46,7 @@ def neural_style_pt(content: Path, style: Path, size: int, iters: int, out: Path
 
 
 def nstream_offline(content: Path, style: Path, size: int, iters: int, out: Path, vgg: Path) -> list[str]:
-    del vgg  # offline.py seeds its own random VGG19 the same way
+    del vgg  # offline.py builds its own seeded random VGG19 (--loss-net random)
     return [sys.executable, str(ROOT / "offline.py"), "-c", str(content), "-s", str(style), "-o", str(out),
             "-z", str(size), "-i", str(iters), "-a", "lbfgs", "--loss-net", "random", "-e", "0", "--scales", "1",
             "--no-progress", "--no-resume", "--seed", "0"]

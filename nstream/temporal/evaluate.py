@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 def build_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Options of ``python -m nstream eval``."""
     from nstream.models.registry import DEFAULT_STYLE
+    from nstream.temporal.metrics import METRIC_FLOWS
     from nstream.temporal.options import add_arguments
 
     p.add_argument("video", help="video file to evaluate on")
@@ -40,7 +41,7 @@ def build_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, help="CPU threads for the network (default: all cores)")
     p.add_argument("--loss-net", default="random", choices=("random", "imagenet"),
                    help="VGG16 for style fidelity: random (seeded, default: no download here) or imagenet")
-    p.add_argument("--metric-flow", default="farneback", choices=("farneback", "dis-medium"),
+    p.add_argument("--metric-flow", default="farneback", choices=tuple(METRIC_FLOWS),
                    help="flow that measures E_warp (never the blending one): farneback (default) or dis-medium, "
                         "full size; Farneback fails on fast motion, where dis-medium is the fairer judge")
     p.add_argument("--out", help="folder for strip.png and diff.png (default result/eval_<video>_<style>/)")
