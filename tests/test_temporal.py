@@ -15,7 +15,7 @@ from conftest import SHARED, assert_one_line_error, make_clip, probe, run_stream
 from nstream.errors import NStreamError
 from nstream.frames import Frame
 from nstream.temporal import create_flow, reliability_mask, warp
-from nstream.temporal.blend import MAX_STRENGTH, check_strength
+from nstream.temporal.blend import DEFAULT_STRENGTH, MAX_STRENGTH, check_strength
 from nstream.temporal.flow import FlowBackend
 from nstream.temporal.metrics import measure_pairs, warping_error
 from nstream.temporal.scenecut import SceneCutDetector
@@ -315,7 +315,7 @@ def test_stream_temporal_option_errors(tmp_path, style_model):
     assert not (tmp_path / "o.mp4").exists()
 
 
-@pytest.mark.parametrize("metric", ["farneback", "dis-medium"])
+@pytest.mark.parametrize("metric", ["farneback", "dis-fine"])
 def test_eval_command_reports_both_settings_and_writes_pictures(tmp_path, metric):
     import subprocess
     import sys
@@ -330,8 +330,8 @@ def test_eval_command_reports_both_settings_and_writes_pictures(tmp_path, metric
                             capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert report["frames"] == 8 and report["metric_flow"] == {"farneback": "farneback@1", "dis-medium": "dis/medium@1"}[metric]
-    off, blended = report["settings"]["off"], report["settings"]["blend a=0.5"]
+    assert report["frames"] == 8 and report["metric_flow"] == {"farneback": "farneback@1", "dis-fine": "dis/fine@1"}[metric]
+    off, blended = report["settings"]["off"], report["settings"][f"blend a={DEFAULT_STRENGTH:g}"]
     assert off["e_warp"] > 0 and blended["e_warp"] > 0 and off["style_loss"] > 0 and blended["fps"] > 0
-    assert blended["temporal"] == "a=0.5 flow=dis/fast@0.5"
+    assert blended["temporal"] == f"a={DEFAULT_STRENGTH:g} flow=dis/medium@auto"
     assert all((tmp_path / "eval" / name).is_file() for name in ("strip.png", "diff.png"))

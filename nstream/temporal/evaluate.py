@@ -2,7 +2,7 @@
 
 Stylizes the first ``--max-frames`` frames of VIDEO twice, without blending and with it
 (``--temporal-strength``), and prints per setting the warping error E_warp (measured with
-Farneback flow, not the DIS flow that blends), the style fidelity (Gram style loss against the
+a finer DIS flow than the one that blends, or Farneback), the style fidelity (Gram style loss against the
 style image through a seeded random VGG16 unless ``--loss-net imagenet``: no ImageNet weights
 can be downloaded here) and the frames per second of stylize + blend. The input's own E_warp is
 printed as the floor. Pictures go to ``--out``: ``strip.png`` (consecutive frames: input, off,
@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 def build_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Options of ``python -m nstream eval``."""
     from nstream.models.registry import DEFAULT_STYLE
-    from nstream.temporal.metrics import METRIC_FLOWS
+    from nstream.temporal.metrics import DEFAULT_METRIC_FLOW, METRIC_FLOWS
     from nstream.temporal.options import add_arguments
 
     p.add_argument("video", help="video file to evaluate on")
@@ -41,9 +41,9 @@ def build_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, help="CPU threads for the network (default: all cores)")
     p.add_argument("--loss-net", default="random", choices=("random", "imagenet"),
                    help="VGG16 for style fidelity: random (seeded, default: no download here) or imagenet")
-    p.add_argument("--metric-flow", default="farneback", choices=tuple(METRIC_FLOWS),
-                   help="flow that measures E_warp (never the blending one): farneback (default) or dis-medium, "
-                        "full size; Farneback fails on fast motion, where dis-medium is the fairer judge")
+    p.add_argument("--metric-flow", default=DEFAULT_METRIC_FLOW, choices=tuple(METRIC_FLOWS),
+                   help=f"flow that measures E_warp, never the blending one (default {DEFAULT_METRIC_FLOW}: full-size DIS "
+                        "to its finest level; farneback is independent of DIS but fails on fast motion)")
     p.add_argument("--out", help="folder for strip.png and diff.png (default result/eval_<video>_<style>/)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     add_arguments(p)

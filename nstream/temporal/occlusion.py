@@ -16,25 +16,36 @@ output may be blended into frame t.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from nstream.errors import NStreamError
 from nstream.temporal.warp import warp
 
-# Ruder et al.'s constants (for flows in pixels).
-CONSISTENCY_SCALE = 0.01
-CONSISTENCY_OFFSET = 0.5
-BOUNDARY_SCALE = 0.01
-BOUNDARY_OFFSET = 0.002
+
+@dataclass(frozen=True)
+class Tolerances:
+    """The constants of the two checks (flows in pixels); the defaults are Ruder et al.'s."""
+
+    consistency_scale: float = 0.01
+    consistency_offset: float = 0.5
+    boundary_scale: float = 0.01
+    boundary_offset: float = 0.002
 
 
-def reliability_mask(forward: np.ndarray, backward: np.ndarray, outside: bool = True) -> np.ndarray:
+RUDER = Tolerances()
+
+
+def reliability_mask(forward: np.ndarray, backward: np.ndarray, outside: bool = True,
+                     tolerances: Tolerances = RUDER) -> np.ndarray:
     """float32 HxW mask over the forward flow's source frame: 1 = reliable, 0 = occluded or motion boundary.
 
     Forward–backward check: follow ``forward`` (w^) into the other frame and read ``backward``
     there (w~ = backward warped back); a consistent pair cancels, so a pixel fails where
     |w~ + w^|^2 > 0.01 (|w~|^2 + |w^|^2) + 0.5. Motion boundary: the flow's own gradient is large,
-    |grad u^|^2 + |grad v^|^2 > 0.01 |w^|^2 + 0.002.
+    |grad u^|^2 + |grad v^|^2 > 0.01 |w^|^2 + 0.002. ``tolerances`` replaces those constants
+    (the live blend's fast, downscaled flow needs looser ones: see :mod:`nstream.temporal.blend`).
 
     ``outside`` (default on) also marks pixels whose forward flow leaves the other frame: the
     warp can only replicate the border for them, and the forward–backward check cannot see it
@@ -49,12 +60,13 @@ def reliability_mask(forward: np.ndarray, backward: np.ndarray, outside: bool = 
         return w[..., 0] * w[..., 0] + w[..., 1] * w[..., 1]
 
     hat_sq = norm_sq(w_hat)
-    inconsistent = norm_sq(w_tilde + w_hat) > CONSISTENCY_SCALE * (norm_sq(w_tilde) + hat_sq) + CONSISTENCY_OFFSET
+    tol = tolerances
+    inconsistent = norm_sq(w_tilde + w_hat) > tol.consistency_scale * (norm_sq(w_tilde) + hat_sq) + tol.consistency_offset
     grad_sq = np.zeros(w_hat.shape[:2], np.float32)
     for channel in range(2):
         dy, dx = np.gradient(w_hat[..., channel])
         grad_sq += dx * dx + dy * dy
-    boundary = grad_sq > BOUNDARY_SCALE * hat_sq + BOUNDARY_OFFSET
+    boundary = grad_sq > tol.boundary_scale * hat_sq + tol.boundary_offset
     unreliable = inconsistent | boundary
     if outside:
         height, width = w_hat.shape[:2]
