@@ -1,14 +1,15 @@
 """Temporal-consistency benchmarks for docs/BENCHMARKS.md ("Temporal consistency").
 
     python bench/temporal_bench.py flow [--repeat N]              # EPE on FlyingChairs + ms/frame at 360p and 720p
-    python bench/temporal_bench.py cost --style PATH [--frames N] [--threads T]  # stream.py fps at 360p, blend off vs on
+    python bench/temporal_bench.py cost --style PATH [--frames N] [--threads T] [--repeat R]  # 360p fps, blend off/on
 
 ``flow``: end-point error (mean |flow - ground truth|, pixels) of each backend on the three
 FlyingChairs pairs in ../shared/data/flow/flyingchairs, and the time of one flow call, and of the
 whole per-frame motion step the blend runs beside the network (cut check, forward + backward
 flow, reliability mask, photometric check, smoothing), on 360p and 720p frames of the demo clip.
 RAFT rows appear only on a CUDA machine. ``cost``: the pipeline's throughput (file in, null out)
-on a 640x360 transcode of the demo clip with ``--temporal-strength 0`` and ``0.5``.
+on a 640x360 transcode of the demo clip with ``--temporal-strength 0`` and the default strength,
+each with stream.py's default network threads unless ``--threads`` is given.
 Each prints one JSON object.
 """
 
@@ -28,6 +29,7 @@ import numpy as np  # noqa: E402
 
 from nstream.temporal.blend import estimate_motion  # noqa: E402
 from nstream.temporal.flow import create_flow  # noqa: E402
+from nstream.temporal.metrics import METRIC_FLOWS  # noqa: E402
 from nstream.temporal.scenecut import SceneCutDetector  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,8 +39,10 @@ BACKENDS = {
     "dis/ultrafast@0.5": ("dis", {"preset": "ultrafast", "scale": 0.5}),
     "dis/fast@0.5": ("dis", {"preset": "fast", "scale": 0.5}),
     "dis/medium@0.5": ("dis", {"preset": "medium", "scale": 0.5}),
+    "dis/medium@auto (blend default)": ("dis", {}),
     "dis/fast@1": ("dis", {"preset": "fast", "scale": 1.0}),
     "dis/medium@1": ("dis", {"preset": "medium", "scale": 1.0}),
+    "dis/fine@1 (E_warp default)": ("dis", {k: v for k, v in METRIC_FLOWS["dis-fine"].items() if k != "name"}),
     "farneback@1": ("farneback", {"scale": 1.0}),
     "farneback@0.5": ("farneback", {"scale": 0.5}),
     "raft_small@1": ("raft_small", {}),
@@ -119,18 +123,29 @@ def transcode_360p(path: Path, frames: int) -> Path:
     return path
 
 
-def bench_cost(style: str, frames: int, extra: list[str]) -> dict:
+def bench_cost(style: str, frames: int, extra: list[str], repeat: int = 1) -> dict:
+    """stream.py fps on a 360p clip with blending off and at the default strength, ``repeat`` times
+    alternately (this VM's fps varies run to run); cost = 1 - median(on) / median(off)."""
     from nstream.cli import run_stream, stream_parser
+    from nstream.temporal.blend import DEFAULT_STRENGTH
 
     with tempfile.TemporaryDirectory() as tmp:
         clip = transcode_360p(Path(tmp) / "bbb360.mp4", frames)
-        rows = {}
-        for strength in ("0", "0.5"):
-            args = stream_parser().parse_args(["-i", str(clip), "-s", style, "-o", "null", "--no-dashboard",
-                                               "--temporal-strength", strength, *extra])
-            snap = run_stream(args)
-            rows[f"a={strength}"] = {k: snap.get(k) for k in ("fps", "frames_out", "engine", "temporal", "flow_ms", "unblended")}
-            rows[f"a={strength}"]["stylize_mean_ms"] = snap["stages"]["stylize"]["mean_ms"]
+        rows: dict = {}
+        for _ in range(repeat):
+            for strength in ("0", f"{DEFAULT_STRENGTH:g}"):
+                args = stream_parser().parse_args(["-i", str(clip), "-s", style, "-o", "null", "--no-dashboard",
+                                                   "--temporal-strength", strength, *extra])
+                cpu = time.process_time()
+                snap = run_stream(args)
+                cpu = time.process_time() - cpu
+                row = {k: snap.get(k) for k in ("fps", "frames_out", "engine", "temporal", "flow_ms", "unblended")}
+                row["cpu_ms_per_frame"] = round(1000 * cpu / max(1, snap["frames_out"]), 1)  # all threads, setup included
+                row["stylize_mean_ms"] = snap["stages"]["stylize"]["mean_ms"]
+                row["network_threads"] = args.threads or "all"
+                rows.setdefault(f"a={strength}", []).append(row)
+        off, on = (float(np.median([r["fps"] for r in runs])) for runs in rows.values())
+        rows["cost"] = round(1 - on / off, 3)
         return rows
 
 
@@ -142,12 +157,15 @@ def main() -> None:
     cost = sub.add_parser("cost")
     cost.add_argument("--style", required=True)
     cost.add_argument("--frames", type=int, default=100)
-    cost.add_argument("--threads", type=int, help="stream.py --threads for both runs")
+    cost.add_argument("--threads", type=int, help="stream.py --threads for both runs (default: stream.py's own)")
+    cost.add_argument("--repeat", type=int, default=1, help="alternate off/on runs this many times")
+    cost.add_argument("--stream-args", default="", help="more stream.py options for both runs, e.g. '--flow-preset fast'")
     args = parser.parse_args()
     if args.command == "flow":
         result = bench_flow(args.repeat)
     else:
-        result = bench_cost(args.style, args.frames, ["--threads", str(args.threads)] if args.threads else [])
+        extra = (["--threads", str(args.threads)] if args.threads else []) + args.stream_args.split()
+        result = bench_cost(args.style, args.frames, extra, args.repeat)
     print(json.dumps({"command": " ".join(sys.argv), "cpus": __import__("os").cpu_count(), **result}, indent=2))
 
 

@@ -5,7 +5,9 @@
 Writes docs/images/<content>_<style>.png (photo | stylized), docs/images/bigbuckbunny_strip.png
 (demo clip frames above, stylized below) and docs/images/dashboard.svg (the dashboard as it
 looked at the end of a real run on the demo clip). ``--only gallery`` writes
-docs/images/gallery_<content>.jpg: the photo through every bundled style, johnson and lite.
+docs/images/gallery_<content>.jpg: the photo through every bundled style, johnson and lite;
+``--only flicker`` docs/images/flicker_bikes.jpg: ``nstream eval``'s frames and flicker images,
+per frame against blended.
 """
 
 from __future__ import annotations
@@ -101,6 +103,41 @@ def strip(style: str, frames: int, step: int, width: int) -> Path:
     return out
 
 
+def flicker(style: str, video: Path, frames: int, columns: int = 3, width: int = 320) -> Path:
+    """``nstream eval``'s own pictures, cut to a few columns and labelled: what blending removes."""
+    from PIL import ImageDraw
+
+    from nstream.temporal.evaluate import build_parser, run
+
+    with tempfile.TemporaryDirectory() as tmp:
+        args = build_parser(argparse.ArgumentParser()).parse_args(
+            [str(video), "--style", style, "--max-frames", str(frames), "--json", "--out", tmp])
+        with open("/dev/null", "w") as quiet:  # the JSON report is not wanted here
+            stdout, sys.stdout = sys.stdout, quiet
+            try:
+                report = run(args)
+            finally:
+                sys.stdout = stdout
+        strip_rows, diff_rows = (np.asarray(Image.open(Path(tmp) / name).convert("RGB")) for name in ("strip.png", "diff.png"))
+    height, tile = strip_rows.shape[0] // 3, strip_rows.shape[1] // 5
+    rows = [strip_rows[i * height:(i + 1) * height, : tile * columns] for i in range(3)]
+    rows += [diff_rows[i * height:(i + 1) * height, : tile * columns] for i in range(2)]
+    scale = width / tile
+    labels = ["input", "per frame", f"blended (a={args.temporal_strength:g})", "flicker, per frame", "flicker, blended"]
+    pictures = []
+    for row, label in zip(rows, labels, strict=True):
+        picture = Image.fromarray(row).resize((round(row.shape[1] * scale), round(row.shape[0] * scale)), Image.LANCZOS)
+        draw = ImageDraw.Draw(picture)
+        draw.rectangle((0, 0, 8 + 7 * len(label), 16), fill=(0, 0, 0))
+        draw.text((4, 2), label, fill=(255, 255, 255))
+        pictures.append(np.asarray(picture))
+    out = IMAGES / f"flicker_{video.stem}.jpg"
+    Image.fromarray(np.concatenate(pictures, axis=0)).save(out, quality=88)
+    off, on = (report["settings"][key]["e_warp"] for key in report["settings"])
+    print(f"E_warp per frame {off:.3e}, blended {on:.3e} ({on / off - 1:+.0%})")
+    return out
+
+
 def dashboard_svg(style: str, frames: int) -> Path:
     from rich.console import Console
 
@@ -123,7 +160,7 @@ def main() -> None:
     parser.add_argument("--style", default="starry_night")
     parser.add_argument("--content", type=Path, default=ROOT.parent / "shared" / "data" / "content" / "tubingen.jpg")
     parser.add_argument("--width", type=int, default=512)
-    parser.add_argument("--only", choices=["still", "strip", "dashboard", "gallery"], help="make just one picture")
+    parser.add_argument("--only", choices=["still", "strip", "dashboard", "gallery", "flicker"], help="make just one picture")
     parser.add_argument("--gallery-styles", default="starry_night,wave,the_scream,udnie")
     args = parser.parse_args()
     IMAGES.mkdir(parents=True, exist_ok=True)
@@ -132,6 +169,7 @@ def main() -> None:
         "strip": lambda: strip(args.style, frames=4, step=30, width=320),
         "dashboard": lambda: dashboard_svg(args.style, frames=30),
         "gallery": lambda: gallery(args.gallery_styles.split(","), args.content, width=256),
+        "flicker": lambda: flicker(f"{args.style}_lite", ROOT.parent / "shared" / "data" / "video" / "bikes.mp4", frames=100),
     }
     for name, make in makers.items():
         if args.only in (None, name):

@@ -43,7 +43,7 @@ from nstream.errors import NStreamError
 from nstream.temporal.flow import FlowBackend, upscale_flow
 from nstream.temporal.occlusion import Tolerances, reliability_mask
 from nstream.temporal.scenecut import SceneCutDetector
-from nstream.temporal.warp import sampling_grid, warp
+from nstream.temporal.warp import sampling_map, warp
 
 MAX_STRENGTH = 0.8
 DEFAULT_STRENGTH = 0.7
@@ -116,8 +116,8 @@ def estimate_motion(flow: FlowBackend, current: np.ndarray, previous: np.ndarray
     reliable = float(weight.mean())
     cut = "flow failed" if reliable < min_reliable else None
     height, width = current.shape[:2]
-    map_x, map_y = sampling_grid(upscale_flow(forward, height, width))
-    maps = cv2.convertMaps(map_x, map_y, cv2.CV_16SC2)  # 1/32-pixel fixed point: remap's fast path
+    # 1/32-pixel fixed point: remap's fast path
+    maps = cv2.convertMaps(sampling_map(upscale_flow(forward, height, width)), None, cv2.CV_16SC2)
     if weight.shape != (height, width):
         weight = cv2.resize(weight, (width, height), interpolation=cv2.INTER_LINEAR)
     return Motion(maps, weight, cut, distance, reliable, time.perf_counter() - started)

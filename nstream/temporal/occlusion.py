@@ -18,10 +18,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from nstream.errors import NStreamError
-from nstream.temporal.warp import warp
+from nstream.temporal.warp import sampling_map
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,9 @@ def reliability_mask(forward: np.ndarray, backward: np.ndarray, outside: bool = 
     if forward.shape != backward.shape or forward.ndim != 3 or forward.shape[2] != 2:
         raise NStreamError(f"forward {tuple(forward.shape)} and backward {tuple(backward.shape)} flows must both be HxWx2")
     w_hat = forward.astype(np.float32, copy=False)
-    w_tilde = warp(backward.astype(np.float32, copy=False), w_hat)
+    target = sampling_map(w_hat)  # where each pixel of a lands in b
+    w_tilde = cv2.remap(backward.astype(np.float32, copy=False), target, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
     def norm_sq(w: np.ndarray) -> np.ndarray:  # u^2 + v^2; numpy's sum over a length-2 axis is slow
         return w[..., 0] * w[..., 0] + w[..., 1] * w[..., 1]
 
@@ -70,7 +73,6 @@ def reliability_mask(forward: np.ndarray, backward: np.ndarray, outside: bool = 
     unreliable = inconsistent | boundary
     if outside:
         height, width = w_hat.shape[:2]
-        grid_y, grid_x = np.mgrid[0:height, 0:width].astype(np.float32)
-        target_x, target_y = grid_x + w_hat[..., 0], grid_y + w_hat[..., 1]
+        target_x, target_y = target[..., 0], target[..., 1]
         unreliable |= (target_x < -0.5) | (target_x > width - 0.5) | (target_y < -0.5) | (target_y > height - 0.5)
     return (~unreliable).astype(np.float32)

@@ -7,17 +7,27 @@ pixel (border replicate); the occlusion mask is what says whether to trust them.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import cv2
 import numpy as np
 
 from nstream.errors import NStreamError
 
 
-def sampling_grid(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Absolute float32 sample coordinates (x + u, y + v) for ``cv2.remap``."""
-    height, width = flow.shape[:2]
-    grid_x, grid_y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
-    return grid_x + flow[..., 0].astype(np.float32, copy=False), grid_y + flow[..., 1].astype(np.float32, copy=False)
+@lru_cache(maxsize=8)
+def _identity(height: int, width: int) -> np.ndarray:
+    """HxWx2 float32 (x, y) of every pixel; cached, since every frame of a stream has one size."""
+    grid = np.empty((height, width, 2), np.float32)
+    grid[..., 0] = np.arange(width, dtype=np.float32)
+    grid[..., 1] = np.arange(height, dtype=np.float32)[:, None]
+    grid.flags.writeable = False
+    return grid
+
+
+def sampling_map(flow: np.ndarray) -> np.ndarray:
+    """Absolute HxWx2 float32 sample coordinates (x + u, y + v): ``cv2.remap``'s map1, with no map2."""
+    return cv2.add(_identity(*flow.shape[:2]), flow.astype(np.float32, copy=False))
 
 
 def warp(image: np.ndarray, flow: np.ndarray, cubic: bool = False) -> np.ndarray:
@@ -32,17 +42,17 @@ def warp(image: np.ndarray, flow: np.ndarray, cubic: bool = False) -> np.ndarray
         raise NStreamError(f"flow must be HxWx2, got shape {tuple(flow.shape)}")
     if image.shape[:2] != flow.shape[:2]:
         raise NStreamError(f"image {image.shape[:2]} and flow {flow.shape[:2]} differ in size")
-    map_x, map_y = sampling_grid(flow)
+    coordinates = sampling_map(flow)
     mode = cv2.INTER_CUBIC if cubic else cv2.INTER_LINEAR
     dtype = image.dtype
     # remap handles uint8/uint16/int16/float32/float64 and at most 4 channels per call.
     src = image if dtype in (np.uint8, np.uint16, np.int16, np.float32, np.float64) else image.astype(np.float32)
     if src.ndim == 3 and src.shape[2] > 4:
-        parts = [cv2.remap(np.ascontiguousarray(src[..., i:i + 4]), map_x, map_y, mode,
+        parts = [cv2.remap(np.ascontiguousarray(src[..., i:i + 4]), coordinates, None, mode,
                            borderMode=cv2.BORDER_REPLICATE) for i in range(0, src.shape[2], 4)]
         out = np.concatenate([p if p.ndim == 3 else p[..., None] for p in parts], axis=2)
     else:
-        out = cv2.remap(np.ascontiguousarray(src), map_x, map_y, mode, borderMode=cv2.BORDER_REPLICATE)
+        out = cv2.remap(np.ascontiguousarray(src), coordinates, None, mode, borderMode=cv2.BORDER_REPLICATE)
         if src.ndim == 3 and out.ndim == 2:  # cv2 drops a single channel axis
             out = out[..., None]
     return out.astype(dtype, copy=False)
