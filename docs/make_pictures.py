@@ -121,9 +121,10 @@ def flicker(style: str, video: Path, frames: int, columns: int = 3, width: int =
         strip_rows, diff_rows = (np.asarray(Image.open(Path(tmp) / name).convert("RGB")) for name in ("strip.png", "diff.png"))
     height, tile = strip_rows.shape[0] // 3, strip_rows.shape[1] // 5
     rows = [strip_rows[i * height:(i + 1) * height, : tile * columns] for i in range(3)]
-    rows += [diff_rows[i * height:(i + 1) * height, : tile * columns] for i in range(2)]
+    rows += [np.clip(diff_rows[i * height:(i + 1) * height, : tile * columns].astype(np.uint16) * 2, 0, 255).astype(np.uint8)
+             for i in range(2)]  # eval's x4, doubled: |O_t - warp(O_t+1)| x8
     scale = width / tile
-    labels = ["input", "per frame", f"blended (a={args.temporal_strength:g})", "flicker, per frame", "flicker, blended"]
+    labels = ["input", "per frame", f"blended (a={args.temporal_strength:g})", "|O_t - warp(O_t+1)| x8, per frame", "same, blended"]
     pictures = []
     for row, label in zip(rows, labels, strict=True):
         picture = Image.fromarray(row).resize((round(row.shape[1] * scale), round(row.shape[0] * scale)), Image.LANCZOS)

@@ -189,6 +189,22 @@ def test_slow_pan_neither_freezes_nor_smears(strength, tolerance):
     assert 0.85 < detail(out) / detail(reference) < 1.25  # no blur build-up, no runaway sharpening
 
 
+def test_mask_smoothing_softens_the_occlusion_edge():
+    from nstream.temporal.blend import estimate_motion
+
+    background = shifted(0, 0)
+    prev, cur = object_frame(40, background), object_frame(46, background)
+    flow = create_flow("dis")
+    hard = estimate_motion(flow, cur, prev, None, smoothing=0).weight
+    soft = estimate_motion(flow, cur, prev, None, smoothing=3).weight
+    assert hard[34:58, 41:45].mean() < 0.3 and soft[34:58, 41:45].mean() < 0.5  # the disoccluded band stays out
+
+    def steepest(weight: np.ndarray) -> float:
+        return float(np.abs(np.diff(weight, axis=1)).max())
+
+    assert steepest(soft) < 0.5 * steepest(hard)
+
+
 def test_moving_object_leaves_no_ghost():
     background = shifted(0, 0)
     images = [object_frame(10 + 4 * t, background) for t in range(20)]
@@ -313,6 +329,9 @@ def test_stream_temporal_option_errors(tmp_path, style_model):
                         "--no-dashboard")
     assert_one_line_error(result, "temporal strength")
     assert not (tmp_path / "o.mp4").exists()
+    result = run_stream("-i", str(clip), "-s", str(style_model), "-o", str(tmp_path / "o.mp4"), "--mask-smoothing", "-1",
+                        "--no-dashboard")
+    assert_one_line_error(result, "--mask-smoothing")
 
 
 @pytest.mark.parametrize("metric", ["farneback", "dis-fine"])

@@ -30,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             "wide; 1 for the others)")
     group.add_argument("--flow-preset", default="medium", choices=tuple(DIS_PRESETS),
                        help="DIS preset (default medium; fast is about 4x cheaper and loses a third of the gain on fast motion)")
+    group.add_argument("--mask-smoothing", type=float, default=None, metavar="SIGMA",
+                       help="Gaussian blur of the reliability mask in pixels (default: frame height / 240, at least 1; "
+                            "0 keeps its hard edges)")
     group.add_argument("--scene-cut", type=float, default=DEFAULT_CUT_THRESHOLD, metavar="T",
                        help=f"colour-histogram distance (0..1) above which a frame starts a new shot and the "
                             f"history is dropped (default {DEFAULT_CUT_THRESHOLD})")
@@ -62,4 +65,8 @@ def wrap_stylize(stylize: Callable[[Frame], Frame], args: argparse.Namespace, li
     threshold = None if args.no_scene_cuts else args.scene_cut
     if threshold is not None and not 0 < threshold <= 1:
         raise NStreamError(f"--scene-cut {threshold} is out of range: use 0 < T <= 1, or --no-scene-cuts")
-    return TemporalStylizer(stylize, flow_from_args(args, device), strength, live=live, cut_threshold=threshold, stats=stats)
+    smoothing = getattr(args, "mask_smoothing", None)
+    if smoothing is not None and not 0 <= smoothing <= 50:
+        raise NStreamError(f"--mask-smoothing {smoothing} is out of range: use 0 to 50 pixels")
+    return TemporalStylizer(stylize, flow_from_args(args, device), strength, live=live, cut_threshold=threshold,
+                            smoothing=smoothing, stats=stats)
