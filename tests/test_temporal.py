@@ -104,6 +104,16 @@ def test_flow_options_and_errors():
         create_flow("dis", scale=3)
     with pytest.raises(NStreamError, match="bad option"):
         create_flow("farneback", preset="fast")
+    with pytest.raises(NStreamError, match="no parameter"):
+        create_flow("dis", settings={"Warp": 9})
+
+
+def test_dis_works_on_half_the_frame_but_at_least_320_pixels_across():
+    flow = create_flow("dis")
+    assert flow.describe() == "dis/medium@auto"
+    assert [flow.working_scale(width) for width in (1920, 640, 480, 320, 160)] == [0.5, 0.5, 2 / 3, 1.0, 1.0]
+    assert flow.shrink(np.zeros((360, 640, 3), np.uint8)).shape == (180, 320, 3)
+    assert create_flow("dis", scale=0.25).working_scale(160) == 0.25  # an explicit scale is kept
 
 
 def test_raft_without_cuda_is_one_clear_error():
@@ -131,6 +141,34 @@ def test_mask_marks_the_disoccluded_band_with_exact_flows():
     assert mask[32:52, 48:68].min() == 1  # the square itself, consistently tracked
     assert mask[:, :30].min() == 1 and mask[:, 80:].min() == 1  # still background
     assert mask[60:, :].min() == 1
+
+
+def test_blend_tolerances_still_mark_a_disocclusion():
+    from nstream.temporal.blend import BLEND_TOLERANCES
+
+    height, width = 96, 160
+    forward = np.zeros((height, width, 2), np.float32)
+    forward[30:54, 46:70, 0] = -6
+    backward = np.zeros((height, width, 2), np.float32)
+    backward[30:54, 40:64, 0] = 6
+    mask = reliability_mask(forward, backward, tolerances=BLEND_TOLERANCES)
+    assert mask[32:52, 40:46].max() == 0 and mask[32:52, 48:68].min() == 1
+
+
+@pytest.mark.skipif(not (SHARED / "video" / "bikes.mp4").is_file(), reason="../shared/data/video/bikes.mp4 is absent")
+def test_blend_tolerances_keep_pixels_that_ruder_constants_drop_on_fast_motion():
+    from nstream.temporal.blend import BLEND_TOLERANCES
+
+    # real street footage at its fastest (bikes.mp4 frames 89 -> 90): the blend's own flow disagrees
+    # with itself by a pixel or two over much of the frame; Ruder's constants drop those pixels
+    from nstream.temporal.evaluate import read_frames
+
+    frames = read_frames(str(SHARED / "video" / "bikes.mp4"), 91)
+    flow = create_flow("dis")
+    current, previous = flow.shrink(frames[90]), flow.shrink(frames[89])
+    forward, backward = flow.compute(current, previous), flow.compute(previous, current)
+    strict, loose = reliability_mask(forward, backward), reliability_mask(forward, backward, tolerances=BLEND_TOLERANCES)
+    assert np.all(loose >= strict) and loose.mean() > strict.mean() + 0.1, (strict.mean(), loose.mean())
 
 
 def test_mask_with_estimated_flow_and_out_of_frame_pixels():
