@@ -128,7 +128,7 @@ class DISFlow(FlowBackend):
         super().__init__(scale)
         if preset not in DIS_PRESETS:
             raise NStreamError(f"unknown DIS preset {preset!r}: use one of {', '.join(DIS_PRESETS)}")
-        self.preset = label or preset
+        self.label = label or preset  # the preset, or what the settings made of it
         self.dis = cv2.DISOpticalFlow_create(DIS_PRESETS[preset])
         for name, value in (settings or {}).items():
             setter = getattr(self.dis, f"set{name}", None)
@@ -140,7 +140,7 @@ class DISFlow(FlowBackend):
         return self.dis.calc(_grey(a), _grey(b), None)
 
     def describe(self) -> str:
-        return f"dis/{self.preset}@{self.scale_text()}"
+        return f"dis/{self.label}@{self.scale_text()}"
 
 
 class FarnebackFlow(FlowBackend):
