@@ -125,6 +125,17 @@ def test_raft_without_cuda_is_one_clear_error():
         create_flow("raft_small")
 
 
+def test_raft_code_path_runs_untrained_on_cpu():
+    """Padding to a multiple of 8, transforms, output layout: everything but trained weights and CUDA."""
+    from nstream.temporal.flow import RAFTFlow
+
+    flow = RAFTFlow.untrained("raft_small")
+    for width, height in ((100, 70), (200, 132)):  # below RAFT's 128-pixel minimum; not divisible by 8
+        out = flow(shifted(2, 1, size=(width, height)), shifted(0, 0, size=(width, height)))
+        assert out.shape == (height, width, 2) and out.dtype == np.float32 and np.isfinite(out).all()
+    assert flow.describe() == "raft_small@1" and flow.device == "cpu"
+
+
 # -- occlusion -------------------------------------------------------------------------------------
 
 

@@ -19,6 +19,8 @@ A backend keeps per-instance state (OpenCV objects are not thread-safe): give ea
 
 from __future__ import annotations
 
+from typing import Any
+
 import cv2
 import numpy as np
 
@@ -157,6 +159,17 @@ class FarnebackFlow(FlowBackend):
                                             0.5, self.levels, self.window, self.iterations, 5, 1.1, 0)
 
 
+RAFT_MIN_SIDE = 128
+
+
+def _raft_parts(variant: str) -> tuple[Any, Any]:
+    """torchvision's builder and weight enum for ``raft_small`` or ``raft_large``."""
+    from torchvision.models import optical_flow as tvflow
+
+    return {"raft_small": (tvflow.raft_small, tvflow.Raft_Small_Weights),
+            "raft_large": (tvflow.raft_large, tvflow.Raft_Large_Weights)}[variant]
+
+
 class RAFTFlow(FlowBackend):
     """torchvision RAFT (small or large) on CUDA with its pretrained weights from the weight enum.
 
@@ -168,29 +181,41 @@ class RAFTFlow(FlowBackend):
                  weights: str | None = None) -> None:
         super().__init__(scale)
         import torch
-        from torchvision.models import optical_flow as tvflow
 
         if not str(device).startswith("cuda") or not torch.cuda.is_available():
             raise NStreamError(f"--flow {variant} needs a CUDA GPU (none here): use --flow dis")
-        enums = {"raft_small": tvflow.Raft_Small_Weights, "raft_large": tvflow.Raft_Large_Weights}
-        builders = {"raft_small": tvflow.raft_small, "raft_large": tvflow.raft_large}
-        enum = enums[variant]
+        build, enum = _raft_parts(variant)
         try:
             chosen = enum[weights] if weights else enum.DEFAULT
         except KeyError:
             raise NStreamError(f"unknown {variant} weights {weights!r}: use one of {', '.join(w.name for w in enum)}") from None
         try:
-            model = builders[variant](weights=chosen, progress=False)
+            model = build(weights=chosen, progress=False)
         except (OSError, RuntimeError) as exc:  # URLError is an OSError
             cache = f"{torch.hub.get_dir()}/checkpoints"
             raise NStreamError(f"{variant} weights {chosen.name} are not in {cache} and could not be downloaded "
                                f"({type(exc).__name__}): use --flow dis") from None
+        self._use(model, chosen.transforms(), variant, device, iterations)
+
+    @classmethod
+    def untrained(cls, variant: str = "raft_small", device: str = "cpu", iterations: int = 2) -> RAFTFlow:
+        """RAFT with random weights, on any device: its flows are noise, but padding, transforms and
+        shapes run exactly as with trained weights, so the code path is tested without a GPU."""
+        build, enum = _raft_parts(variant)
+        flow = cls.__new__(cls)
+        FlowBackend.__init__(flow, 1.0)
+        flow._use(build(weights=None), enum.DEFAULT.transforms(), variant, device, iterations)
+        return flow
+
+    def _use(self, model: object, transforms: object, variant: str, device: str, iterations: int) -> None:
+        import torch
+
         self.name = variant
         self.device = str(device)
         self.iterations = int(iterations)
         self.torch = torch
-        self.model = model.eval().to(self.device)
-        self.transforms = chosen.transforms()
+        self.model = model.eval().to(self.device)  # type: ignore[attr-defined]
+        self.transforms = transforms
 
     def compute(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         torch = self.torch
@@ -201,7 +226,8 @@ class RAFTFlow(FlowBackend):
             pair = pair.permute(0, 3, 1, 2)
             first, second = self.transforms(pair[:1], pair[1:])
             height, width = first.shape[-2:]
-            pad = (0, (-width) % 8, 0, (-height) % 8)  # RAFT needs sizes divisible by 8
+            # RAFT needs sides divisible by 8 and at least 128 (its correlation pyramid needs 16x16 features)
+            pad = (0, max(width + (-width) % 8, RAFT_MIN_SIDE) - width, 0, max(height + (-height) % 8, RAFT_MIN_SIDE) - height)
             first, second = F.pad(first, pad, mode="replicate"), F.pad(second, pad, mode="replicate")
             flow = self.model(first, second, num_flow_updates=self.iterations)[-1][0, :, :height, :width]
             return flow.permute(1, 2, 0).float().cpu().numpy()
