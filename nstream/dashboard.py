@@ -16,6 +16,19 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 
 
+def temporal_line(snapshot: dict[str, Any]) -> str:
+    """The blend at a glance: setting, flow time, history resets; empty when blending is off."""
+    setting = snapshot.get("temporal")
+    if not setting or setting == "off":
+        return ""
+    parts = [setting]
+    if snapshot.get("flow_ms") is not None:
+        parts.append(f"flow {snapshot['flow_ms']:.1f} ms")
+    parts.append(f"scene cuts {snapshot.get('scene_cuts', 0)}")
+    parts.append(f"flow resets {snapshot.get('flow_resets', 0)}")
+    return "   ".join(parts)
+
+
 def render(snapshot: dict[str, Any]) -> Panel:
     stages = Table(box=None, expand=False, pad_edge=False)
     for column in ("stage", "fps", "ms/frame", "frames"):
@@ -33,6 +46,8 @@ def render(snapshot: dict[str, Any]) -> Panel:
     facts.add_row("queues", "   ".join(f"{k} {v}" for k, v in snapshot["queues"].items()))
     facts.add_row("frames", f"in {snapshot['frames_in']}   out {snapshot['frames_out']}   dropped {snapshot['dropped']}"
                   + (f"   unblended {snapshot['unblended']}" if snapshot.get("unblended") else ""))
+    if temporal_line(snapshot):
+        facts.add_row("temporal", temporal_line(snapshot))
     facts.add_row("overall", f"{snapshot['fps']:.1f} fps over {snapshot['elapsed_s']:.0f} s")
     parts: list[Any] = [facts, stages]
     total = snapshot.get("frame_count")
@@ -52,9 +67,10 @@ def progress_line(snapshot: dict[str, Any]) -> str:
 def summary(snapshot: dict[str, Any]) -> str:
     lat = snapshot["latency_ms"]
     stage_ms = ", ".join(f"{name} {s['mean_ms']:.1f} ms" for name, s in snapshot["stages"].items())
+    temporal = temporal_line(snapshot)
     return (f"done: {snapshot['frames_out']} frames out of {snapshot['frames_in']} in {snapshot['elapsed_s']:.1f} s "
             f"({snapshot['fps']:.1f} fps), dropped {snapshot['dropped']}, latency p50 {lat['p50']:.0f} ms "
-            f"p95 {lat['p95']:.0f} ms; per frame: {stage_ms}")
+            f"p95 {lat['p95']:.0f} ms; per frame: {stage_ms}" + (f"; temporal: {temporal}" if temporal else ""))
 
 
 def watch(snapshot: Callable[[], dict[str, Any]], running: Callable[[], bool], mode: str = "auto",

@@ -4,6 +4,7 @@ blending (and its guards), scene cuts, the warping-error metric; one real stream
 from __future__ import annotations
 
 import json
+import os
 import time
 from fractions import Fraction
 
@@ -370,6 +371,16 @@ def test_stream_with_temporal_blending(tmp_path, style_model):
     assert probe(out)["frames"] == 10
     figures = json.loads(stats.read_text())
     assert figures["temporal"] == "a=0.6 flow=dis/ultrafast@0.5" and figures["unblended"] == 0
+    assert figures["scene_cuts"] == 0 and figures["flow_resets"] >= 0 and figures["flow_ms"] > 0
+    assert "temporal: a=0.6 flow=dis/ultrafast@0.5   flow " in result.stdout + result.stderr  # the closing summary
+
+    from rich.console import Console
+
+    from nstream.dashboard import render
+
+    console = Console(record=True, width=140, file=open(os.devnull, "w"))  # noqa: SIM115 - recorded, not shown
+    console.print(render(figures))
+    assert f"scene cuts 0   flow resets {figures['flow_resets']}" in console.export_text()
 
 
 def test_stream_temporal_option_errors(tmp_path, style_model):
