@@ -79,8 +79,8 @@ def stream_parser() -> argparse.ArgumentParser:
     sty.add_argument("--engine", default="auto", choices=ENGINES)
     sty.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     sty.add_argument("--precision", default="auto", choices=PRECISIONS)
-    sty.add_argument("--threads", type=int, help="CPU threads for the network (default: all cores); on a small CPU "
-                     "with temporal blending, 1 leaves a core to the flow worker and the codecs")
+    sty.add_argument("--threads", type=int, help="CPU threads for the network (default: all cores; its threads do not "
+                     "spin, so the flow worker and the codecs get the cores when they need them)")
     sty.add_argument("--size", type=_size, help="stylize at WxH and scale back to the input size")
     sty.add_argument("--scale", type=float, help="stylize at this fraction of the input size (e.g. 0.5)")
     sty.add_argument("--preserve-colors", action="store_true", help="keep the input's colours, take stylized luminance")
