@@ -1,7 +1,7 @@
 """Temporal-consistency benchmarks for docs/BENCHMARKS.md ("Temporal consistency").
 
     python bench/temporal_bench.py flow [--repeat N]              # EPE on FlyingChairs + ms/frame at 360p and 720p
-    python bench/temporal_bench.py cost --style PATH [--frames N] [--threads T] [--repeat R]  # 360p fps, blend off/on
+    python bench/temporal_bench.py cost --style PATH [--frames N] [--threads T] [--repeat R] [--live]  # 360p, off/on
 
 ``flow``: end-point error (mean |flow - ground truth|, pixels) of each backend on the three
 FlyingChairs pairs in ../shared/data/flow/flyingchairs, and the time of one flow call, and of the
@@ -9,7 +9,9 @@ whole per-frame motion step the blend runs beside the network (cut check, forwar
 flow, reliability mask, photometric check, smoothing), on 360p and 720p frames of the demo clip.
 RAFT rows appear only on a CUDA machine. ``cost``: the pipeline's throughput (file in, null out)
 on a 640x360 transcode of the demo clip with ``--temporal-strength 0`` and the default strength,
-each with stream.py's default network threads unless ``--threads`` is given.
+each with stream.py's default network threads unless ``--threads`` is given; with ``--live`` the
+clip comes from a loopback RTSP server (tests/rtsp_server.py) at 25 fps, so frames are dropped
+when the pipeline is slower, and latency and unblended frames are what to read.
 Each prints one JSON object.
 """
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import tempfile
 import time
@@ -109,41 +112,72 @@ def bench_flow(repeat: int) -> dict:
 
 
 def transcode_360p(path: Path, frames: int) -> Path:
+    """``frames`` frames of the demo clip at 640x360, H.264. The clip has 132 frames: longer runs play
+    it forwards and backwards in turn, so the motion never jumps (a jump would be a scene cut)."""
     import av
 
-    with av.open(str(DEMO)) as source, av.open(str(path), "w") as out:
+    with av.open(str(DEMO)) as source:
+        shots = [cv2.resize(f.to_ndarray(format="rgb24"), (640, 360), interpolation=cv2.INTER_AREA)
+                 for f in source.decode(video=0)]
+    bounce = shots + shots[-2:0:-1]
+    with av.open(str(path), "w") as out:
         stream = out.add_stream("libx264", rate=25)
         stream.width, stream.height, stream.pix_fmt = 640, 360, "yuv420p"
-        for i, frame in enumerate(source.decode(video=0)):
-            if i >= frames:
-                break
-            image = cv2.resize(frame.to_ndarray(format="rgb24"), (640, 360), interpolation=cv2.INTER_AREA)
-            out.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        for i in range(frames):
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(bounce[i % len(bounce)], format="rgb24")))
         out.mux(stream.encode(None))
     return path
 
 
-def bench_cost(style: str, frames: int, extra: list[str], repeat: int = 1) -> dict:
-    """stream.py fps on a 360p clip with blending off and at the default strength, ``repeat`` times
-    alternately (this VM's fps varies run to run); cost = 1 - median(on) / median(off)."""
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def rtsp_server(clip: Path) -> tuple[subprocess.Popen, str]:
+    """tests/rtsp_server.py (Debian's gst-rtsp-server, system python3) serving ``clip`` at its own rate."""
+    port = free_port()
+    server = subprocess.Popen(["/usr/bin/python3", str(ROOT / "tests" / "rtsp_server.py"), str(clip), str(port)],
+                              stdout=subprocess.PIPE, text=True)
+    if server.stdout is None or server.stdout.readline().strip() != "ready":
+        server.kill()
+        raise SystemExit("the RTSP server did not start (apt install gir1.2-gst-rtsp-server-1.0 python3-gi)")
+    return server, f"rtsp://127.0.0.1:{port}/clip"
+
+
+def bench_cost(style: str, frames: int, extra: list[str], repeat: int = 1, live: bool = False) -> dict:
+    """stream.py on a 360p clip with blending off and at the default strength, ``repeat`` times
+    alternately (this VM's fps varies run to run); cost = 1 - median(on) / median(off). ``live``
+    reads the clip from a loopback RTSP server at its own 25 fps instead of from the file."""
     from nstream.cli import run_stream, stream_parser
     from nstream.temporal.blend import DEFAULT_STRENGTH
 
     with tempfile.TemporaryDirectory() as tmp:
         clip = transcode_360p(Path(tmp) / "bbb360.mp4", frames)
+        server, source = rtsp_server(clip) if live else (None, str(clip))
         rows: dict = {}
-        for _ in range(repeat):
-            for strength in ("0", f"{DEFAULT_STRENGTH:g}"):
-                args = stream_parser().parse_args(["-i", str(clip), "-s", style, "-o", "null", "--no-dashboard",
-                                                   "--temporal-strength", strength, *extra])
-                cpu = time.process_time()
-                snap = run_stream(args)
-                cpu = time.process_time() - cpu
-                row = {k: snap.get(k) for k in ("fps", "frames_out", "engine", "temporal", "flow_ms", "unblended")}
-                row["cpu_ms_per_frame"] = round(1000 * cpu / max(1, snap["frames_out"]), 1)  # all threads, setup included
-                row["stylize_mean_ms"] = snap["stages"]["stylize"]["mean_ms"]
-                row["network_threads"] = args.threads or "all"
-                rows.setdefault(f"a={strength}", []).append(row)
+        try:
+            for _ in range(repeat):
+                for strength in ("0", f"{DEFAULT_STRENGTH:g}"):
+                    args = stream_parser().parse_args(["-i", source, "-s", style, "-o", "null", "--no-dashboard",
+                                                       "--temporal-strength", strength, "--max-frames", str(frames),
+                                                       *extra])
+                    cpu = time.process_time()
+                    snap = run_stream(args)
+                    cpu = time.process_time() - cpu
+                    row = {k: snap.get(k) for k in ("fps", "frames_in", "frames_out", "dropped", "engine", "temporal",
+                                                    "flow_ms", "unblended")}
+                    row["cpu_ms_per_frame"] = round(1000 * cpu / max(1, snap["frames_out"]), 1)  # all threads, setup too
+                    row["stylize_mean_ms"] = snap["stages"]["stylize"]["mean_ms"]
+                    row["latency_ms"] = {k: snap["latency_ms"][k] for k in ("p50", "p95")}
+                    row["network_threads"] = args.threads or "all"
+                    rows.setdefault(f"a={strength}", []).append(row)
+        finally:
+            if server is not None:
+                server.kill()
         off, on = (float(np.median([r["fps"] for r in runs])) for runs in rows.values())
         rows["cost"] = round(1 - on / off, 3)
         return rows
@@ -160,12 +194,13 @@ def main() -> None:
     cost.add_argument("--threads", type=int, help="stream.py --threads for both runs (default: stream.py's own)")
     cost.add_argument("--repeat", type=int, default=1, help="alternate off/on runs this many times")
     cost.add_argument("--stream-args", default="", help="more stream.py options for both runs, e.g. '--flow-preset fast'")
+    cost.add_argument("--live", action="store_true", help="read the clip from a loopback RTSP server (live mode)")
     args = parser.parse_args()
     if args.command == "flow":
         result = bench_flow(args.repeat)
     else:
         extra = (["--threads", str(args.threads)] if args.threads else []) + args.stream_args.split()
-        result = bench_cost(args.style, args.frames, extra, args.repeat)
+        result = bench_cost(args.style, args.frames, extra, args.repeat, args.live)
     print(json.dumps({"command": " ".join(sys.argv), "cpus": __import__("os").cpu_count(), **result}, indent=2))
 
 
