@@ -168,6 +168,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also take style statistics from the previous result (as much as from the style images), "
                             "so the texture drifts less between frames")
     video.add_argument("--flow", choices=FLOWS, default="dis", help="optical flow between input frames")
+    video.add_argument("--mask", choices=("loose", "ruder"), default="loose",
+                       help="where the flow counts as reliable: Ruder's forward-backward and motion-boundary constants "
+                            "(ruder, made for more accurate flows than DIS) or looser ones (loose, default: E_warp "
+                            "-24 %% on carphone; docs/BENCHMARKS.md)")
     net = p.add_argument_group("loss network and device")
     net.add_argument("--loss-net", choices=LOSS_NETS, default="imagenet",
                      help="imagenet: torchvision's VGG19 weights (downloaded once, or --vgg-weights); random: a seeded "
@@ -344,7 +348,9 @@ def _work_settings(args: argparse.Namespace, settings: Any, width: int, height: 
             "loss_net": args.loss_net, "vgg_weights": args.vgg_weights, "iters": list(args.iters),
             "init": args.target_start, "start_from_prev": args.start_from_prev, "style_from_prev": args.style_from_prev,
             "temporal": args.temporal_loss, "long_term": args.long_term, "pass_iters": args.pass_iters,
-            "pass_blend": args.pass_blend, "flow": args.flow}
+            "pass_blend": args.pass_blend, "flow": args.flow,
+            # Work folders from before --mask were made with Ruder's mask and have no "mask" key: they resume with --mask ruder.
+            **({} if args.mask == "ruder" else {"mask": args.mask})}
 
 
 def _render_video(args: argparse.Namespace, transfer: Any, source: Any, width: int, height: int, output: str, kind: str,
@@ -352,6 +358,7 @@ def _render_video(args: argparse.Namespace, transfer: Any, source: Any, width: i
     from nstream.optimize.report import RenderView, summary
     from nstream.optimize.video import FlowCache, VideoSettings, WorkFolder, render_video
     from nstream.temporal import create_flow
+    from nstream.temporal.occlusion import TOLERANCES
 
     work = WorkFolder(Path(args.work_dir or f"{output.rstrip('/')}.work"))
     work.prepare(_work_settings(args, settings, width, height), args.resume)
@@ -367,7 +374,10 @@ def _render_video(args: argparse.Namespace, transfer: Any, source: Any, width: i
     needs_flow = count > 1 and (args.temporal_loss or args.target_start == "prev-warped" or args.passes > 1)
     flow_options: dict[str, Any] = {"preset": "medium", "scale": 1.0} if args.flow == "dis" else {}
     backend = create_flow(args.flow, **flow_options) if needs_flow else None
-    flows = FlowCache(work, backend, backend.describe()) if backend is not None else None
+    flows = None
+    if backend is not None:
+        name = backend.describe() + ("" if args.mask == "ruder" else f" mask={args.mask}")  # old caches: Ruder's masks
+        flows = FlowCache(work, backend, name, TOLERANCES[args.mask])
     iters_first, iters_rest = args.iters
     video = VideoSettings(iterations_first=iters_first, iterations_rest=iters_rest, init=args.target_start,
                           start_from_prev=args.start_from_prev, style_from_prev=args.style_from_prev,

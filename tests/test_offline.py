@@ -25,6 +25,7 @@ from nstream.optimize.loop import optimize
 from nstream.optimize.losses import long_term_weights, tv_loss
 from nstream.optimize.video import read_png
 from nstream.temporal.metrics import warping_error
+from nstream.temporal.occlusion import LOOSE, RUDER
 
 FAST = ["--loss-net", "random", "--threads", "1", "--no-progress", "-e", "0"]
 
@@ -169,6 +170,55 @@ def test_finished_render_goes_on_with_more_passes_and_their_own_settings(tmp_pat
     capsys.readouterr()
     assert main([*common, "--passes", "2", "--pass-iters", "4"]) == 2  # pass-2 frames exist: no mixing
     assert "pass_iters differs" in capsys.readouterr().err
+
+
+def test_flow_cache_masks_use_its_tolerances(tmp_path):
+    """A flow pair that disagrees by 1.5 px: unreliable under Ruder's constants, reliable under the loose ones."""
+    from nstream.optimize.video import FlowCache, WorkFolder
+
+    def disagreeing(a: np.ndarray, b: np.ndarray) -> np.ndarray:  # forward moves 1.5 px left, backward not at all
+        flow = np.zeros((*a.shape[:2], 2), np.float32)
+        if a[0, 0, 0] == 0:
+            flow[..., 0] = -1.5
+        return flow
+
+    frames = [np.zeros((24, 32, 3), np.uint8), np.full((24, 32, 3), 9, np.uint8)]
+    shares = {}
+    for name, tolerances in (("ruder", RUDER), ("loose", LOOSE)):
+        work = WorkFolder(tmp_path / name)
+        work.prepare({}, resume=False)
+        work.store_content(iter(frames), {}, 32, 24)
+        _, mask = FlowCache(work, disagreeing, f"test {name}", tolerances).get(0, 1)
+        shares[name] = float(mask[:, 4:-4].mean())
+    assert shares == {"ruder": 0.0, "loose": 1.0}, shares
+
+
+def test_mask_choice_shapes_the_cached_masks_and_old_work_folders_resume_with_ruder(tmp_path, moving, style, capsys):
+    out = tmp_path / "masks.mp4"
+    common = ["-c", f"{moving}/", "-s", str(style), "-o", str(out), "-z", "32", "-i", "4,2", "--limit-frames", "3", *FAST]
+    work = Path(f"{out}.work")
+
+    def masks_follow(tolerances: object) -> bool:
+        """Every cached mask is the reliability mask of its two cached flows under ``tolerances``."""
+        from nstream.temporal.occlusion import reliability_mask
+
+        pairs = [tuple(int(i) for i in p.stem.split("-")) for p in (work / "flow").glob("*.npz")]
+        stored = {pair: np.load(work / "flow" / f"{pair[0]:06d}-{pair[1]:06d}.npz") for pair in pairs}
+        return bool(pairs) and all(np.array_equal(stored[(a, b)]["mask"],
+                                                  reliability_mask(stored[(a, b)]["flow"], stored[(b, a)]["flow"],
+                                                                   tolerances=tolerances)) for a, b in pairs)
+
+    assert main([*common, "--mask", "ruder"]) == 0
+    settings = json.loads((work / "settings.json").read_text())
+    assert "mask" not in settings  # what a work folder from before --mask holds
+    assert masks_follow(RUDER)
+    capsys.readouterr()
+    assert main(common) == 2  # the default (loose) never mixes with frames made with Ruder's mask
+    assert "mask differs" in capsys.readouterr().err
+    assert main([*common, "--no-resume"]) == 0
+    assert json.loads((work / "settings.json").read_text())["mask"] == "loose"
+    assert masks_follow(LOOSE)
+    assert (work / "flow" / "meta.json").read_text().endswith("mask=loose")
 
 
 def test_sigterm_keeps_finished_frames_and_the_rerun_continues(tmp_path, moving, style, capsys):

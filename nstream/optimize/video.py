@@ -42,6 +42,7 @@ import numpy as np
 from nstream.errors import NStreamError
 from nstream.optimize.losses import long_term_weights
 from nstream.optimize.transfer import Temporal, Transfer, resize
+from nstream.temporal.occlusion import RUDER, Tolerances, reliability_mask
 
 CONTENT = "content"
 FLOW = "flow"
@@ -174,12 +175,12 @@ class WorkFolder:
 class FlowCache:
     """Flow and reliability mask per ordered frame pair, computed once (both directions) and kept on disk."""
 
-    def __init__(self, work: WorkFolder, backend: Callable[[np.ndarray, np.ndarray], np.ndarray], name: str) -> None:
-        from nstream.temporal import reliability_mask
-
+    def __init__(self, work: WorkFolder, backend: Callable[[np.ndarray, np.ndarray], np.ndarray], name: str,
+                 tolerances: Tolerances = RUDER) -> None:
+        """``name`` identifies the flow and mask method: cached flows of another name are recomputed."""
         self.work = work
         self.backend = backend
-        self.mask_fn = reliability_mask
+        self.tolerances = tolerances
         self.folder = work.root / FLOW
         meta = self.folder / "meta.json"
         if self.folder.exists() and (not meta.exists() or meta.read_text() != name):
@@ -202,7 +203,8 @@ class FlowCache:
             for (x, y), (f, g) in (((a, b), (forward, backward)), ((b, a), (backward, forward))):
                 target = self.path(x, y)
                 partial = target.with_name(f".{target.stem}.partial.npz")
-                np.savez(partial, flow=f.astype(np.float32), mask=self.mask_fn(f, g).astype(np.float32))
+                mask = reliability_mask(f, g, tolerances=self.tolerances)
+                np.savez(partial, flow=f.astype(np.float32), mask=mask.astype(np.float32))
                 os.replace(partial, target)
             self.computed += 1
             self.seconds += time.perf_counter() - started

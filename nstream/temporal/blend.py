@@ -48,7 +48,7 @@ import numpy as np
 
 from nstream.errors import NStreamError
 from nstream.temporal.flow import FlowBackend, upscale_flow
-from nstream.temporal.occlusion import Tolerances, reliability_mask
+from nstream.temporal.occlusion import LOOSE, reliability_mask
 from nstream.temporal.scenecut import SceneCutDetector
 from nstream.temporal.warp import sampling_map, warp
 
@@ -60,7 +60,7 @@ MIN_RELIABLE = 0.2
 # Ruder's constants (0.5 px^2 of forward-backward disagreement) suit accurate offline flows; DIS on a
 # half-size frame disagrees with itself by more than that wherever motion is fast, so they dropped
 # good pixels that the photometric check passes (bikes.mp4: E_warp -50 % with them, -59 % with these).
-BLEND_TOLERANCES = Tolerances(consistency_offset=8.0, boundary_scale=0.05, boundary_offset=0.2)
+BLEND_TOLERANCES = LOOSE
 
 
 def check_strength(strength: float) -> float:
