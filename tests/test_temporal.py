@@ -109,10 +109,11 @@ def test_flow_options_and_errors():
         create_flow("dis", settings={"Warp": 9})
 
 
-def test_dis_works_on_half_the_frame_but_at_least_320_pixels_across():
+def test_dis_works_on_half_the_frame_but_320_to_640_pixels_across():
     flow = create_flow("dis")
     assert flow.describe() == "dis/medium@auto"
-    assert [flow.working_scale(width) for width in (1920, 640, 480, 320, 160)] == [0.5, 0.5, 2 / 3, 1.0, 1.0]
+    widths = (3840, 1920, 1280, 640, 480, 320, 160)
+    assert [flow.working_scale(width) for width in widths] == pytest.approx([1 / 6, 1 / 3, 0.5, 0.5, 2 / 3, 1.0, 1.0])
     assert flow.shrink(np.zeros((360, 640, 3), np.uint8)).shape == (180, 320, 3)
     assert create_flow("dis", scale=0.25).working_scale(160) == 0.25  # an explicit scale is kept
 

@@ -29,7 +29,7 @@ from nstream.temporal.occlusion import reliability_mask
 from nstream.temporal.scenecut import DEFAULT_CUT_THRESHOLD, SceneCutDetector
 from nstream.temporal.warp import warp
 
-# The blend runs DIS (medium, half size or at least 320 px wide); the measuring flow must be another.
+# The blend runs DIS (medium, half size, 320 to 640 px wide); the measuring flow must be another.
 METRIC_FLOWS = {
     # DIS at full size down to its finest pyramid level (patch stride 2, 50 descent and 10 refinement
     # iterations): no blending setting reaches it. The most accurate flow here: FlyingChairs EPE 3.84

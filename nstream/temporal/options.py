@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--flow", default="dis", choices=FLOWS,
                        help="optical flow for blending: dis (CPU, default), farneback (CPU), raft_small/raft_large (CUDA)")
     group.add_argument("--flow-scale", type=float, default=None,
-                       help="fraction of the frame size the flow runs at (default for dis: half size, at least 320 px "
+                       help="fraction of the frame size the flow runs at (default for dis: half size, but 320 to 640 px "
                             "wide; 1 for the others)")
     group.add_argument("--flow-preset", default="medium", choices=tuple(DIS_PRESETS),
                        help="DIS preset (default medium; fast takes a third of its flow time and removes a third less "
