@@ -46,8 +46,9 @@ def render(snapshot: dict[str, Any]) -> Panel:
     facts.add_row("queues", "   ".join(f"{k} {v}" for k, v in snapshot["queues"].items()))
     facts.add_row("frames", f"in {snapshot['frames_in']}   out {snapshot['frames_out']}   dropped {snapshot['dropped']}"
                   + (f"   unblended {snapshot['unblended']}" if snapshot.get("unblended") else ""))
-    if temporal_line(snapshot):
-        facts.add_row("temporal", temporal_line(snapshot))
+    temporal = temporal_line(snapshot)
+    if temporal:
+        facts.add_row("temporal", temporal)
     facts.add_row("overall", f"{snapshot['fps']:.1f} fps over {snapshot['elapsed_s']:.0f} s")
     parts: list[Any] = [facts, stages]
     total = snapshot.get("frame_count")

@@ -18,11 +18,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from nstream.errors import NStreamError
-from nstream.temporal.warp import sampling_map
+from nstream.temporal.warp import sampling_map, warp_to
 
 
 @dataclass(frozen=True)
@@ -62,7 +61,7 @@ def reliability_mask(forward: np.ndarray, backward: np.ndarray, outside: bool = 
         raise NStreamError(f"forward {tuple(forward.shape)} and backward {tuple(backward.shape)} flows must both be HxWx2")
     w_hat = forward.astype(np.float32, copy=False)
     target = sampling_map(w_hat)  # where each pixel of a lands in b
-    w_tilde = cv2.remap(backward.astype(np.float32, copy=False), target, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    w_tilde = warp_to(backward.astype(np.float32, copy=False), target)
 
     def norm_sq(w: np.ndarray) -> np.ndarray:  # u^2 + v^2; numpy's sum over a length-2 axis is slow
         return w[..., 0] * w[..., 0] + w[..., 1] * w[..., 1]

@@ -42,7 +42,12 @@ def warp(image: np.ndarray, flow: np.ndarray, cubic: bool = False) -> np.ndarray
         raise NStreamError(f"flow must be HxWx2, got shape {tuple(flow.shape)}")
     if image.shape[:2] != flow.shape[:2]:
         raise NStreamError(f"image {image.shape[:2]} and flow {flow.shape[:2]} differ in size")
-    coordinates = sampling_map(flow)
+    return warp_to(image, sampling_map(flow), cubic)
+
+
+def warp_to(image: np.ndarray, coordinates: np.ndarray, cubic: bool = False) -> np.ndarray:
+    """:func:`warp` with the sample coordinates already made (:func:`sampling_map`), for callers
+    that need them for something else too."""
     mode = cv2.INTER_CUBIC if cubic else cv2.INTER_LINEAR
     dtype = image.dtype
     # remap handles uint8/uint16/int16/float32/float64 and at most 4 channels per call.
