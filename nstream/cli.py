@@ -173,7 +173,8 @@ def run_stream(args: argparse.Namespace) -> dict[str, Any]:
                       "live": info.live, "frame_count": _expected_frames(info.frame_count, args.loop, args.max_frames),
                       "outputs": outputs}
         stylize = temporal_options.wrap_stylize(stylize, args, info.live, stats, str(engine.device))
-        pipeline = Pipeline(source, stylize, sinks, queue_size=args.queue_size, stats=stats, max_frames=args.max_frames)
+        pipeline = Pipeline(source, stylize, sinks, queue_size=args.queue_size, stats=stats, max_frames=args.max_frames,
+                            prepare=getattr(stylize, "prepare", None))
     except BaseException:
         for sink in sinks:
             sink.close()

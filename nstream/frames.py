@@ -25,6 +25,7 @@ class Frame:
     captured: float
     audio: list[Any] = field(default_factory=list)
     name: str | None = None  # source file name, for image sequences
+    ahead: dict[str, Any] = field(default_factory=dict)  # work a later stage started on it early (see Pipeline.prepare)
 
     @property
     def seconds(self) -> float | None:

@@ -87,9 +87,13 @@ class Pipeline:
     """Runs ``source -> stylize -> sinks``; ``run`` returns when every sink is closed."""
 
     def __init__(self, source: Source, stylize: Callable[[Frame], Frame], sinks: Sequence[Sink],
-                 queue_size: int = 4, stats: PipelineStats | None = None, max_frames: int | None = None) -> None:
+                 queue_size: int = 4, stats: PipelineStats | None = None, max_frames: int | None = None,
+                 prepare: Callable[[Frame], None] | None = None) -> None:
+        """``prepare`` runs in the decode thread on every frame before it is queued: a stage can start
+        work that needs the input only (the temporal stage's flow) while earlier frames are stylized."""
         self.source = source
         self.stylize = stylize
+        self.prepare = prepare
         self.sinks = list(sinks)
         self.stats = stats or PipelineStats()
         self.max_frames = max_frames
@@ -172,6 +176,8 @@ class Pipeline:
                 if frame is None:
                     break
                 self.stats.stage("decode", time.perf_counter() - started)
+                if self.prepare is not None:
+                    self.prepare(frame)
                 if not self.inbox.put(frame):
                     break
                 count += 1

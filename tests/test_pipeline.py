@@ -87,6 +87,25 @@ def test_file_source_pipeline_is_frame_exact_with_a_slow_stage(tmp_path):
     assert stats.snapshot()["dropped"] == 0 and sink.closed
 
 
+def test_prepare_sees_every_frame_in_the_decode_thread_before_the_stage(tmp_path):
+    source = FileSource(str(make_clip(tmp_path / "in.mp4", frames=12, audio=False)))
+    sink = _ListSink()
+    seen: list[tuple[int, str]] = []
+
+    def prepare(frame: Frame) -> None:
+        seen.append((frame.index, threading.current_thread().name))
+        frame.ahead["order"] = len(seen)
+
+    def stage(frame: Frame) -> Frame:
+        assert frame.ahead["order"] == frame.index + 1  # prepared before it got here
+        time.sleep(0.01)
+        return frame
+
+    Pipeline(source, stage, [sink], queue_size=3, prepare=prepare).run()
+    source.close()
+    assert seen == [(i, "decode") for i in range(12)] and len(sink.frames) == 12
+
+
 class _BrokenStage(Exception):
     pass
 

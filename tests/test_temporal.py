@@ -16,7 +16,7 @@ from conftest import SHARED, assert_one_line_error, make_clip, probe, run_stream
 from nstream.errors import NStreamError
 from nstream.frames import Frame
 from nstream.temporal import create_flow, reliability_mask, warp
-from nstream.temporal.blend import DEFAULT_STRENGTH, MAX_STRENGTH, check_strength
+from nstream.temporal.blend import CHECKS, DEFAULT_STRENGTH, MAX_STRENGTH, check_strength
 from nstream.temporal.flow import FlowBackend
 from nstream.temporal.metrics import measure_pairs, warping_error
 from nstream.temporal.scenecut import SceneCutDetector
@@ -156,6 +156,19 @@ def test_mask_marks_the_disoccluded_band_with_exact_flows():
     assert mask[60:, :].min() == 1
 
 
+def test_mask_without_backward_flow_keeps_boundaries_and_exits_only():
+    height, width = 96, 160
+    forward = np.zeros((height, width, 2), np.float32)
+    forward[30:54, 46:70, 0] = -6
+    forward[:, 150:, 0] = 12  # these pixels would come from beyond the right edge
+    mask = reliability_mask(forward, None)
+    assert mask[32:52, 40:45].min() == 1  # a disocclusion needs the backward flow (or the photometric check)
+    assert mask[32:52, 45:47].max() == 0 and mask[32:52, 69:71].max() == 0  # motion boundaries
+    assert mask[:, 152:].max() == 0 and mask[:, :140].mean() > 0.9
+    with pytest.raises(NStreamError, match="HxWx2"):
+        reliability_mask(forward, forward[:10])
+
+
 def test_blend_tolerances_still_mark_a_disocclusion():
     from nstream.temporal.blend import BLEND_TOLERANCES
 
@@ -256,16 +269,20 @@ def test_mask_smoothing_softens_the_occlusion_edge():
     assert steepest(soft) < 0.5 * steepest(hard)
 
 
-def test_moving_object_leaves_no_ghost():
+@pytest.mark.parametrize("check", CHECKS)
+def test_moving_object_leaves_no_ghost(check):
     background = shifted(0, 0)
     images = [object_frame(10 + 4 * t, background) for t in range(20)]
-    blender = TemporalStylizer(invert, create_flow("dis"), strength=MAX_STRENGTH)
+    blender = TemporalStylizer(invert, create_flow("dis"), strength=MAX_STRENGTH, check=check)
     outputs = run_sequence(blender, images)
     reference = 255 - images[-1]
     error = np.abs(outputs[-1].astype(float) - reference).mean(axis=2)
     assert error[30:62, 60:78].mean() < 5  # where the square was 5 frames ago: background again
     assert error[34:58, 90:110].mean() < 5  # the square now
     assert blender.info["flow_resets"] == 0 and blender.info["scene_cuts"] == 0
+    assert blender.info["temporal"].endswith("+consistency") == (check == "consistency")
+    with pytest.raises(NStreamError, match="occlusion check"):
+        TemporalStylizer(invert, create_flow("dis"), check="psychic")
 
 
 def test_hard_cut_resets_the_history():
@@ -320,7 +337,25 @@ def test_live_mode_sends_frames_unblended_when_flow_falls_behind():
     stats = type("Stats", (), {"info": {}})()
     filed = TemporalStylizer(invert, SlowFlow(), strength=0.5, live=False, stats=stats)
     run_sequence(filed, images[:3])
-    assert stats.info["unblended"] == 0 and stats.info["flow_ms"] >= 600
+    assert stats.info["unblended"] == 0 and stats.info["flow_ms"] >= 300
+
+
+def test_file_mode_queues_the_flow_at_decode_time_with_the_same_result():
+    images = [shifted(1.5 * t, 0.5 * t) for t in range(6)]
+    plain = run_sequence(TemporalStylizer(flickering(sigma=0), create_flow("dis"), strength=0.7), images)
+    ahead = TemporalStylizer(flickering(sigma=0), create_flow("dis"), strength=0.7)
+    frames = [frame(image, i) for i, image in enumerate(images)]
+    for f in frames:
+        ahead.prepare(f)  # the decode thread, before any frame reaches the network
+    frames[-1].ahead["motion"].result()
+    assert ahead.flow_runs == 5 and "motion" not in frames[0].ahead  # the first frame has nothing to blend with
+    outputs = [ahead(f).image for f in frames]
+    assert all(np.array_equal(a, b) for a, b in zip(plain, outputs, strict=True))
+    assert ahead.info["unblended"] == 0
+    ahead.close()
+    live = TemporalStylizer(invert, create_flow("dis"), strength=0.7, live=True)
+    live.prepare(frames[1])  # live frames never queue work ahead: it would add latency
+    assert not live.prepared and "motion" not in frames[1].ahead
 
 
 # -- shared data (skipped without ../shared) -------------------------------------------------------

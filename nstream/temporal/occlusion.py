@@ -42,7 +42,7 @@ LOOSE = Tolerances(consistency_offset=8.0, boundary_scale=0.05, boundary_offset=
 TOLERANCES = {"ruder": RUDER, "loose": LOOSE}
 
 
-def reliability_mask(forward: np.ndarray, backward: np.ndarray, outside: bool = True,
+def reliability_mask(forward: np.ndarray, backward: np.ndarray | None, outside: bool = True,
                      tolerances: Tolerances = RUDER) -> np.ndarray:
     """float32 HxW mask over the forward flow's source frame: 1 = reliable, 0 = occluded or motion boundary.
 
@@ -56,25 +56,30 @@ def reliability_mask(forward: np.ndarray, backward: np.ndarray, outside: bool = 
     warp can only replicate the border for them, and the forward–backward check cannot see it
     (it reads the replicated border of the backward flow, which agrees). Pass False for the two
     checks alone.
+
+    ``backward=None`` skips the forward–backward check (motion boundaries and frame exits only): the
+    live blend's default, which saves the second flow and lets a photometric check find occlusions
+    (see :mod:`nstream.temporal.blend`).
     """
-    if forward.shape != backward.shape or forward.ndim != 3 or forward.shape[2] != 2:
-        raise NStreamError(f"forward {tuple(forward.shape)} and backward {tuple(backward.shape)} flows must both be HxWx2")
+    if forward.ndim != 3 or forward.shape[2] != 2 or (backward is not None and backward.shape != forward.shape):
+        shapes = f"forward {tuple(forward.shape)}" + ("" if backward is None else f" and backward {tuple(backward.shape)}")
+        raise NStreamError(f"{shapes}: flows must be HxWx2 and of one size")
     w_hat = forward.astype(np.float32, copy=False)
     target = sampling_map(w_hat)  # where each pixel of a lands in b
-    w_tilde = warp_to(backward.astype(np.float32, copy=False), target)
 
     def norm_sq(w: np.ndarray) -> np.ndarray:  # u^2 + v^2; numpy's sum over a length-2 axis is slow
         return w[..., 0] * w[..., 0] + w[..., 1] * w[..., 1]
 
     hat_sq = norm_sq(w_hat)
     tol = tolerances
-    inconsistent = norm_sq(w_tilde + w_hat) > tol.consistency_scale * (norm_sq(w_tilde) + hat_sq) + tol.consistency_offset
     grad_sq = np.zeros(w_hat.shape[:2], np.float32)
     for channel in range(2):
         dy, dx = np.gradient(w_hat[..., channel])
         grad_sq += dx * dx + dy * dy
-    boundary = grad_sq > tol.boundary_scale * hat_sq + tol.boundary_offset
-    unreliable = inconsistent | boundary
+    unreliable = grad_sq > tol.boundary_scale * hat_sq + tol.boundary_offset
+    if backward is not None:
+        w_tilde = warp_to(backward.astype(np.float32, copy=False), target)
+        unreliable |= norm_sq(w_tilde + w_hat) > tol.consistency_scale * (norm_sq(w_tilde) + hat_sq) + tol.consistency_offset
     if outside:
         height, width = w_hat.shape[:2]
         target_x, target_y = target[..., 0], target[..., 1]

@@ -12,7 +12,7 @@ from typing import Any
 
 from nstream.errors import NStreamError
 from nstream.frames import Frame
-from nstream.temporal.blend import DEFAULT_STRENGTH, MAX_STRENGTH
+from nstream.temporal.blend import CHECKS, DEFAULT_CHECK, DEFAULT_STRENGTH, MAX_STRENGTH
 from nstream.temporal.flow import DIS_PRESETS, FLOWS, create_flow
 from nstream.temporal.scenecut import DEFAULT_CUT_THRESHOLD
 
@@ -31,6 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--flow-preset", default="medium", choices=tuple(DIS_PRESETS),
                        help="DIS preset (default medium; fast takes a third of its flow time and removes a third less "
                             "flicker on fast motion)")
+    group.add_argument("--occlusion-check", default=DEFAULT_CHECK, choices=CHECKS,
+                       help="how the blend finds pixels the history must not fill: photometric (default: motion "
+                            "boundaries, frame exits, the warped previous input against the current one) or "
+                            "consistency (adds the forward-backward flow check: a second flow per frame)")
     group.add_argument("--mask-smoothing", type=float, default=None, metavar="SIGMA",
                        help="Gaussian blur of the reliability mask in pixels (default: frame height / 240, at least 1; "
                             "0 keeps its hard edges)")
@@ -70,4 +74,4 @@ def wrap_stylize(stylize: Callable[[Frame], Frame], args: argparse.Namespace, li
     if smoothing is not None and not 0 <= smoothing <= 50:
         raise NStreamError(f"--mask-smoothing {smoothing} is out of range: use 0 to 50 pixels")
     return TemporalStylizer(stylize, flow_from_args(args, device), strength, live=live, cut_threshold=threshold,
-                            smoothing=smoothing, stats=stats)
+                            smoothing=smoothing, stats=stats, check=getattr(args, "occlusion_check", DEFAULT_CHECK))

@@ -6,7 +6,11 @@ the flow worker thread starts on (x_t, x_{t-1}) at once, the network stylizes x_
 blend waits only for whatever flow work is left (OpenCV and PyTorch release the GIL, so the two
 really run at once).
 
-File sources wait for the flow (every frame blended, output deterministic). Live sources never wait
+File sources wait for the flow (every frame blended, output deterministic), and the pipeline starts
+it earlier still: :meth:`TemporalStylizer.prepare` runs in the decode thread and queues the motion
+job of each frame as it is decoded, so the flow worker runs up to a queue of frames ahead of the
+network and uses the CPU the network leaves idle instead of starting only when the network does.
+Live sources never wait
 longer than ``live_wait_s`` beyond the network: a frame whose flow is not ready goes out unblended
 and is counted in ``stats.info["unblended"]`` (the dashboard shows it), and no new flow job is
 queued behind one still running, so a slow flow never adds latency.
@@ -23,8 +27,9 @@ from typing import Any
 
 import numpy as np
 
+from nstream.errors import NStreamError
 from nstream.frames import Frame
-from nstream.temporal.blend import DEFAULT_STRENGTH, Motion, blend, check_strength, estimate_motion
+from nstream.temporal.blend import CHECKS, DEFAULT_CHECK, DEFAULT_STRENGTH, Motion, blend, check_strength, estimate_motion
 from nstream.temporal.flow import FlowBackend
 from nstream.temporal.scenecut import SceneCutDetector
 
@@ -36,8 +41,11 @@ class TemporalStylizer:
 
     def __init__(self, stylize: Callable[[Frame], Frame], flow: FlowBackend, strength: float = DEFAULT_STRENGTH,
                  live: bool = False, cut_threshold: float | None = 0.3, smoothing: float | None = None,
-                 stats: Any = None, live_wait_s: float = 0.005) -> None:
+                 stats: Any = None, live_wait_s: float = 0.005, check: str = DEFAULT_CHECK) -> None:
+        if check not in CHECKS:
+            raise NStreamError(f"unknown occlusion check {check!r}: use one of {', '.join(CHECKS)}")
         self.stylize = stylize
+        self.check = check
         self.flow = flow
         self.strength = check_strength(strength)
         self.live = live
@@ -45,22 +53,36 @@ class TemporalStylizer:
         self.smoothing = smoothing
         self.live_wait_s = live_wait_s
         self.info: dict[str, Any] = stats.info if stats is not None else {}
-        self.info.update(temporal=f"a={self.strength:g} flow={flow.describe()}", unblended=0, scene_cuts=0, flow_resets=0)
+        checks = " +consistency" if check == "consistency" else ""
+        self.info.update(temporal=f"a={self.strength:g} flow={flow.describe()}{checks}", unblended=0, scene_cuts=0, flow_resets=0)
         self.previous_input: np.ndarray | None = None
         self.history: np.ndarray | None = None  # the previous output (uint8)
         self.pending: Future[Motion] | None = None
+        self.ahead_input: np.ndarray | None = None  # the last frame prepare() saw (decode thread)
+        self.prepared = False
         self.flow_seconds = 0.0
         self.flow_runs = 0
         self.lock = threading.Lock()
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flow")
 
     def _motion(self, current: np.ndarray, previous: np.ndarray) -> Motion:
-        motion = estimate_motion(self.flow, current, previous, self.detector, self.smoothing)
+        motion = estimate_motion(self.flow, current, previous, self.detector, self.smoothing, check=self.check)
         with self.lock:
             self.flow_seconds += motion.seconds
             self.flow_runs += 1
             self.info["flow_ms"] = round(1000 * self.flow_seconds / self.flow_runs, 2)
         return motion
+
+    def prepare(self, frame: Frame) -> None:
+        """File mode, decode thread: queue this frame's motion job now (see the module docstring).
+        Live mode does nothing: a job queued ahead would add latency, and it is there to be skipped."""
+        if self.live or self.strength == 0:
+            return
+        self.prepared = True
+        current, previous = frame.image, self.ahead_input
+        self.ahead_input = current
+        if previous is not None and previous.shape == current.shape:
+            frame.ahead["motion"] = self.worker.submit(self._motion, current, previous)
 
     def _count(self, key: str) -> None:
         self.info[key] = self.info.get(key, 0) + 1
@@ -69,7 +91,9 @@ class TemporalStylizer:
         current = frame.image
         job: Future[Motion] | None = None
         busy = False
-        if self.strength > 0 and self.previous_input is not None and self.previous_input.shape == current.shape:
+        if self.prepared:
+            job = frame.ahead.pop("motion", None)
+        elif self.strength > 0 and self.previous_input is not None and self.previous_input.shape == current.shape:
             if self.live and self.pending is not None and not self.pending.done():
                 busy = True  # the worker is still on an older pair: do not queue behind it
             else:
@@ -101,5 +125,5 @@ class TemporalStylizer:
         return frame
 
     def close(self) -> None:
-        """Stop the flow worker (waits for a running flow job, at most one)."""
-        self.worker.shutdown(wait=True)
+        """Stop the flow worker: jobs queued ahead for frames that will not be stylized are dropped."""
+        self.worker.shutdown(wait=True, cancel_futures=True)
