@@ -5,11 +5,12 @@
 
 ``flow``: end-point error (mean |flow - ground truth|, pixels) of each backend on the three
 FlyingChairs pairs in ../shared/data/flow/flyingchairs, and the time of one flow call, and of the
-whole per-frame motion step the blend runs beside the network (cut check, forward + backward
-flow, reliability mask, photometric check, smoothing), on 360p and 720p frames of the demo clip.
+whole per-frame motion step the blend runs beside the network (cut check, flow, reliability
+mask, photometric check, smoothing, remap maps), on 360p and 720p frames of the demo clip.
 RAFT rows appear only on a CUDA machine. ``cost``: the pipeline's throughput (file in, null out)
 on a 640x360 transcode of the demo clip with ``--temporal-strength 0`` and the default strength,
-each with stream.py's default network threads unless ``--threads`` is given; with ``--live`` the
+each run a fresh ``stream.py`` process with its default network threads unless ``--threads`` is
+given; with ``--live`` the
 clip comes from a loopback RTSP server (tests/rtsp_server.py) at 25 fps, so frames are dropped
 when the pipeline is slower, and latency and unblended frames are what to read.
 Each prints one JSON object.
@@ -148,38 +149,50 @@ def rtsp_server(clip: Path) -> tuple[subprocess.Popen, str]:
     return server, f"rtsp://127.0.0.1:{port}/clip"
 
 
-def bench_cost(style: str, frames: int, extra: list[str], repeat: int = 1, live: bool = False) -> dict:
-    """stream.py on a 360p clip with blending off and at the default strength, ``repeat`` times
-    alternately (this VM's fps varies run to run); cost = 1 - median(on) / median(off). ``live``
-    reads the clip from a loopback RTSP server at its own 25 fps instead of from the file."""
-    from nstream.cli import run_stream, stream_parser
+def bench_cost(style: str, frames: int, extra: list[str], repeat: int = 1, live: bool = False,
+               encode: bool = False) -> dict:
+    """stream.py on a 360p clip with blending off and at the default strength, ``repeat`` rounds
+    of one run each, every run a fresh process (this VM's speed drifts run to run, and in one
+    process a run after a blended one came out as slow as the blended one itself: 31.8 against
+    23.8 fps for identical settings). Cost: 1 - median(on) / median(off), and the median of the
+    rounds' own on/off ratios (``paired_cost``), which the drift between rounds does not move.
+    ``live`` reads the clip from a loopback RTSP server at its own 25 fps instead of from the file;
+    ``encode`` writes an H.264 mp4 (stream.py's defaults) instead of discarding the frames."""
+    import resource
+
     from nstream.temporal.blend import DEFAULT_STRENGTH
 
     with tempfile.TemporaryDirectory() as tmp:
         clip = transcode_360p(Path(tmp) / "bbb360.mp4", frames)
         server, source = rtsp_server(clip) if live else (None, str(clip))
         rows: dict = {}
+        stats = Path(tmp) / "stats.json"
         try:
             for _ in range(repeat):
                 for strength in ("0", f"{DEFAULT_STRENGTH:g}"):
-                    args = stream_parser().parse_args(["-i", source, "-s", style, "-o", "null", "--no-dashboard",
-                                                       "--temporal-strength", strength, "--max-frames", str(frames),
-                                                       *extra])
-                    cpu = time.process_time()
-                    snap = run_stream(args)
-                    cpu = time.process_time() - cpu
+                    output = str(Path(tmp) / f"out{len(rows.get('a=0', []))}_{strength}.mp4") if encode else "null"
+                    command = [sys.executable, str(ROOT / "stream.py"), "-i", source, "-s", style, "-o", output,
+                               "--no-dashboard", "--temporal-strength", strength, "--max-frames", str(frames),
+                               "--stats-json", str(stats), *extra]
+                    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+                    done = subprocess.run(command, capture_output=True, text=True)
+                    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                    if done.returncode != 0:
+                        raise SystemExit(f"stream.py failed: {done.stderr.strip().splitlines()[-1:]}")
+                    snap = json.loads(stats.read_text())
+                    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
                     row = {k: snap.get(k) for k in ("fps", "frames_in", "frames_out", "dropped", "engine", "temporal",
                                                     "flow_ms", "unblended")}
-                    row["cpu_ms_per_frame"] = round(1000 * cpu / max(1, snap["frames_out"]), 1)  # all threads, setup too
+                    row["cpu_ms_per_frame"] = round(1000 * cpu / max(1, snap["frames_out"]), 1)  # start-up included
                     row["stylize_mean_ms"] = snap["stages"]["stylize"]["mean_ms"]
                     row["latency_ms"] = {k: snap["latency_ms"][k] for k in ("p50", "p95")}
-                    row["network_threads"] = args.threads or "all"
                     rows.setdefault(f"a={strength}", []).append(row)
         finally:
             if server is not None:
                 server.kill()
-        off, on = (float(np.median([r["fps"] for r in runs])) for runs in rows.values())
-        rows["cost"] = round(1 - on / off, 3)
+        off_runs, on_runs = ([r["fps"] for r in runs] for runs in rows.values())
+        rows["cost"] = round(1 - float(np.median(on_runs)) / float(np.median(off_runs)), 3)
+        rows["paired_cost"] = round(1 - float(np.median([on / off for on, off in zip(on_runs, off_runs, strict=True)])), 3)
         return rows
 
 
@@ -195,12 +208,13 @@ def main() -> None:
     cost.add_argument("--repeat", type=int, default=1, help="alternate off/on runs this many times")
     cost.add_argument("--stream-args", default="", help="more stream.py options for both runs, e.g. '--flow-preset fast'")
     cost.add_argument("--live", action="store_true", help="read the clip from a loopback RTSP server (live mode)")
+    cost.add_argument("--encode", action="store_true", help="write an H.264 mp4 instead of -o null")
     args = parser.parse_args()
     if args.command == "flow":
         result = bench_flow(args.repeat)
     else:
         extra = (["--threads", str(args.threads)] if args.threads else []) + args.stream_args.split()
-        result = bench_cost(args.style, args.frames, extra, args.repeat, args.live)
+        result = bench_cost(args.style, args.frames, extra, args.repeat, args.live, args.encode)
     print(json.dumps({"command": " ".join(sys.argv), "cpus": __import__("os").cpu_count(), **result}, indent=2))
 
 
