@@ -82,6 +82,9 @@ def test_onnxruntime_matches_pytorch_at_odd_sizes(model: torch.nn.Module, height
     assert out.shape == ref.shape
     assert np.abs(out - ref).max() < 0.05  # grey levels, of a 0..255 output
     assert psnr(ref, out) > 60
+    options = session.get_session_options()  # the pipeline's scheduling settings (see cpu_session)
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert options.get_session_config_entry("session.dynamic_block_base") == "4"
 
 
 def test_stylizer_through_onnxruntime_pads_and_crops(model: torch.nn.Module, tmp_path: Path) -> None:

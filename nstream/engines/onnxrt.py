@@ -51,12 +51,18 @@ class GraphBuild:
     cache_status: str
 
 
+DYNAMIC_BLOCK_BASE = 4  # ONNX Runtime's session.dynamic_block_base: see cpu_session
+
+
 def cpu_session(graph: bytes | str, threads: int | None = None, spin: bool = False):  # noqa: ANN201 - InferenceSession
     """A CPU session with full graph optimization (fuses Conv+Relu, folds DQ into int8 kernels).
 
     Its worker threads do not spin-wait between calls (``spin``): in the pipeline they share the
     cores with decoding, encoding and the flow worker, and spinning threads took that time. lite at
     360p on 2 cores with blending: 22 fps with spinning, 30 without; unblended the same either way.
+    Work is handed out in small blocks (``DYNAMIC_BLOCK_BASE``) rather than one even share per
+    thread, so a thread that loses its core to the flow worker does not hold up the whole layer:
+    lite blended +4 and +11 % fps in two alternating sets of five fresh runs, unblended unchanged.
     """
     import onnxruntime as ort
 
@@ -66,6 +72,7 @@ def cpu_session(graph: bytes | str, threads: int | None = None, spin: bool = Fal
     if threads:
         options.intra_op_num_threads = threads
     options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
+    options.add_session_config_entry("session.dynamic_block_base", str(DYNAMIC_BLOCK_BASE))
     return ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
 
 
