@@ -10,10 +10,9 @@ File sources wait for the flow (every frame blended, output deterministic), and 
 it earlier still: :meth:`TemporalStylizer.prepare` runs in the decode thread and queues the motion
 job of each frame as it is decoded, so the flow worker runs up to a queue of frames ahead of the
 network and uses the CPU the network leaves idle instead of starting only when the network does.
-Live sources never wait
-longer than ``live_wait_s`` beyond the network: a frame whose flow is not ready goes out unblended
-and is counted in ``stats.info["unblended"]`` (the dashboard shows it), and no new flow job is
-queued behind one still running, so a slow flow never adds latency.
+Live sources never wait longer than ``live_wait_s`` beyond the network: a frame whose flow is not
+ready goes out unblended and is counted in ``stats.info["unblended"]`` (the dashboard shows it), and
+no new flow job is queued behind one still running, so a slow flow never adds latency.
 """
 
 from __future__ import annotations
