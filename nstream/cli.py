@@ -193,6 +193,8 @@ def run_stream(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         restore()
         source.close()
+        if hasattr(stylize, "close"):  # the temporal stage's flow worker, with any job queued ahead
+            stylize.close()
     for warning in source.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     snapshot = stats.snapshot()

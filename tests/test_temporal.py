@@ -419,6 +419,19 @@ def test_stream_with_temporal_blending(tmp_path, style_model):
     assert f"scene cuts 0   flow resets {figures['flow_resets']}" in console.export_text()
 
 
+def test_stream_leaves_no_flow_worker_behind(tmp_path, style_model):
+    import threading
+
+    from nstream.cli import run_stream as run_in_process
+    from nstream.cli import stream_parser
+
+    clip = make_clip(tmp_path / "in.mp4", frames=4, size=(64, 48), audio=False)
+    before = set(threading.enumerate())
+    run_in_process(stream_parser().parse_args(["-i", str(clip), "-s", str(style_model), "-o", "null", "--no-dashboard",
+                                               "--temporal-strength", "0.5"]))
+    assert not [t for t in set(threading.enumerate()) - before if t.name.startswith("flow")]
+
+
 def test_stream_temporal_option_errors(tmp_path, style_model):
     clip = make_clip(tmp_path / "in.mp4", frames=2, size=(32, 24), audio=False)
     result = run_stream("-i", str(clip), "-s", str(style_model), "-o", str(tmp_path / "o.mp4"), "--temporal-strength", "2",
