@@ -99,8 +99,9 @@ class Pipeline:
         self.max_frames = max_frames
         live = source.info.live
         size = 1 if live else queue_size
-        self.inbox = FrameQueue(size, leaky=live, on_drop=lambda: self.stats.drop("stylize busy"))
-        self.outbox = FrameQueue(size if not live else 2, leaky=live, on_drop=lambda: self.stats.drop("output busy"))
+        stats = self.stats  # the callbacks must not hold the pipeline: that cycle kept the engine alive until a GC pass
+        self.inbox = FrameQueue(size, leaky=live, on_drop=lambda: stats.drop("stylize busy"))
+        self.outbox = FrameQueue(size if not live else 2, leaky=live, on_drop=lambda: stats.drop("output busy"))
         self.stats.queues = {"decoded": self.inbox.__len__, "stylized": self.outbox.__len__}
         self.errors: list[BaseException] = []
         self.stopping = threading.Event()

@@ -106,6 +106,24 @@ def test_prepare_sees_every_frame_in_the_decode_thread_before_the_stage(tmp_path
     assert seen == [(i, "decode") for i in range(12)] and len(sink.frames) == 12
 
 
+def test_a_finished_pipeline_is_freed_at_once(tmp_path):
+    """No reference cycle through the pipeline: its engine and threads go when it does, not at a GC pass."""
+    import gc
+    import weakref
+
+    source = FileSource(str(make_clip(tmp_path / "in.mp4", frames=3, audio=False)))
+    gc.disable()
+    try:
+        pipeline = Pipeline(source, lambda frame: frame, [_ListSink()])
+        pipeline.run()
+        gone = weakref.ref(pipeline)
+        del pipeline
+        assert gone() is None
+    finally:
+        gc.enable()
+        source.close()
+
+
 class _BrokenStage(Exception):
     pass
 
