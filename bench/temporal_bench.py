@@ -1,7 +1,7 @@
 """Temporal-consistency benchmarks for docs/BENCHMARKS.md ("Temporal consistency").
 
     python bench/temporal_bench.py flow [--repeat N]              # EPE on FlyingChairs + ms/frame at 360p and 720p
-    python bench/temporal_bench.py cost --style PATH [--frames N] [--threads T] [--repeat R] [--live]  # 360p, off/on
+    python bench/temporal_bench.py cost --style PATH [--frames N] [--threads T] [--repeat R] [--live | --encode]  # 360p
 
 ``flow``: end-point error (mean |flow - ground truth|, pixels) of each backend on the three
 FlyingChairs pairs in ../shared/data/flow/flyingchairs, and the time of one flow call, and of the
@@ -10,9 +10,9 @@ mask, photometric check, smoothing, remap maps), on 360p and 720p frames of the 
 RAFT rows appear only on a CUDA machine. ``cost``: the pipeline's throughput (file in, null out)
 on a 640x360 transcode of the demo clip with ``--temporal-strength 0`` and the default strength,
 each run a fresh ``stream.py`` process with its default network threads unless ``--threads`` is
-given; with ``--live`` the
-clip comes from a loopback RTSP server (tests/rtsp_server.py) at 25 fps, so frames are dropped
-when the pipeline is slower, and latency and unblended frames are what to read.
+given; ``--encode`` writes an H.264 file instead of ``-o null``; with ``--live`` the clip comes from
+a loopback RTSP server (tests/rtsp_server.py) at 25 fps, so frames are dropped when the pipeline is
+slower, and latency and unblended frames are what to read.
 Each prints one JSON object.
 """
 
@@ -168,9 +168,9 @@ def bench_cost(style: str, frames: int, extra: list[str], repeat: int = 1, live:
         rows: dict = {}
         stats = Path(tmp) / "stats.json"
         try:
-            for _ in range(repeat):
+            for round_index in range(repeat):
                 for strength in ("0", f"{DEFAULT_STRENGTH:g}"):
-                    output = str(Path(tmp) / f"out{len(rows.get('a=0', []))}_{strength}.mp4") if encode else "null"
+                    output = str(Path(tmp) / f"out{round_index}_{strength}.mp4") if encode else "null"
                     command = [sys.executable, str(ROOT / "stream.py"), "-i", source, "-s", style, "-o", output,
                                "--no-dashboard", "--temporal-strength", strength, "--max-frames", str(frames),
                                "--stats-json", str(stats), *extra]

@@ -86,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     from nstream.optimize.losses import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, LossWeights
     from nstream.optimize.transfer import INITS
     from nstream.temporal import FLOWS
+    from nstream.temporal.occlusion import TOLERANCES
 
     d = LossWeights()
     bool_opt = argparse.BooleanOptionalAction
@@ -168,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also take style statistics from the previous result (as much as from the style images), "
                             "so the texture drifts less between frames")
     video.add_argument("--flow", choices=FLOWS, default="dis", help="optical flow between input frames")
-    video.add_argument("--mask", choices=("loose", "ruder"), default="loose",
+    video.add_argument("--mask", choices=tuple(TOLERANCES), default="loose",
                        help="where the flow counts as reliable: Ruder's forward-backward and motion-boundary constants "
                             "(ruder, made for more accurate flows than DIS) or looser ones (loose, default: E_warp "
                             "-24 %% on carphone; docs/BENCHMARKS.md)")
