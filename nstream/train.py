@@ -161,6 +161,9 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--content-weight", type=float, default=1.0)
     parser.add_argument("--style-weight", type=float, default=1e5)
     parser.add_argument("--tv-weight", type=float, default=1e-2)
+    parser.add_argument("--init", help="start from this trained style network (a style name or a checkpoint) instead of "
+                        "from scratch, e.g. to add --stability-weight to a bundled style; its architecture replaces "
+                        "--arch and there is no identity warm-up")
     parser.add_argument("--identity-steps", type=int, default=200,
                         help="first teach the network to reproduce its input (pixel loss, no VGG): style training then "
                              "starts from sharp content instead of noise and converges in far fewer steps")
@@ -196,7 +199,8 @@ def train(args: argparse.Namespace, progress: bool = True,
     encoder = MultiLayerEncoder(features, [CONTENT_LAYER, *STYLE_LAYERS]).to(device)
     weights = {"content": args.content_weight, "style": args.style_weight, "tv": args.tv_weight}
     criterion = PerceptualLoss(encoder, style, weights)
-    model = ARCHITECTURES[args.arch]().to(device).train()
+    model, arch = initial_model(args.init, args.arch)
+    model = model.to(device).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     out = Path(args.out)
     state_path = out.with_suffix(".state.pt")
@@ -208,7 +212,7 @@ def train(args: argparse.Namespace, progress: bool = True,
         step = int(state["step"])
         rng.setstate(_tuple_state(state["rng"]))
     batches = random_crops(files, args.image_size, args.batch_size, rng)
-    if step == 0 and args.identity_steps:
+    if step == 0 and args.identity_steps and not args.init:
         _identity_warmup(model, batches, args.identity_steps, args.lr, device, progress)
     meta = {
         "name": args.name or Path(args.style).stem,
@@ -221,6 +225,7 @@ def train(args: argparse.Namespace, progress: bool = True,
         "weights": weights,
         "seed": args.seed,
         "stability_weight": args.stability_weight,
+        **({"init": args.init} if args.init else {}),
     }
     use_amp = device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
@@ -249,13 +254,24 @@ def train(args: argparse.Namespace, progress: bool = True,
                 on_step(step, terms)
             advance(" ".join(f"{k} {v:.3g}" for k, v in terms.items()))
             if step % args.checkpoint_every == 0 or step == args.max_steps:
-                save_style(out, model, args.arch, {**meta, "steps": step})
+                save_style(out, model, arch, {**meta, "steps": step})
                 torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
                             "rng": _list_state(rng.getstate())}, state_path)
             if args.preview_every and step % args.preview_every == 0:
                 _save_preview(output, out.with_name(f"{out.stem}.preview-{step:06d}.png"))
     seconds = time.perf_counter() - start
     return {"steps": step, "losses": terms, "seconds_per_step": seconds / max(1, step - first_step)}
+
+
+def initial_model(init: str | None, arch: str) -> tuple[nn.Module, str]:
+    """The network training starts from: a fresh ``arch``, or the trained one ``init`` names (and its arch)."""
+    if not init:
+        return ARCHITECTURES[arch](), arch
+    from nstream.models.checkpoints import load_style_model
+    from nstream.models.registry import resolve_style
+
+    model, meta = load_style_model(resolve_style(init).path)
+    return model, str(meta["arch"])
 
 
 def _identity_warmup(model: nn.Module, batches: Iterator[torch.Tensor], steps: int, lr: float, device: torch.device,

@@ -277,6 +277,26 @@ def test_stability_term_is_trained_and_reported(tiny_data: tuple[Path, Path], tm
     assert load_style_model(tmp_path / "s.pth")[1]["stability_weight"] == 10
 
 
+def test_init_fine_tunes_a_trained_network(tiny_data: tuple[Path, Path], tmp_path: Path) -> None:
+    """--init starts from the given network (its arch wins over --arch) instead of a fresh one."""
+    from nstream.train import train
+
+    data, style = tiny_data
+    train(train_args(data, style, tmp_path / "base.pth", "lite", 2), progress=False)
+    base, _ = load_style_model(tmp_path / "base.pth")
+    # lr 0: Adam leaves every weight where it started, so the result is exactly the starting network
+    args = train_args(data, style, tmp_path / "tuned.pth", "johnson", 1, init=tmp_path / "base.pth", lr=0,
+                      stability_weight=10)
+    train(args, progress=False)
+    tuned, meta = load_style_model(tmp_path / "tuned.pth")
+    assert meta["arch"] == "lite" and meta["init"] == str(tmp_path / "base.pth") and meta["stability_weight"] == 10
+    for key, value in base.state_dict().items():
+        assert torch.equal(tuned.state_dict()[key], value), key
+    fresh = train_args(data, style, tmp_path / "fresh.pth", "lite", 1, lr=0)
+    train(fresh, progress=False)
+    assert not torch.equal(load_style_model(tmp_path / "fresh.pth")[0].stem.weight, base.stem.weight)
+
+
 def test_stability_loss_is_zero_for_a_translation_equivariant_net() -> None:
     """The identity commutes with any warp: with no noise the term must vanish (masking is right)."""
     from nstream.train import stability_loss
