@@ -18,7 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from nstream.errors import NStreamError, first_line
+from nstream.errors import NStreamError
 
 log = logging.getLogger("nstream.offline")
 
@@ -202,23 +202,6 @@ def _device(name: str) -> Any:
     return device
 
 
-def _read_image(path: str, what: str) -> Any:
-    import numpy as np
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
-    file = Path(path)
-    if not file.exists():
-        raise NStreamError(f"{what} not found: {path}")
-    if file.is_dir():
-        raise NStreamError(f"{what} {path} is a folder: give an image file")
-    try:
-        with Image.open(file) as image:
-            return np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
-    except (OSError, UnidentifiedImageError, ValueError) as exc:
-        raise NStreamError(f"cannot read {what} {path} ({first_line(exc)}): "
-                           "is it an image file?") from None
-
-
 def _check(args: argparse.Namespace) -> None:
     """Option values that argparse alone cannot judge."""
     if args.style_blend_weights is not None and len(args.style_blend_weights) != len(args.style):
@@ -270,12 +253,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
     from nstream.lossnet import MultiLayerEncoder, vgg_features
-    from nstream.media.sources import open_source
+    from nstream.media.sources import open_source, read_image
     from nstream.optimize.losses import LossWeights
     from nstream.optimize.transfer import Transfer, TransferSettings, fit_size
 
     _check(args)
-    styles = [_read_image(path, "style image") for path in args.style]
+    styles = [read_image(path, "style image") for path in args.style]
     source = open_source(args.content)
     try:
         info = source.info

@@ -394,7 +394,7 @@ class ImageSource(Source):
     def __init__(self, files: list[Path], rate: Fraction = Fraction(25), live: bool = False) -> None:
         super().__init__()
         self.files = files
-        first = _read_image(files[0])
+        first = read_image(files[0])
         self.first = first
         kind = "image" if len(files) == 1 else "images"
         name = files[0].stem if kind == "image" else (files[0].parent.name or "images")
@@ -408,7 +408,7 @@ class ImageSource(Source):
         for index, path in enumerate(self.files):
             if self.stop_event.is_set():
                 break
-            image = self.first if index == 0 else _read_image(path)
+            image = self.first if index == 0 else read_image(path)
             if image.shape[:2] != (self.info.height, self.info.width) and self.info.kind == "images":
                 image = _resize(image, self.info.width, self.info.height)
             if self.live and self.stop_event.wait(max(0.0, start + index / float(self.info.rate) - time.monotonic())):
@@ -416,14 +416,21 @@ class ImageSource(Source):
             yield Frame(image, index, index, self.info.time_base, time.monotonic(), name=path.stem)
 
 
-def _read_image(path: Path) -> np.ndarray:
+def read_image(path: str | Path, what: str = "image") -> np.ndarray:
+    """An image file as a writable HxWx3 uint8 RGB array, EXIF orientation applied; ``what`` names it
+    in the one-line error (torch.from_numpy warns on a read-only array, hence the copy)."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
+    file = Path(path)
+    if not file.exists():
+        raise NStreamError(f"{what} not found: {path}")
+    if file.is_dir():
+        raise NStreamError(f"{what} {path} is a folder: give an image file")
     try:
-        with Image.open(path) as image:
-            return np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+        with Image.open(file) as image:
+            return np.array(ImageOps.exif_transpose(image).convert("RGB"))
     except (OSError, UnidentifiedImageError, ValueError) as exc:
-        raise NStreamError(f"cannot read image {path} ({first_line(exc)})") from None
+        raise NStreamError(f"cannot read {what} {path} ({first_line(exc)}): is it an image file?") from None
 
 
 def _image_files(spec: str) -> list[Path] | None:
