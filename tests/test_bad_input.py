@@ -26,6 +26,20 @@ def test_text_file_named_mp4(tmp_path, style_model):
     assert not (tmp_path / "o.mp4").exists()
 
 
+def test_corrupt_image_in_a_folder_keeps_the_images_before_it(tmp_path, style_model):
+    from PIL import Image
+
+    from conftest import moving_pattern
+
+    folder = tmp_path / "shots"
+    folder.mkdir()
+    Image.fromarray(moving_pattern(0, 40, 30)).save(folder / "a.png")
+    (folder / "b.png").write_bytes(b"not a png at all")
+    result = run_stream("-i", str(folder), "-o", f"{tmp_path / 'out'}/", "-s", str(style_model), "--no-dashboard")
+    assert_one_line_error(result, "cannot read image", "b.png")
+    assert Image.open(tmp_path / "out" / "a.png").size == (40, 30)
+
+
 def test_truncated_mp4_keeps_what_decodes(tmp_path, style_model):
     """mp4 with its index at the end, cut in half: no index, so nothing is decodable -> error;
     an mkv cut in half still yields its first frames, which are written and playable."""
