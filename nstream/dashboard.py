@@ -38,6 +38,8 @@ def render(snapshot: dict[str, Any]) -> Panel:
     lat = snapshot["latency_ms"]
     facts = Table.grid(padding=(0, 2))
     engine = f"{snapshot.get('engine', '?')} ({snapshot.get('precision', '?')}) on {snapshot.get('device', '?')}"
+    if snapshot.get("workers", 1) > 1:
+        engine += f", {snapshot['workers']} frames at once"
     if snapshot.get("engine_reason"):
         engine += f"  [dim]{snapshot['engine_reason']}[/dim]"
     facts.add_row("engine", engine)

@@ -3,6 +3,11 @@
 File sources: back-pressure, every frame goes out, in order. Live sources: the queues are
 leaky (latest frame wins), so latency stays bounded however slow the engine is; every drop
 is counted. Stopping drains what is queued and always closes every sink.
+
+File sources can stylize several frames at once (``workers``): on a CPU, two frames on one
+thread each get more out of the cores than one frame on two threads, whose per-layer hand-offs
+cost CPU time (lite at 360p on 2 cores: 48.8 against 36.6 fps). Whatever must see the frames in
+order (the temporal blend) is the ``finish`` callable, run on the stylize thread in frame order.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from nstream.frames import Frame
@@ -88,12 +94,17 @@ class Pipeline:
 
     def __init__(self, source: Source, stylize: Callable[[Frame], Frame], sinks: Sequence[Sink],
                  queue_size: int = 4, stats: PipelineStats | None = None, max_frames: int | None = None,
-                 prepare: Callable[[Frame], None] | None = None) -> None:
+                 prepare: Callable[[Frame], None] | None = None, workers: int = 1,
+                 finish: Callable[[Frame], Frame] | None = None) -> None:
         """``prepare`` runs in the decode thread on every frame before it is queued: a stage can start
-        work that needs the input only (the temporal stage's flow) while earlier frames are stylized."""
+        work that needs the input only (the temporal stage's flow) while earlier frames are stylized.
+        ``workers`` frames of a file source are stylized at once (live sources: always one, for
+        latency); ``finish`` then runs on each stylized frame in order."""
         self.source = source
         self.stylize = stylize
         self.prepare = prepare
+        self.finish_frame = finish
+        self.workers = 1 if source.info.live else max(1, int(workers))
         self.sinks = list(sinks)
         self.stats = stats or PipelineStats()
         self.max_frames = max_frames
@@ -186,15 +197,37 @@ class Pipeline:
             self.inbox.close()
 
     def _stylize(self) -> None:
+        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="stylize") if self.workers > 1 else None
+        running: deque[Future[tuple[Frame, float]]] = deque()  # in frame order
         try:
             while (frame := self.inbox.get()) is not END:
-                started = time.perf_counter()
-                frame = self.stylize(frame)
-                self.stats.stage("stylize", time.perf_counter() - started)
-                if not self.outbox.put(frame):
-                    break
+                if pool is None:
+                    if not self._deliver(*self._timed_stylize(frame)):
+                        return
+                    continue
+                running.append(pool.submit(self._timed_stylize, frame))
+                if len(running) >= self.workers and not self._deliver(*running.popleft().result()):
+                    return
+            while running:
+                if not self._deliver(*running.popleft().result()):
+                    return
         finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
             self.outbox.close()
+
+    def _timed_stylize(self, frame: Frame) -> tuple[Frame, float]:
+        started = time.perf_counter()
+        return self.stylize(frame), time.perf_counter() - started
+
+    def _deliver(self, frame: Frame, seconds: float) -> bool:
+        """Finish a stylized frame (in order) and queue it for the sinks; False once aborted."""
+        if self.finish_frame is not None:
+            started = time.perf_counter()
+            frame = self.finish_frame(frame)
+            seconds += time.perf_counter() - started
+        self.stats.stage("stylize", seconds)
+        return self.outbox.put(frame)
 
     def _encode(self) -> None:
         try:

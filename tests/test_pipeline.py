@@ -87,6 +87,32 @@ def test_file_source_pipeline_is_frame_exact_with_a_slow_stage(tmp_path):
     assert stats.snapshot()["dropped"] == 0 and sink.closed
 
 
+def test_workers_stylize_frames_at_once_and_finish_sees_them_in_order(tmp_path):
+    source = FileSource(str(make_clip(tmp_path / "in.mp4", frames=16, audio=False)))
+    sink = _ListSink()
+    lock = threading.Lock()
+    running, most, finished = [0], [0], []
+
+    def stage(frame: Frame) -> Frame:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.03 if frame.index % 3 == 0 else 0.005)  # later frames overtake earlier ones
+        with lock:
+            running[0] -= 1
+        return frame
+
+    def finish(frame: Frame) -> Frame:
+        finished.append((frame.index, threading.current_thread().name))
+        return frame
+
+    Pipeline(source, stage, [sink], queue_size=4, workers=2, finish=finish).run()
+    source.close()
+    assert most[0] == 2
+    assert finished == [(i, "stylize") for i in range(16)]
+    assert [f.index for f in sink.frames] == list(range(16)) and sink.closed
+
+
 def test_prepare_sees_every_frame_in_the_decode_thread_before_the_stage(tmp_path):
     source = FileSource(str(make_clip(tmp_path / "in.mp4", frames=12, audio=False)))
     sink = _ListSink()
@@ -173,7 +199,9 @@ def test_live_source_latency_stays_bounded_with_a_slow_engine():
         time.sleep(0.1)
         return frame
 
-    stats = Pipeline(_TickSource(150, 0.01), slow, [sink]).run().snapshot()
+    pipeline = Pipeline(_TickSource(150, 0.01), slow, [sink], workers=4)
+    assert pipeline.workers == 1  # live: one frame at a time, so no frame waits behind another
+    stats = pipeline.run().snapshot()
     assert stats["dropped"] > 50
     assert stats["frames_in"] == 150 == stats["frames_out"] + stats["dropped"]
     latencies = [f.captured for f in sink.frames]

@@ -191,3 +191,36 @@ def test_demo_default_runs_with_no_arguments(tmp_path):
     assert info["frames"] == 3 and (info["width"], info["height"]) == (1280, 720)
     assert info["audio_codec"] == "aac"
     assert (ROOT / "nstream" / "assets" / "bigbuckbunny.mp4").exists()
+
+
+def test_two_workers_write_exactly_what_one_writes(tmp_path, style_model):
+    """Two frames stylized at once, the blend after them in order: the same pixels as one at a time."""
+    from PIL import Image
+
+    clip = make_clip(tmp_path / "in.mp4", frames=12, size=(64, 48))
+    frames = {}
+    for label, extra in (("one", ["--workers", "1"]), ("two", ["--workers", "2"]), ("off", ["--temporal-strength", "0"])):
+        stats = tmp_path / f"{label}.json"
+        result = run_stream("-i", str(clip), "-o", f"{tmp_path / label}/", "-s", str(style_model), "--no-dashboard",
+                            "--threads", "1", "--stats-json", str(stats), *extra)
+        assert result.returncode == 0, result.stderr
+        frames[label] = [np.asarray(Image.open(path)) for path in sorted((tmp_path / label).glob("*.png"))]
+        if label == "two":
+            assert json.loads(stats.read_text())["workers"] == 2
+    assert len(frames["one"]) == len(frames["two"]) == 12
+    assert all(np.array_equal(a, b) for a, b in zip(frames["one"], frames["two"], strict=True))
+    assert not all(np.array_equal(a, b) for a, b in zip(frames["one"], frames["off"], strict=True))  # it did blend
+
+
+@pytest.mark.parametrize(("workers", "threads", "live", "cpu", "expected"), [
+    (None, None, False, True, (2, 4)),   # a file on a CPU: two frames at once, half the cores each
+    (None, 3, False, True, (1, 3)),      # --threads alone keeps one frame on that many threads
+    (None, None, True, True, (1, None)),  # live: one frame, all cores
+    (None, None, False, False, (1, None)),  # GPU
+    (4, None, False, True, (4, 2)),
+    (3, 1, False, True, (3, 1)),
+])
+def test_plan_workers(workers, threads, live, cpu, expected):
+    from nstream.cli import plan_workers
+
+    assert plan_workers(workers, threads, live, cpu, cores=8) == expected

@@ -445,6 +445,12 @@ def _image_files(spec: str) -> list[Path] | None:
     return None
 
 
+def is_live_input(spec: str, live: bool = False) -> bool:
+    """Whether ``--input`` is a camera or a network stream, or a file paced as live (``--live``),
+    known before anything is opened."""
+    return live or spec.isdigit() or spec.lower().startswith(NETWORK_SCHEMES)
+
+
 def open_source(spec: str, *, live: bool = False, fps: float | None = None, width: int | None = None,
                 height: int | None = None, open_timeout: float = 10.0, read_timeout: float = 5.0,
                 reconnect_for: float = 30.0, rtsp_transport: str = "tcp") -> Source:

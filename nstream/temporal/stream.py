@@ -97,7 +97,18 @@ class TemporalStylizer:
                 busy = True  # the worker is still on an older pair: do not queue behind it
             else:
                 job = self.pending = self.worker.submit(self._motion, current, self.previous_input)
-        frame = self.stylize(frame)
+        self.previous_input = current
+        return self._blend(self.stylize(frame), job, busy)
+
+    def finish(self, frame: Frame) -> Frame:
+        """File mode, split in two: the blend alone, for a frame the network has stylized already
+        (the pipeline runs the network on several frames at once and this in frame order)."""
+        if not self.prepared:
+            raise NStreamError("TemporalStylizer.finish needs the motion jobs that prepare() queues (file mode)")
+        return self._blend(frame, frame.ahead.pop("motion", None), False)
+
+    def _blend(self, frame: Frame, job: Future[Motion] | None, busy: bool) -> Frame:
+        """Blend the stylized ``frame`` with the history along ``job``'s motion; the history moves on."""
         styled = frame.image
         out: np.ndarray | None = None
         if job is not None:
@@ -116,7 +127,6 @@ class TemporalStylizer:
                 out = blend(styled, self.history, motion, self.strength)
         if busy:
             self._count("unblended")
-        self.previous_input = current
         if out is None:
             self.history = styled
             return frame
