@@ -2,6 +2,7 @@
 
     python bench/temporal_bench.py flow [--repeat N]              # EPE on FlyingChairs + ms/frame at 360p and 720p
     python bench/temporal_bench.py cost --style PATH [--frames N] [--threads T] [--repeat R] [--live | --encode]  # 360p
+    python bench/temporal_bench.py settings --style PATH --setting LABEL=OPTIONS [--setting ...] [--repeat R]
 
 ``flow``: end-point error (mean |flow - ground truth|, pixels) of each backend on the three
 FlyingChairs pairs in ../shared/data/flow/flyingchairs, and the time of one flow call, and of the
@@ -12,7 +13,8 @@ on a 640x360 transcode of the demo clip with ``--temporal-strength 0`` and the d
 each run a fresh ``stream.py`` process with its default network threads unless ``--threads`` is
 given; ``--encode`` writes an H.264 file instead of ``-o null``; with ``--live`` the clip comes from
 a loopback RTSP server (tests/rtsp_server.py) at 25 fps, so frames are dropped when the pipeline is
-slower, and latency and unblended frames are what to read.
+slower, and latency and unblended frames are what to read. ``settings``: any stream.py settings
+against each other on that clip, alternating, each run a fresh process.
 Each prints one JSON object.
 """
 
@@ -149,6 +151,30 @@ def rtsp_server(clip: Path) -> tuple[subprocess.Popen, str]:
     return server, f"rtsp://127.0.0.1:{port}/clip"
 
 
+def run_once(command: list[str], stats: Path) -> dict:
+    """One fresh stream.py process; its figures and its CPU time per frame (start-up included)."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done = subprocess.run(command, capture_output=True, text=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise SystemExit(f"stream.py failed: {done.stderr.strip().splitlines()[-1:]}")
+    snap = json.loads(stats.read_text())
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    row = {k: snap.get(k) for k in ("fps", "frames_in", "frames_out", "dropped", "engine", "workers", "temporal",
+                                    "flow_ms", "unblended")}
+    row["cpu_ms_per_frame"] = round(1000 * cpu / max(1, snap["frames_out"]), 1)
+    row["stylize_mean_ms"] = snap["stages"]["stylize"]["mean_ms"]
+    row["latency_ms"] = {k: snap["latency_ms"][k] for k in ("p50", "p95")}
+    return row
+
+
+def stream_command(source: str, style: str, output: str, frames: int, stats: Path, extra: list[str]) -> list[str]:
+    return [sys.executable, str(ROOT / "stream.py"), "-i", source, "-s", style, "-o", output, "--no-dashboard",
+            "--max-frames", str(frames), "--stats-json", str(stats), *extra]
+
+
 def bench_cost(style: str, frames: int, extra: list[str], repeat: int = 1, live: bool = False,
                encode: bool = False) -> dict:
     """stream.py on a 360p clip with blending off and at the default strength, ``repeat`` rounds
@@ -158,8 +184,6 @@ def bench_cost(style: str, frames: int, extra: list[str], repeat: int = 1, live:
     rounds' own on/off ratios (``paired_cost``), which the drift between rounds does not move.
     ``live`` reads the clip from a loopback RTSP server at its own 25 fps instead of from the file;
     ``encode`` writes an H.264 mp4 (stream.py's defaults) instead of discarding the frames."""
-    import resource
-
     from nstream.temporal.blend import DEFAULT_STRENGTH
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -171,22 +195,9 @@ def bench_cost(style: str, frames: int, extra: list[str], repeat: int = 1, live:
             for round_index in range(repeat):
                 for strength in ("0", f"{DEFAULT_STRENGTH:g}"):
                     output = str(Path(tmp) / f"out{round_index}_{strength}.mp4") if encode else "null"
-                    command = [sys.executable, str(ROOT / "stream.py"), "-i", source, "-s", style, "-o", output,
-                               "--no-dashboard", "--temporal-strength", strength, "--max-frames", str(frames),
-                               "--stats-json", str(stats), *extra]
-                    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-                    done = subprocess.run(command, capture_output=True, text=True)
-                    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-                    if done.returncode != 0:
-                        raise SystemExit(f"stream.py failed: {done.stderr.strip().splitlines()[-1:]}")
-                    snap = json.loads(stats.read_text())
-                    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
-                    row = {k: snap.get(k) for k in ("fps", "frames_in", "frames_out", "dropped", "engine", "temporal",
-                                                    "flow_ms", "unblended")}
-                    row["cpu_ms_per_frame"] = round(1000 * cpu / max(1, snap["frames_out"]), 1)  # start-up included
-                    row["stylize_mean_ms"] = snap["stages"]["stylize"]["mean_ms"]
-                    row["latency_ms"] = {k: snap["latency_ms"][k] for k in ("p50", "p95")}
-                    rows.setdefault(f"a={strength}", []).append(row)
+                    command = stream_command(source, style, output, frames, stats,
+                                             ["--temporal-strength", strength, *extra])
+                    rows.setdefault(f"a={strength}", []).append(run_once(command, stats))
         finally:
             if server is not None:
                 server.kill()
@@ -194,6 +205,29 @@ def bench_cost(style: str, frames: int, extra: list[str], repeat: int = 1, live:
         rows["cost"] = round(1 - float(np.median(on_runs)) / float(np.median(off_runs)), 3)
         rows["paired_cost"] = round(1 - float(np.median([on / off for on, off in zip(on_runs, off_runs, strict=True)])), 3)
         return rows
+
+
+def bench_settings(style: str, frames: int, settings: list[str], repeat: int) -> dict:
+    """Several stream.py settings (``LABEL=OPTIONS``) on the 360p clip, -o null, in alternating order
+    (reversed every other round) so that the machine's drift falls on all of them alike; median fps
+    and CPU per frame of each, and its fps relative to the first setting's."""
+    parsed = [(label, options.split()) for label, _, options in (s.partition("=") for s in settings)]
+    runs: dict[str, list[dict]] = {label: [] for label, _ in parsed}
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = transcode_360p(Path(tmp) / "bbb360.mp4", frames)
+        stats = Path(tmp) / "stats.json"
+        for round_index in range(repeat):
+            for label, options in parsed if round_index % 2 == 0 else parsed[::-1]:
+                runs[label].append(run_once(stream_command(str(clip), style, "null", frames, stats, options), stats))
+    first = float(np.median([r["fps"] for r in runs[parsed[0][0]]]))
+    summary = {}
+    for label, rows in runs.items():
+        fps = [r["fps"] for r in rows]
+        summary[label] = {"fps_median": round(float(np.median(fps)), 2), "fps_runs": fps,
+                          "vs_first": round(float(np.median(fps)) / first - 1, 3),
+                          "cpu_ms_per_frame_median": round(float(np.median([r["cpu_ms_per_frame"] for r in rows])), 1),
+                          "workers": rows[0]["workers"], "temporal": rows[0]["temporal"]}
+    return summary
 
 
 def main() -> None:
@@ -209,9 +243,17 @@ def main() -> None:
     cost.add_argument("--stream-args", default="", help="more stream.py options for both runs, e.g. '--flow-preset fast'")
     cost.add_argument("--live", action="store_true", help="read the clip from a loopback RTSP server (live mode)")
     cost.add_argument("--encode", action="store_true", help="write an H.264 mp4 instead of -o null")
+    settings = sub.add_parser("settings")
+    settings.add_argument("--style", required=True)
+    settings.add_argument("--frames", type=int, default=300)
+    settings.add_argument("--repeat", type=int, default=5, help="rounds; each runs every setting once")
+    settings.add_argument("--setting", action="append", required=True, metavar="LABEL=OPTIONS",
+                          help="repeatable: a label and the stream.py options of one setting, e.g. 'off=--temporal-strength 0'")
     args = parser.parse_args()
     if args.command == "flow":
         result = bench_flow(args.repeat)
+    elif args.command == "settings":
+        result = bench_settings(args.style, args.frames, args.setting, args.repeat)
     else:
         extra = (["--threads", str(args.threads)] if args.threads else []) + args.stream_args.split()
         result = bench_cost(args.style, args.frames, extra, args.repeat, args.live, args.encode)
