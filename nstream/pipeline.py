@@ -2,7 +2,8 @@
 
 File sources: back-pressure, every frame goes out, in order. Live sources: the queues are
 leaky (latest frame wins), so latency stays bounded however slow the engine is; every drop
-is counted. Stopping drains what is queued and always closes every sink.
+is counted. Stopping drains what is queued and always closes every sink; so does a source that
+fails mid-way (its error is raised once the frames decoded before it are out).
 
 File sources can stylize several frames at once (``workers``): on a CPU, two frames on one
 thread each get more out of the cores than one frame on two threads, whose per-layer hand-offs
@@ -193,6 +194,8 @@ class Pipeline:
                 if not self.inbox.put(frame):
                     break
                 count += 1
+        except Exception as exc:  # noqa: BLE001 - a source that fails mid-way: what it gave still goes out
+            self.errors.append(exc)
         finally:
             self.inbox.close()
 

@@ -8,8 +8,10 @@ import time
 from fractions import Fraction
 
 import numpy as np
+import pytest
 
 from conftest import make_clip, probe, run_stream
+from nstream.errors import NStreamError
 from nstream.frames import Frame, SourceInfo
 from nstream.media.sinks import Sink
 from nstream.media.sources import FileSource, Source
@@ -188,6 +190,31 @@ class _TickSource(Source):
                 return
             yield Frame(np.zeros((4, 4, 3), np.uint8), i, i * round(self.period * 1000), Fraction(1, 1000),
                         time.monotonic())
+
+
+class _FailingSource(_TickSource):
+    """A file-like source that breaks after ``frames`` frames."""
+
+    def __init__(self, frames: int) -> None:
+        super().__init__(frames, 0.001)
+        self.info.live = False
+
+    def frames(self):
+        yield from super().frames()
+        raise NStreamError("cannot read frame: the source broke")
+
+
+def test_a_source_failing_mid_way_still_delivers_what_it_decoded():
+    sink = _ListSink()
+
+    def slow(frame: Frame) -> Frame:
+        time.sleep(0.02)
+        return frame
+
+    pipeline = Pipeline(_FailingSource(6), slow, [sink], workers=2)
+    with pytest.raises(NStreamError, match="the source broke"):
+        pipeline.run()
+    assert [f.index for f in sink.frames] == list(range(6)) and sink.closed
 
 
 def test_live_source_latency_stays_bounded_with_a_slow_engine():
