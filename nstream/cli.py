@@ -198,7 +198,7 @@ def run_stream(args: argparse.Namespace) -> dict[str, Any]:
                       "outputs": outputs, "workers": workers}
         stylize = temporal_options.wrap_stylize(network, args, info.live, stats, str(engine.device))
         # several frames at once: the network runs on the workers, the blend after it in frame order
-        split = workers > 1 and hasattr(stylize, "finish")
+        split = workers > 1 and not info.live and hasattr(stylize, "finish")
         pipeline = Pipeline(source, network if split else stylize, sinks, queue_size=args.queue_size, stats=stats,
                             max_frames=args.max_frames, prepare=getattr(stylize, "prepare", None), workers=workers,
                             finish=stylize.finish if split else None)

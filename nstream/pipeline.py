@@ -7,7 +7,7 @@ fails mid-way (its error is raised once the frames decoded before it are out).
 
 File sources can stylize several frames at once (``workers``): on a CPU, two frames on one
 thread each get more out of the cores than one frame on two threads, whose per-layer hand-offs
-cost CPU time (lite at 360p on 2 cores: 48.8 against 36.6 fps). Whatever must see the frames in
+cost CPU time (lite at 360p on 2 cores: 46.9 against 37.3 fps, docs/BENCHMARKS.md). Whatever must see the frames in
 order (the temporal blend) is the ``finish`` callable, run on the stylize thread in frame order.
 """
 
