@@ -463,4 +463,6 @@ def test_eval_command_reports_both_settings_and_writes_pictures(tmp_path, metric
     assert off["e_warp"] > 0 and blended["e_warp"] > 0 and off["style_loss"] > 0 and blended["fps"] > 0
     assert blended["temporal"] == f"a={DEFAULT_STRENGTH:g} flow=dis/medium@auto"
     assert all((tmp_path / "eval" / name).is_file() for name in ("strip.png", "diff.png"))
+    # progress on stderr (a plain line per stage here: not a terminal), so stdout stays JSON
+    assert "flow (" in result.stderr and "stylize, off: 8/8" in result.stderr
 

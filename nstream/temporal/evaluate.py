@@ -78,9 +78,10 @@ def read_frames(path: str, max_frames: int, size: int | None = None) -> list[np.
     return frames
 
 
-def stylize_sequence(frames: list[np.ndarray], stylize_image: Any, strength: float, args: argparse.Namespace
-                     ) -> tuple[list[np.ndarray], float, dict[str, Any]]:
-    """Run the stream's temporal stage (file mode: every frame blended) and time it."""
+def stylize_sequence(frames: list[np.ndarray], stylize_image: Any, strength: float, args: argparse.Namespace,
+                     on_frame: Any = None) -> tuple[list[np.ndarray], float, dict[str, Any]]:
+    """Run the stream's temporal stage (file mode: every frame blended) and time it; ``on_frame()``
+    after each frame (a progress bar)."""
     from fractions import Fraction
 
     from nstream.frames import Frame
@@ -97,6 +98,8 @@ def stylize_sequence(frames: list[np.ndarray], stylize_image: Any, strength: flo
     started = time.perf_counter()
     for index, image in enumerate(frames):
         outputs.append(step(Frame(image, index, index, Fraction(1, 25), time.monotonic())).image)
+        if on_frame is not None:
+            on_frame()
     seconds = time.perf_counter() - started
     if hasattr(step, "close"):
         step.close()
@@ -151,6 +154,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from nstream.engines import create_engine
     from nstream.models.checkpoints import load_style_model
     from nstream.models.registry import resolve_style
+    from nstream.progress import step_progress
     from nstream.stylizer import Stylizer
     from nstream.temporal.blend import check_strength
     from nstream.temporal.metrics import StyleFidelity, measure_pairs, metric_flow, pair_warping_errors
@@ -170,7 +174,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     engine.warmup(height + (-height) % 4, width + (-width) % 4)
     threshold = None if args.no_scene_cuts else args.scene_cut
     measuring = metric_flow(args.metric_flow)
-    pairs = measure_pairs(frames, measuring, threshold)
+    with step_progress(f"flow ({measuring.describe()})", total=len(frames) - 1) as advance:
+        pairs = measure_pairs(frames, measuring, threshold, on_pair=advance)
     fidelity = StyleFidelity(style_image, loss_net=args.loss_net)
     sample = slice(None, None, max(1, len(frames) // 8))
     results: dict[str, list[np.ndarray]] = {}
@@ -181,7 +186,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "input_e_warp": float(np.mean(pair_warping_errors(frames, pairs) or [0.0])), "settings": {},
     }
     for label, a in (("off", 0.0), (f"blend a={strength:g}", strength)):
-        outputs, fps, info = stylize_sequence(frames, stylizer, a, args)
+        with step_progress(f"stylize, {label}", total=len(frames)) as advance:
+            outputs, fps, info = stylize_sequence(frames, stylizer, a, args, on_frame=advance)
         results[label] = outputs
         errors = pair_warping_errors(outputs, pairs)
         report["settings"][label] = {

@@ -18,7 +18,7 @@ published numbers. Lower is closer to the style.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,17 +60,21 @@ def metric_flow(name: str = DEFAULT_METRIC_FLOW) -> FlowBackend:
 
 
 def measure_pairs(inputs: Sequence[np.ndarray], flow: FlowBackend | None = None,
-                  cut_threshold: float | None = DEFAULT_CUT_THRESHOLD) -> list[PairFlow | None]:
-    """For every consecutive input pair: its flow and mask, or None across a scene cut."""
+                  cut_threshold: float | None = DEFAULT_CUT_THRESHOLD,
+                  on_pair: Callable[[], None] | None = None) -> list[PairFlow | None]:
+    """For every consecutive input pair: its flow and mask, or None across a scene cut
+    (``on_pair`` is called after each: a progress bar)."""
     flow = flow or metric_flow()
     detector = SceneCutDetector(cut_threshold)
     pairs: list[PairFlow | None] = []
     for first, second in zip(inputs[:-1], inputs[1:], strict=True):
         if detector.is_cut(detector.compare(first, second)):
             pairs.append(None)
-            continue
-        forward = flow(first, second)
-        pairs.append(PairFlow(forward, reliability_mask(forward, flow(second, first))))
+        else:
+            forward = flow(first, second)
+            pairs.append(PairFlow(forward, reliability_mask(forward, flow(second, first))))
+        if on_pair is not None:
+            on_pair()
     return pairs
 
 
