@@ -142,6 +142,7 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
 
     from nstream.engines import create_engine
     from nstream.engines.cache import device_tag
+    from nstream.progress import step_progress
 
     if args.iterations < 1:
         raise NStreamError("--iterations must be at least 1")
@@ -149,18 +150,25 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     resolutions = [_resolution(r.strip()) for r in args.resolutions.split(",") if r.strip()]
     options = _engine_options(args)
     rows, skipped = [], []
-    for kind in [e.strip() for e in args.engines.split(",") if e.strip()]:
-        for precision in [p.strip() for p in args.precisions.split(",") if p.strip()]:
-            try:
-                extra = {"onnxruntime": options, "tensorrt": options}.get(kind, {})
-                engine = create_engine(kind, model, args.device, precision, threads=args.threads, **extra)
-            except NStreamError as exc:
-                skipped.append({"engine": kind, "precision": precision, "reason": str(exc)})
-                continue
-            for label, width, height in resolutions:
-                timing = time_engine(engine, width, height, args.iterations, args.warmup)
-                rows.append({"engine": kind, "precision": precision, "resolution": label, "width": width, "height": height,
-                             "device": device_tag(engine.device), "psnr_db": getattr(engine, "psnr", None), **timing})
+    kinds = [e.strip() for e in args.engines.split(",") if e.strip()]
+    precisions = [p.strip() for p in args.precisions.split(",") if p.strip()]
+    with step_progress("bench", total=len(kinds) * len(precisions) * len(resolutions)) as advance:
+        for kind in kinds:
+            for precision in precisions:
+                try:
+                    extra = {"onnxruntime": options, "tensorrt": options}.get(kind, {})
+                    engine = create_engine(kind, model, args.device, precision, threads=args.threads, **extra)
+                except NStreamError as exc:
+                    skipped.append({"engine": kind, "precision": precision, "reason": str(exc)})
+                    for _ in resolutions:
+                        advance(f"{kind} {precision}: skipped")
+                    continue
+                for label, width, height in resolutions:
+                    timing = time_engine(engine, width, height, args.iterations, args.warmup)
+                    rows.append({"engine": kind, "precision": precision, "resolution": label, "width": width,
+                                 "height": height, "device": device_tag(engine.device),
+                                 "psnr_db": getattr(engine, "psnr", None), **timing})
+                    advance(f"{kind} {precision} {label}: {timing['fps']:.2f} fps")
     table = Table("engine", "precision", "resolution", "fps", "mean ms", "p50 ms", "p95 ms", "PSNR dB",
                   title=f"stylize-only, {name}, {args.iterations} frames per row")
     for r in rows:
