@@ -224,3 +224,11 @@ def test_plan_workers(workers, threads, live, cpu, expected):
     from nstream.cli import plan_workers
 
     assert plan_workers(workers, threads, live, cpu, cores=8) == expected
+
+
+def test_zero_workers_is_one_clear_error(tmp_path, style_model):
+    from conftest import assert_one_line_error
+
+    clip = make_clip(tmp_path / "in.mp4", frames=3, size=(32, 24))
+    result = run_stream("-i", str(clip), "-o", "null", "-s", str(style_model), "--no-dashboard", "--workers", "0")
+    assert_one_line_error(result, "--workers 0")
