@@ -445,19 +445,27 @@ def _image_files(spec: str) -> list[Path] | None:
     return None
 
 
+def _is_camera(spec: str) -> bool:
+    return spec.isdigit()
+
+
+def _is_network(spec: str) -> bool:
+    return spec.lower().startswith(NETWORK_SCHEMES)
+
+
 def is_live_input(spec: str, live: bool = False) -> bool:
     """Whether ``--input`` is a camera or a network stream, or a file paced as live (``--live``),
-    known before anything is opened."""
-    return live or spec.isdigit() or spec.lower().startswith(NETWORK_SCHEMES)
+    known before anything is opened (:func:`open_source` picks its source by the same tests)."""
+    return live or _is_camera(spec) or _is_network(spec)
 
 
 def open_source(spec: str, *, live: bool = False, fps: float | None = None, width: int | None = None,
                 height: int | None = None, open_timeout: float = 10.0, read_timeout: float = 5.0,
                 reconnect_for: float = 30.0, rtsp_transport: str = "tcp") -> Source:
     """Pick the source for ``--input``: a camera index, a URL, images or a video file."""
-    if spec.isdigit():
+    if _is_camera(spec):
         return WebcamSource(int(spec), width, height, fps)
-    if spec.lower().startswith(NETWORK_SCHEMES):
+    if _is_network(spec):
         return NetworkSource(spec, open_timeout, read_timeout, reconnect_for, rtsp_transport)
     files = _image_files(spec)
     if files is not None:

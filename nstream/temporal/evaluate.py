@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +80,7 @@ def read_frames(path: str, max_frames: int, size: int | None = None) -> list[np.
 
 
 def stylize_sequence(frames: list[np.ndarray], stylize_image: Any, strength: float, args: argparse.Namespace,
-                     on_frame: Any = None) -> tuple[list[np.ndarray], float, dict[str, Any]]:
+                     on_frame: Callable[[], None] | None = None) -> tuple[list[np.ndarray], float, dict[str, Any]]:
     """Run the stream's temporal stage (file mode: every frame blended) and time it; ``on_frame()``
     after each frame (a progress bar)."""
     from fractions import Fraction
