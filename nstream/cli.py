@@ -76,7 +76,9 @@ def stream_parser() -> argparse.ArgumentParser:
     enc.add_argument("--bitrate", help="target bitrate instead of constant quality, e.g. 4M")
     enc.add_argument("--pix-fmt", help="output pixel format (default yuv420p, yuv444p for odd sizes)")
     sty = p.add_argument_group("style")
-    sty.add_argument("-s", "--style", default=DEFAULT_STYLE, help=f"style name or checkpoint path (default {DEFAULT_STYLE})")
+    sty.add_argument("-s", "--style", action="append",
+                     help=f"style name or checkpoint path (default {DEFAULT_STYLE}); repeat it to switch between several "
+                          "while running: n/p or 1-9 in the preview window, SIGUSR1 for the next one")
     sty.add_argument("--engine", default="auto", choices=ENGINES)
     sty.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     sty.add_argument("--precision", default="auto", choices=PRECISIONS)
@@ -146,23 +148,26 @@ def run_stream(args: argparse.Namespace) -> dict[str, Any]:
     from nstream import dashboard
     from nstream.engines import create_engine
     from nstream.engines.base import pick_device
-    from nstream.media.sinks import open_sink
+    from nstream.media.sinks import WindowSink, open_sink
     from nstream.media.sources import FileSource, is_live_input, open_source
     from nstream.models.checkpoints import load_style_model
-    from nstream.models.registry import resolve_style
+    from nstream.models.registry import DEFAULT_STYLE, resolve_style
     from nstream.pipeline import Pipeline
     from nstream.stats import PipelineStats
+    from nstream.styleswitch import StyleSwitch
     from nstream.stylizer import Stylizer, padded_size
 
     if args.scale is not None and not 0.05 <= args.scale <= 4:
         raise NStreamError(f"--scale {args.scale} is out of range: use 0.05 to 4")
-    style = resolve_style(args.style)
-    model, meta = load_style_model(style.path)
+    styles = [resolve_style(spec) for spec in args.style or [DEFAULT_STYLE]]
+    models = [load_style_model(style.path)[0] for style in styles]
     cpu = args.engine not in ("tensorrt", "torch2trt") and pick_device(args.device).type == "cpu"
     workers, threads = plan_workers(args.workers, args.threads, is_live_input(args.input, args.live), cpu)
-    engine = create_engine(args.engine, model, args.device, args.precision, threads=threads)
-    stylizer = Stylizer(engine, size=args.size, scale=args.scale, preserve_colors=args.preserve_colors,
-                        strength=args.strength)
+    # every style's engine is built now, so that switching styles mid-stream costs nothing
+    engines = [create_engine(args.engine, model, args.device, args.precision, threads=threads) for model in models]
+    engine = engines[0]
+    stylizers = [Stylizer(each, size=args.size, scale=args.scale, preserve_colors=args.preserve_colors,
+                          strength=args.strength) for each in engines]
     source = open_source(args.input, live=args.live, fps=args.fps, width=args.width, height=args.height,
                          open_timeout=args.timeout, read_timeout=args.read_timeout, reconnect_for=args.reconnect_for,
                          rtsp_transport=args.rtsp_transport)
@@ -176,7 +181,7 @@ def run_stream(args: argparse.Namespace) -> dict[str, Any]:
         info = source.info
         if args.no_audio:
             info.audio_stream = None
-        outputs = args.output or [default_output(info, style.name)]
+        outputs = args.output or [default_output(info, styles[0].name)]
         for spec in outputs:
             sink = open_sink(spec, codec=args.codec, crf=args.crf, preset=args.preset, bitrate=args.bitrate,
                              pix_fmt=args.pix_fmt)
@@ -184,18 +189,23 @@ def run_stream(args: argparse.Namespace) -> dict[str, Any]:
             sink.open(info)
         if isinstance(source, FileSource) and any(sink.push for sink in sinks):
             source.paced = True  # a push of a file goes out at the file's own rate, not as fast as it encodes
-        engine.warmup(*padded_size(*stylizer.work_size(info.height, info.width)))
-
-        def network(frame: Any) -> Any:
-            frame.image = stylizer(frame.image)
-            return frame
-
+        for each, stylizer in zip(engines, stylizers, strict=True):
+            each.warmup(*padded_size(*stylizer.work_size(info.height, info.width)))
         stats = PipelineStats()
         stats.info = {"engine": engine.name, "precision": engine.precision, "device": str(engine.device),
                       "engine_reason": getattr(engine, "reason", ""),
-                      "resolution": f"{info.width}x{info.height}", "input": info.name, "style": style.name,
+                      "resolution": f"{info.width}x{info.height}", "input": info.name,
                       "live": info.live, "frame_count": _expected_frames(info.frame_count, args.loop, args.max_frames),
                       "outputs": outputs, "workers": workers}
+        switch = StyleSwitch([style.name for style in styles], stylizers, stats.info)
+        for sink in sinks:
+            if isinstance(sink, WindowSink):
+                sink.on_key = switch.on_key
+
+        def network(frame: Any) -> Any:
+            frame.image = switch(frame.image)
+            return frame
+
         stylize = temporal_options.wrap_stylize(network, args, info.live, stats, str(engine.device))
         # several frames at once: the network runs on the workers, the blend after it in frame order
         split = workers > 1 and not info.live and hasattr(stylize, "finish")
@@ -207,7 +217,7 @@ def run_stream(args: argparse.Namespace) -> dict[str, Any]:
             sink.close()
         source.close()
         raise
-    restore = _install_stop_handlers(pipeline.request_stop)
+    restore_stop, restore_switch = _install_stop_handlers(pipeline.request_stop), switch.install_signal()
     try:
         pipeline.start()
         mode = "off" if args.no_dashboard else "auto"
@@ -218,7 +228,8 @@ def run_stream(args: argparse.Namespace) -> dict[str, Any]:
             pipeline.tick()
         pipeline.finish()
     finally:
-        restore()
+        restore_stop()
+        restore_switch()
         source.close()
         if hasattr(stylize, "close"):  # the temporal stage's flow worker, with any job queued ahead
             stylize.close()

@@ -44,6 +44,12 @@ def render(snapshot: dict[str, Any]) -> Panel:
         engine += f"  [dim]{snapshot['engine_reason']}[/dim]"
     facts.add_row("engine", engine)
     facts.add_row("video", f"{snapshot.get('resolution', '?')} from {snapshot.get('input', '?')}")
+    styles = snapshot.get("styles")
+    if styles:
+        current = snapshot.get("style")
+        facts.add_row("styles", "  ".join(f"[reverse]{i} {name}[/reverse]" if name == current else f"{i} {name}"
+                                          for i, name in enumerate(styles, 1))
+                      + "   [dim](n/p, 1-9 in the window; SIGUSR1: next)[/dim]")
     facts.add_row("latency", f"p50 {lat['p50']:.0f} ms   p95 {lat['p95']:.0f} ms   max {lat['max']:.0f} ms")
     facts.add_row("queues", "   ".join(f"{k} {v}" for k, v in snapshot["queues"].items()))
     facts.add_row("frames", f"in {snapshot['frames_in']}   out {snapshot['frames_out']}   dropped {snapshot['dropped']}"
@@ -73,7 +79,9 @@ def summary(snapshot: dict[str, Any]) -> str:
     temporal = temporal_line(snapshot)
     return (f"done: {snapshot['frames_out']} frames out of {snapshot['frames_in']} in {snapshot['elapsed_s']:.1f} s "
             f"({snapshot['fps']:.1f} fps), dropped {snapshot['dropped']}, latency p50 {lat['p50']:.0f} ms "
-            f"p95 {lat['p95']:.0f} ms; per frame: {stage_ms}" + (f"; temporal: {temporal}" if temporal else ""))
+            f"p95 {lat['p95']:.0f} ms; per frame: {stage_ms}" + (f"; temporal: {temporal}" if temporal else "")
+            + (f"; style {snapshot.get('style')} after {snapshot.get('style_switches', 0)} switches"
+               if snapshot.get("styles") else ""))
 
 
 def watch(snapshot: Callable[[], dict[str, Any]], running: Callable[[], bool], mode: str = "auto",

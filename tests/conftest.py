@@ -94,6 +94,19 @@ def style_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return save_style(path, TransformerNet(), "johnson", {"name": "seeded", "style_image": "none"})
 
 
+@pytest.fixture(scope="session")
+def red_style_model(style_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``style_model`` with its last layer's red bias raised so far that every output pixel is full red:
+    a second style whose frames are told apart from the first's at a glance."""
+    from nstream.models.checkpoints import load_style_model, save_style
+
+    model, _ = load_style_model(style_model)
+    with torch.no_grad():
+        model.deconv3.conv2d.bias[0] += 1000.0
+    path = tmp_path_factory.mktemp("styles") / "red.pth"
+    return save_style(path, model, "johnson", {"name": "red", "style_image": "none"})
+
+
 def run_stream(*args: str, cwd: Path | None = None, timeout: float = 300, env: dict | None = None
                ) -> subprocess.CompletedProcess:
     """``python stream.py ARGS`` for real, as a user runs it."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -307,6 +308,7 @@ class WindowSink(Sink):
         self.lock = threading.Lock()
         self.closed = False
         self.shown = False
+        self.on_key: Callable[[int], None] | None = None  # any other key (the style switch listens)
 
     def open(self, info: SourceInfo) -> None:
         import cv2
@@ -336,8 +338,13 @@ class WindowSink(Sink):
             return
         if image is not None:
             cv2.imshow(self.title, cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-        if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
+        key = cv2.waitKey(1)
+        if key < 0:
+            return
+        if key & 0xFF in (ord("q"), 27):
             self.quit.set()
+        elif self.on_key is not None:
+            self.on_key(key & 0xFF)
 
     def close(self) -> None:
         self.closed = True
