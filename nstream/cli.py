@@ -79,6 +79,8 @@ def stream_parser() -> argparse.ArgumentParser:
     sty.add_argument("-s", "--style", action="append",
                      help=f"style name or checkpoint path (default {DEFAULT_STYLE}); repeat it to switch between several "
                           "while running: n/p or 1-9 in the preview window, SIGUSR1 for the next one")
+    sty.add_argument("--style-every", type=float, metavar="SECONDS",
+                     help="with several -s styles: move on to the next one every SECONDS of the stream's own clock")
     sty.add_argument("--engine", default="auto", choices=ENGINES)
     sty.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     sty.add_argument("--precision", default="auto", choices=PRECISIONS)
@@ -154,11 +156,12 @@ def run_stream(args: argparse.Namespace) -> dict[str, Any]:
     from nstream.models.registry import DEFAULT_STYLE, resolve_style
     from nstream.pipeline import Pipeline
     from nstream.stats import PipelineStats
-    from nstream.styleswitch import StyleSwitch
+    from nstream.styleswitch import StyleSwitch, check_every
     from nstream.stylizer import Stylizer, padded_size
 
     if args.scale is not None and not 0.05 <= args.scale <= 4:
         raise NStreamError(f"--scale {args.scale} is out of range: use 0.05 to 4")
+    check_every(args.style_every, len(args.style or [DEFAULT_STYLE]))
     styles = [resolve_style(spec) for spec in args.style or [DEFAULT_STYLE]]
     models = [load_style_model(style.path)[0] for style in styles]
     cpu = args.engine not in ("tensorrt", "torch2trt") and pick_device(args.device).type == "cpu"
@@ -197,13 +200,14 @@ def run_stream(args: argparse.Namespace) -> dict[str, Any]:
                       "resolution": f"{info.width}x{info.height}", "input": info.name,
                       "live": info.live, "frame_count": _expected_frames(info.frame_count, args.loop, args.max_frames),
                       "outputs": outputs, "workers": workers}
-        switch = StyleSwitch([style.name for style in styles], stylizers, stats.info)
+        switch = StyleSwitch([style.name for style in styles], stylizers, stats.info, every=args.style_every,
+                             live=info.live)
         for sink in sinks:
             if isinstance(sink, WindowSink):
                 sink.on_key = switch.on_key
 
         def network(frame: Any) -> Any:
-            frame.image = switch(frame.image)
+            frame.image = switch.stylize(frame)
             return frame
 
         stylize = temporal_options.wrap_stylize(network, args, info.live, stats, str(engine.device))

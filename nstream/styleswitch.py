@@ -7,7 +7,10 @@ history decays (weight a^k after k frames) instead of cutting.
 
 How to switch: in the preview window, ``n`` or space for the next style, ``p`` for the previous
 one, ``1``-``9`` to pick one; without a window (a virtual webcam, an RTSP push), send the process
-``SIGUSR1`` for the next style (``kill -USR1 PID``).
+``SIGUSR1`` for the next style (``kill -USR1 PID``). ``--style-every SECONDS`` moves on to the next
+style every so many seconds of the stream's own clock (the frames' timestamps, from 0 for a file,
+from the first frame for a live source), so a file comes out the same however fast it was
+processed; a key or a signal still moves the whole cycle on by one.
 """
 
 from __future__ import annotations
@@ -20,10 +23,21 @@ from typing import Any
 
 import numpy as np
 
+from nstream.errors import NStreamError
+from nstream.frames import Frame
+
 log = logging.getLogger(__name__)
 
 NEXT_KEYS = (ord("n"), ord(" "))
 PREVIOUS_KEYS = (ord("p"),)
+
+
+def check_every(every: float | None, styles: int) -> None:
+    """``--style-every`` must be positive and have styles to cycle through."""
+    if every is not None and not every > 0:
+        raise NStreamError(f"--style-every {every}: give a positive number of seconds")
+    if every is not None and styles < 2:
+        raise NStreamError("--style-every needs two or more styles: repeat -s")
 
 
 class StyleSwitch:
@@ -31,12 +45,16 @@ class StyleSwitch:
     change which one, from any thread (the pipeline's workers read it once per frame)."""
 
     def __init__(self, names: Sequence[str], stylizers: Sequence[Callable[[np.ndarray], np.ndarray]],
-                 info: dict[str, Any] | None = None) -> None:
+                 info: dict[str, Any] | None = None, every: float | None = None, live: bool = False) -> None:
         if not names or len(names) != len(stylizers):
             raise ValueError(f"{len(names)} style names for {len(stylizers)} stylizers")
+        check_every(every, len(names))
         self.names = list(names)
         self.stylizers = list(stylizers)
-        self.index = 0
+        self.index = 0  # the active style; with ``every``, the offset added to the clock's slot
+        self.every = every
+        self.origin: float | None = None if live else 0.0  # where the stream's clock starts
+        self.slot = 0  # the clock's slot of the newest frame seen
         self.lock = threading.Lock()
         self.info: dict[str, Any] = info if info is not None else {}
         self.info.update(style=self.names[0], style_switches=0)
@@ -44,28 +62,53 @@ class StyleSwitch:
             self.info["styles"] = list(self.names)
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
-        return self.stylizers[self.index](image)
+        return self.stylizers[self.active](image)
+
+    def stylize(self, frame: Frame) -> np.ndarray:
+        """The frame's pixels through the style active at its timestamp (``every``) or now."""
+        if self.every is None or frame.seconds is None:
+            return self(frame.image)
+        with self.lock:
+            if self.origin is None:
+                self.origin = frame.seconds
+            slot = max(0, int((frame.seconds - self.origin) // self.every))
+            if slot > self.slot:  # a later frame: the cycle moves on (an earlier one, still in flight, keeps its slot)
+                self.slot = slot
+                self._report(self.active)
+            index = (slot + self.index) % len(self.names)
+        return self.stylizers[index](frame.image)
+
+    @property
+    def active(self) -> int:
+        """Which style the newest frame goes through."""
+        return (self.slot + self.index) % len(self.names) if self.every else self.index
 
     @property
     def name(self) -> str:
-        return self.names[self.index]
+        return self.names[self.active]
 
     def select(self, index: int) -> None:
         """Make style ``index`` (0-based, wraps around) the active one."""
         with self.lock:
-            index %= len(self.names)
-            if index == self.index:
+            shift = self.slot if self.every else 0
+            offset = (index - shift) % len(self.names)
+            if offset == self.index:
                 return
-            self.index = index
-            self.info["style"] = self.names[index]
-            self.info["style_switches"] = self.info.get("style_switches", 0) + 1
-        log.info("style: %s", self.names[index])
+            self.index = offset
+            self._report(index % len(self.names))
+
+    def _report(self, active: int) -> None:
+        if self.info.get("style") == self.names[active]:
+            return
+        self.info["style"] = self.names[active]
+        self.info["style_switches"] = self.info.get("style_switches", 0) + 1
+        log.info("style: %s", self.names[active])
 
     def next(self) -> None:
-        self.select(self.index + 1)
+        self.select(self.active + 1)
 
     def previous(self) -> None:
-        self.select(self.index - 1)
+        self.select(self.active - 1)
 
     def on_key(self, key: int) -> None:
         """A key pressed in the preview window (``cv2.waitKey``'s code, low byte)."""
