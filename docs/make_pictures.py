@@ -7,7 +7,8 @@ Writes docs/images/<content>_<style>.png (photo | stylized), docs/images/bigbuck
 looked at the end of a real run on the demo clip). ``--only gallery`` writes
 docs/images/gallery_<content>.jpg: the photo through every bundled style, johnson and lite;
 ``--only flicker`` docs/images/flicker_bikes.jpg: ``nstream eval``'s frames and flicker images,
-per frame against blended.
+per frame against blended; ``--only switch`` docs/images/style_switch.jpg: the demo clip around a
+``--style-every`` switch, the old style fading out.
 """
 
 from __future__ import annotations
@@ -139,6 +140,34 @@ def flicker(style: str, video: Path, frames: int, columns: int = 3, width: int =
     return out
 
 
+def switch_strip(styles: list[str], every: float, picks: list[int], width: int = 256) -> Path:
+    """Frames of the demo clip around a ``--style-every`` switch, blended: the old style fading out."""
+    from PIL import ImageDraw
+
+    with tempfile.TemporaryDirectory() as tmp:
+        styled_path = Path(tmp) / "styled.mkv"
+        options = ["-i", str(DEMO_CLIP), "-o", str(styled_path), "--no-audio", "--style-every", f"{every:g}",
+                   "--max-frames", str(max(picks) + 1), "--no-dashboard", "--crf", "12"]
+        for style in styles:
+            options += ["-s", style]
+        run_stream(stream_parser().parse_args(options))
+        source = FileSource(str(styled_path))
+        picked = {f.index: f.image for f in source.frames() if f.index in picks}
+        source.close()
+    tiles = []
+    for index in picks:
+        image = picked[index]
+        tile = Image.fromarray(image).resize((width, round(image.shape[0] * width / image.shape[1])), Image.LANCZOS)
+        draw = ImageDraw.Draw(tile)
+        label = f"frame {index}"
+        draw.rectangle((0, 0, 8 + 7 * len(label), 16), fill=(0, 0, 0))
+        draw.text((4, 2), label, fill=(255, 255, 255))
+        tiles.append(np.asarray(tile))
+    out = IMAGES / "style_switch.jpg"
+    Image.fromarray(np.concatenate(tiles, axis=1)).save(out, quality=85)
+    return out
+
+
 def dashboard_svg(style: str, frames: int) -> Path:
     from rich.console import Console
 
@@ -161,7 +190,8 @@ def main() -> None:
     parser.add_argument("--style", default="starry_night")
     parser.add_argument("--content", type=Path, default=ROOT.parent / "shared" / "data" / "content" / "tubingen.jpg")
     parser.add_argument("--width", type=int, default=512)
-    parser.add_argument("--only", choices=["still", "strip", "dashboard", "gallery", "flicker"], help="make just one picture")
+    parser.add_argument("--only", choices=["still", "strip", "dashboard", "gallery", "flicker", "switch"],
+                        help="make just one picture")
     parser.add_argument("--gallery-styles", default="starry_night,wave,the_scream,udnie")
     args = parser.parse_args()
     IMAGES.mkdir(parents=True, exist_ok=True)
@@ -170,6 +200,7 @@ def main() -> None:
         "strip": lambda: strip(args.style, frames=4, step=30, width=320),
         "dashboard": lambda: dashboard_svg(args.style, frames=30),
         "gallery": lambda: gallery(args.gallery_styles.split(","), args.content, width=256),
+        "switch": lambda: switch_strip(["starry_night_lite", "wave_lite"], every=2.0, picks=[48, 49, 50, 51, 52, 54]),
         "flicker": lambda: flicker(f"{args.style}_lite", ROOT.parent / "shared" / "data" / "video" / "bikes.mp4", frames=100),
     }
     for name, make in makers.items():
