@@ -200,7 +200,7 @@ def main() -> None:
         "strip": lambda: strip(args.style, frames=4, step=30, width=320),
         "dashboard": lambda: dashboard_svg(args.style, frames=30),
         "gallery": lambda: gallery(args.gallery_styles.split(","), args.content, width=256),
-        "switch": lambda: switch_strip(["starry_night_lite", "wave_lite"], every=2.0, picks=[48, 49, 50, 51, 52, 54]),
+        "switch": lambda: switch_strip(["starry_night_lite", "the_scream_lite"], every=2.0, picks=[48, 49, 50, 51, 52, 54]),
         "flicker": lambda: flicker(f"{args.style}_lite", ROOT.parent / "shared" / "data" / "video" / "bikes.mp4", frames=100),
     }
     for name, make in makers.items():
