@@ -253,6 +253,26 @@ def test_slow_pan_neither_freezes_nor_smears(strength, tolerance):
     assert 0.85 < detail(out) / detail(reference) < 1.25  # no blur build-up, no runaway sharpening
 
 
+def test_restore_contrast_gives_back_the_fresh_luminance_spread_and_nothing_else():
+    from nstream.temporal.blend import MAX_CONTRAST_GAIN, restore_contrast
+
+    def luminance_std(image: np.ndarray) -> float:
+        return float(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).std())
+
+    fresh = shifted(0, 0)
+    flat = (0.7 * fresh.astype(np.float32) + 0.3 * 128).round().astype(np.uint8)  # what averaging does to contrast
+    restored = restore_contrast(flat, fresh)
+    assert abs(luminance_std(restored) - luminance_std(fresh)) < 0.5 < luminance_std(fresh) - luminance_std(flat)
+    assert np.allclose(restored.reshape(-1, 3).mean(0), flat.reshape(-1, 3).mean(0), atol=0.6)  # colour kept
+    assert np.corrcoef(restored.ravel(), flat.ravel())[0, 1] > 0.999  # one gain: no stroke moves
+    assert np.array_equal(restore_contrast(fresh, fresh), fresh)  # nothing to restore
+    grey = np.full((48, 64, 3), 128, np.uint8)
+    assert np.array_equal(restore_contrast(grey, fresh), grey)  # a flat frame cannot be stretched
+    very_flat = (0.1 * fresh.astype(np.float32) + 0.9 * 128).round().astype(np.uint8)
+    gained = luminance_std(restore_contrast(very_flat, fresh)) / luminance_std(very_flat)
+    assert gained == pytest.approx(MAX_CONTRAST_GAIN, rel=0.05)  # the gain is capped
+
+
 def test_mask_smoothing_softens_the_occlusion_edge():
     from nstream.temporal.blend import estimate_motion
 

@@ -35,6 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="how the blend finds pixels the history must not fill: photometric (default: motion "
                             "boundaries, frame exits, the warped previous input against the current one) or "
                             "consistency (adds the forward-backward flow check: a second flow per frame)")
+    group.add_argument("--no-restore-contrast", action="store_true",
+                       help="leave the blended frame as flat as averaging makes it (default: give it back the fresh "
+                            "stylization's global contrast, one gain per frame)")
     group.add_argument("--mask-smoothing", type=float, default=None, metavar="SIGMA",
                        help="Gaussian blur of the reliability mask in pixels (default: frame height / 240, at least 1; "
                             "0 keeps its hard edges)")
@@ -74,4 +77,5 @@ def wrap_stylize(stylize: Callable[[Frame], Frame], args: argparse.Namespace, li
     if smoothing is not None and not 0 <= smoothing <= 50:
         raise NStreamError(f"--mask-smoothing {smoothing} is out of range: use 0 to 50 pixels")
     return TemporalStylizer(stylize, flow_from_args(args, device), strength, live=live, cut_threshold=threshold,
-                            smoothing=smoothing, stats=stats, check=getattr(args, "occlusion_check", DEFAULT_CHECK))
+                            smoothing=smoothing, stats=stats, check=getattr(args, "occlusion_check", DEFAULT_CHECK),
+                            contrast=not getattr(args, "no_restore_contrast", False))

@@ -40,11 +40,12 @@ class TemporalStylizer:
 
     def __init__(self, stylize: Callable[[Frame], Frame], flow: FlowBackend, strength: float = DEFAULT_STRENGTH,
                  live: bool = False, cut_threshold: float | None = 0.3, smoothing: float | None = None,
-                 stats: Any = None, live_wait_s: float = 0.005, check: str = DEFAULT_CHECK) -> None:
+                 stats: Any = None, live_wait_s: float = 0.005, check: str = DEFAULT_CHECK, contrast: bool = True) -> None:
         if check not in CHECKS:
             raise NStreamError(f"unknown occlusion check {check!r}: use one of {', '.join(CHECKS)}")
         self.stylize = stylize
         self.check = check
+        self.contrast = contrast
         self.flow = flow
         self.strength = check_strength(strength)
         self.live = live
@@ -52,7 +53,7 @@ class TemporalStylizer:
         self.smoothing = smoothing
         self.live_wait_s = live_wait_s
         self.info: dict[str, Any] = stats.info if stats is not None else {}
-        checks = " +consistency" if check == "consistency" else ""
+        checks = (" +consistency" if check == "consistency" else "") + ("" if contrast else " flat")
         self.info.update(temporal=f"a={self.strength:g} flow={flow.describe()}{checks}", unblended=0, scene_cuts=0, flow_resets=0)
         self.previous_input: np.ndarray | None = None
         self.history: np.ndarray | None = None  # the previous output (uint8)
@@ -124,7 +125,7 @@ class TemporalStylizer:
                 log.info("frame %d: %s (histogram distance %.2f, reliable %.2f): history reset", frame.index, motion.cut,
                          motion.histogram_distance, motion.reliable)
             elif self.history is not None and self.history.shape == styled.shape:
-                out = blend(styled, self.history, motion, self.strength)
+                out = blend(styled, self.history, motion, self.strength, self.contrast)
         if busy:
             self._count("unblended")
         if out is None:
