@@ -31,6 +31,15 @@ more of the history where a full-size DIS judge calls a pixel occluded (m 0.63 a
 that moves those pixels by 3.1 grey levels from the fresh stylization on average, as much as
 the blend moves any pixel (3.4).
 
+Contrast: averaging the history with the fresh stylization flattens the picture where the two
+stroke patterns disagree (fast motion, a network whose strokes change from frame to frame), and the
+style loss rises with it: johnson on bikes, -52.2 % E_warp at +17.2 % style loss. :func:`blend`
+therefore stretches its result about its own colour means until its luminance has the fresh
+stylization's standard deviation: one gain per frame, so no stroke moves and no local flicker
+returns; -50.8 % at +9.3 % there, within a few tenths of a percent elsewhere (docs/BENCHMARKS.md).
+Local contrast matching, per-pixel checks on the output and blending the network's features instead
+of its pixels were all measured and were worse.
+
 Guards against error build-up (history that freezes or smears):
 
 - the strength is capped at ``MAX_STRENGTH`` (0.8): the current stylization always enters with at
