@@ -6,6 +6,8 @@ import math
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
 
@@ -105,6 +107,18 @@ def red_style_model(style_model: Path, tmp_path_factory: pytest.TempPathFactory)
         model.deconv3.conv2d.bias[0] += 1000.0
     path = tmp_path_factory.mktemp("styles") / "red.pth"
     return save_style(path, model, "johnson", {"name": "red", "style_image": "none"})
+
+
+@contextmanager
+def reaped(proc: subprocess.Popen) -> Iterator[subprocess.Popen]:
+    """A started process that is killed (and waited for) if it is still running when the block ends,
+    so a failed assertion never leaves a stream.py behind."""
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
 
 
 def run_stream(*args: str, cwd: Path | None = None, timeout: float = 300, env: dict | None = None

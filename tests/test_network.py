@@ -28,7 +28,7 @@ import av
 import numpy as np
 import pytest
 
-from conftest import ROOT, assert_one_line_error, make_clip, moving_pattern, probe, run_stream
+from conftest import ROOT, assert_one_line_error, make_clip, moving_pattern, probe, reaped, run_stream
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 SERVER_SCRIPT = Path(__file__).resolve().parent / "rtsp_server.py"
@@ -197,17 +197,13 @@ def test_rtsp_server_restart_mid_stream(tmp_path, style_model, rtsp_servers):
                              "-o", str(out), "--max-frames", "150", "--reconnect-for", "60", "--read-timeout", "3",
                              "--strength", "0", "--no-dashboard"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    try:
+    with reaped(proc):
         first.wait_for("play", 120)
         time.sleep(2)  # the client takes frames for a while: ~50 at 25 fps, far fewer than --max-frames
         first.kill()
         second = rtsp_servers(flat, port)
         second.wait_for("play", 90)
         stdout, stderr = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 0, stderr
     assert "Traceback" not in stderr
     assert "reconnected to" in stderr, stderr

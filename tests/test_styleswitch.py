@@ -13,7 +13,7 @@ import av
 import numpy as np
 import pytest
 
-from conftest import ROOT, assert_one_line_error, make_clip, run_stream
+from conftest import ROOT, assert_one_line_error, make_clip, reaped, run_stream
 from nstream.frames import Frame
 from nstream.styleswitch import StyleSwitch
 
@@ -51,15 +51,12 @@ def test_sigusr1_switches_to_the_next_style_mid_stream(tmp_path, style_model, re
     proc = subprocess.Popen([sys.executable, str(ROOT / "stream.py"), "-i", str(clip), "--live", "-o", str(out),
                              "-s", str(style_model), "-s", str(red_style_model), "--temporal-strength", "0",
                              "--stats-json", str(stats)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
+    with reaped(proc):
         assert proc.stdout is not None
         first = proc.stdout.readline()  # the first progress line: frames are going through
         assert first, proc.stderr.read() if proc.stderr else ""
         proc.send_signal(signal.SIGUSR1)
-        stdout, stderr = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+        _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 0, stderr
     figures = json.loads(stats.read_text())
     assert figures["style"] == "red" and figures["style_switches"] == 1 and figures["styles"] == ["seeded", "red"]

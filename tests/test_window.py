@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, make_clip, probe
+from conftest import ROOT, make_clip, probe, reaped
 
 pytestmark = pytest.mark.skipif(not (shutil.which("Xvfb") and shutil.which("xdotool")),
                                 reason="needs Xvfb and xdotool (tests/run.sh installs them)")
@@ -58,12 +58,9 @@ def test_q_in_the_window_stops_and_finalizes(tmp_path, style_model, display):
     env = {**os.environ, "DISPLAY": display}
     proc, window = open_window(["-i", str(clip), "-o", "window", "-o", str(out), "-s", str(style_model),
                                 "--no-dashboard"], env)
-    try:
+    with reaped(proc):
         press(window, "q", env)
         stdout, stderr = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     assert proc.returncode == 0, stderr
     assert "done:" in stdout
     frames = probe(out)["frames"]
@@ -76,14 +73,11 @@ def test_n_in_the_window_switches_style(tmp_path, style_model, red_style_model, 
     env = {**os.environ, "DISPLAY": display}
     proc, window = open_window(["-i", str(clip), "-o", "window", "-o", "null", "-s", str(style_model),
                                 "-s", str(red_style_model), "--live", "--no-dashboard", "--stats-json", str(stats)], env)
-    try:
+    with reaped(proc):
         press(window, "n", env)
         time.sleep(1.0)
         press(window, "q", env)
         _, stderr = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     assert proc.returncode == 0, stderr
     figures = json.loads(stats.read_text())
     assert (figures["style"], figures["style_switches"]) == ("red", 1)
