@@ -22,11 +22,17 @@ def display():
     number = 90 + os.getpid() % 9
     server = subprocess.Popen(["Xvfb", f":{number}", "-screen", "0", "640x480x24"], stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
-    time.sleep(1.0)
+    env = {**os.environ, "DISPLAY": f":{number}"}
+    deadline = time.monotonic() + 20  # a busy machine starts Xvfb slowly: wait until it answers
+    while subprocess.run(["xdotool", "getdisplaygeometry"], env=env, capture_output=True).returncode != 0:
+        if time.monotonic() > deadline or server.poll() is not None:
+            server.kill()
+            pytest.fail(f"Xvfb :{number} did not start")
+        time.sleep(0.2)
     try:
         yield f":{number}"
     finally:
-        server.kill()
+        server.terminate()  # lets Xvfb remove its lock file for the next test's server
         server.wait()
 
 
@@ -42,7 +48,8 @@ def open_window(args: list[str], env: dict) -> tuple[subprocess.Popen, str]:
         window = found.stdout.split()[0] if found.stdout.split() else ""
     if not window:
         proc.kill()
-        pytest.fail("the preview window never appeared")
+        _, stderr = proc.communicate()
+        pytest.fail(f"the preview window never appeared: {stderr.strip()[-500:]}")
     time.sleep(1.0)
     subprocess.run(["xdotool", "windowactivate", "--sync", window], env=env, capture_output=True)
     return proc, window
