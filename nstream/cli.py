@@ -161,8 +161,9 @@ def run_stream(args: argparse.Namespace) -> dict[str, Any]:
 
     if args.scale is not None and not 0.05 <= args.scale <= 4:
         raise NStreamError(f"--scale {args.scale} is out of range: use 0.05 to 4")
-    check_every(args.style_every, len(args.style or [DEFAULT_STYLE]))
-    styles = [resolve_style(spec) for spec in args.style or [DEFAULT_STYLE]]
+    specs = args.style or [DEFAULT_STYLE]
+    check_every(args.style_every, len(specs))
+    styles = [resolve_style(spec) for spec in specs]
     models = [load_style_model(style.path)[0] for style in styles]
     cpu = args.engine not in ("tensorrt", "torch2trt") and pick_device(args.device).type == "cpu"
     workers, threads = plan_workers(args.workers, args.threads, is_live_input(args.input, args.live), cpu)

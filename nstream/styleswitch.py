@@ -75,13 +75,17 @@ class StyleSwitch:
             if slot > self.slot:  # a later frame: the cycle moves on (an earlier one, still in flight, keeps its slot)
                 self.slot = slot
                 self._report(self.active)
-            index = (slot + self.index) % len(self.names)
+            index = self._index_at(slot)
         return self.stylizers[index](frame.image)
+
+    def _index_at(self, slot: int) -> int:
+        """The style of a frame in the clock's ``slot``."""
+        return (slot + self.index) % len(self.names)
 
     @property
     def active(self) -> int:
         """Which style the newest frame goes through."""
-        return (self.slot + self.index) % len(self.names) if self.every else self.index
+        return self._index_at(self.slot) if self.every else self.index
 
     @property
     def name(self) -> str:
