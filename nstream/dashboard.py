@@ -80,8 +80,12 @@ def summary(snapshot: dict[str, Any]) -> str:
     return (f"done: {snapshot['frames_out']} frames out of {snapshot['frames_in']} in {snapshot['elapsed_s']:.1f} s "
             f"({snapshot['fps']:.1f} fps), dropped {snapshot['dropped']}, latency p50 {lat['p50']:.0f} ms "
             f"p95 {lat['p95']:.0f} ms; per frame: {stage_ms}" + (f"; temporal: {temporal}" if temporal else "")
-            + (f"; style {snapshot.get('style')} after {snapshot.get('style_switches', 0)} switches"
+            + (f"; style {snapshot.get('style')} after {_count(snapshot.get('style_switches', 0), 'switch')}"
                if snapshot.get("styles") else ""))
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "es" if noun.endswith(("s", "sh", "ch", "x")) else "s")
 
 
 def watch(snapshot: Callable[[], dict[str, Any]], running: Callable[[], bool], mode: str = "auto",
