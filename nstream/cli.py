@@ -77,8 +77,13 @@ def stream_parser() -> argparse.ArgumentParser:
     enc.add_argument("--pix-fmt", help="output pixel format (default yuv420p, yuv444p for odd sizes)")
     sty = p.add_argument_group("style")
     sty.add_argument("-s", "--style", action="append",
-                     help=f"style name or checkpoint path (default {DEFAULT_STYLE}); repeat it to switch between several "
-                          "while running: n/p or 1-9 in the preview window, SIGUSR1 for the next one")
+                     help=f"style name or checkpoint path (default {DEFAULT_STYLE}), any painting as an image file "
+                          "(painting.jpg), one of the 26 styles (tf26-00 .. tf26-25), or a blend of paintings or of "
+                          "tf26 styles ('a.jpg:0.7+b.jpg:0.3'); repeat it to switch between several while running: "
+                          "n/p or 1-9 in the preview window, SIGUSR1 for the next one")
+    sty.add_argument("--morph", type=float, default=0.5, metavar="SECONDS",
+                     help="a switch between two paintings or tf26 styles moves the style vector over this many "
+                          "seconds of the stream (default 0.5; 0 cuts)")
     sty.add_argument("--style-every", type=float, metavar="SECONDS",
                      help="with several -s styles: move on to the next one every SECONDS of the stream's own clock")
     sty.add_argument("--engine", default="auto", choices=ENGINES)
@@ -92,7 +97,9 @@ def stream_parser() -> argparse.ArgumentParser:
     sty.add_argument("--size", type=_size, help="stylize at WxH and scale back to the input size")
     sty.add_argument("--scale", type=float, help="stylize at this fraction of the input size (e.g. 0.5)")
     sty.add_argument("--preserve-colors", action="store_true", help="keep the input's colours, take stylized luminance")
-    sty.add_argument("--strength", type=_unit, default=1.0, help="0..1: blend between the content (0) and the style (1)")
+    sty.add_argument("--strength", type=_unit, default=1.0,
+                     help="0..1: blend between the content (0) and the style (1); for paintings, a mix of the "
+                          "painting's style vector with the frame's own")
     run = p.add_argument_group("running")
     run.add_argument("--queue-size", type=int, default=4, help="frames each queue holds for file sources")
     run.add_argument("--no-dashboard", action="store_true", help="logs only, no live dashboard")
@@ -152,8 +159,8 @@ def run_stream(args: argparse.Namespace) -> dict[str, Any]:
     from nstream.engines.base import pick_device
     from nstream.media.sinks import WindowSink, open_sink
     from nstream.media.sources import FileSource, is_live_input, open_source
-    from nstream.models.checkpoints import load_style_model
-    from nstream.models.registry import DEFAULT_STYLE, resolve_style
+    from nstream.models.registry import DEFAULT_STYLE
+    from nstream.models.style_spec import load_style, predict_vector
     from nstream.pipeline import Pipeline
     from nstream.stats import PipelineStats
     from nstream.styleswitch import StyleSwitch, check_every
@@ -161,17 +168,25 @@ def run_stream(args: argparse.Namespace) -> dict[str, Any]:
 
     if args.scale is not None and not 0.05 <= args.scale <= 4:
         raise NStreamError(f"--scale {args.scale} is out of range: use 0.05 to 4")
+    if not args.morph >= 0:
+        raise NStreamError(f"--morph {args.morph}: give 0 or more seconds")
     specs = args.style or [DEFAULT_STYLE]
     check_every(args.style_every, len(specs))
-    styles = [resolve_style(spec) for spec in specs]
-    models = [load_style_model(style.path)[0] for style in styles]
+    styles = [load_style(spec) for spec in specs]
     cpu = args.engine not in ("tensorrt", "torch2trt") and pick_device(args.device).type == "cpu"
     workers, threads = plan_workers(args.workers, args.threads, is_live_input(args.input, args.live), cpu)
-    # every style's engine is built now, so that switching styles mid-stream costs nothing
-    engines = [create_engine(args.engine, model, args.device, args.precision, threads=threads) for model in models]
+    # every network's engine is built now, so that switching styles mid-stream costs nothing; styles of
+    # one conditioned network (paintings, tf26) share its engine and differ only in the style vector
+    built: dict[int, Any] = {}
+    for style in styles:
+        if id(style.model) not in built:
+            built[id(style.model)] = create_engine(args.engine, style.model, args.device, args.precision, threads=threads)
+    engines = [built[id(style.model)] for style in styles]
     engine = engines[0]
     stylizers = [Stylizer(each, size=args.size, scale=args.scale, preserve_colors=args.preserve_colors,
-                          strength=args.strength) for each in engines]
+                          strength=args.strength, style=style.vector,
+                          own_style=predict_vector if style.family == "magenta" else None)
+                 for each, style in zip(engines, styles, strict=True)]
     source = open_source(args.input, live=args.live, fps=args.fps, width=args.width, height=args.height,
                          open_timeout=args.timeout, read_timeout=args.read_timeout, reconnect_for=args.reconnect_for,
                          rtsp_transport=args.rtsp_transport)
@@ -193,8 +208,8 @@ def run_stream(args: argparse.Namespace) -> dict[str, Any]:
             sink.open(info)
         if isinstance(source, FileSource) and any(sink.push for sink in sinks):
             source.paced = True  # a push of a file goes out at the file's own rate, not as fast as it encodes
-        for each, stylizer in zip(engines, stylizers, strict=True):
-            each.warmup(*padded_size(*stylizer.work_size(info.height, info.width)))
+        for each in built.values():
+            each.warmup(*padded_size(*stylizers[0].work_size(info.height, info.width)))
         stats = PipelineStats()
         stats.info = {"engine": engine.name, "precision": engine.precision, "device": str(engine.device),
                       "engine_reason": getattr(engine, "reason", ""),
@@ -202,7 +217,7 @@ def run_stream(args: argparse.Namespace) -> dict[str, Any]:
                       "live": info.live, "frame_count": _expected_frames(info.frame_count, args.loop, args.max_frames),
                       "outputs": outputs, "workers": workers}
         switch = StyleSwitch([style.name for style in styles], stylizers, stats.info, every=args.style_every,
-                             live=info.live)
+                             live=info.live, morph=args.morph)
         for sink in sinks:
             if isinstance(sink, WindowSink):
                 sink.on_key = switch.on_key

@@ -11,6 +11,11 @@ one, ``1``-``9`` to pick one; without a window (a virtual webcam, an RTSP push),
 style every so many seconds of the stream's own clock (the frames' timestamps, from 0 for a file,
 from the first frame for a live source), so a file comes out the same however fast it was
 processed; a key or a signal still moves the whole cycle on by one.
+
+Between two styles of one conditioned network (two paintings, two of the 26 styles) a switch is a
+morph: for ``morph`` seconds of the stream's clock the style vector moves linearly from the old
+style's to the new one's, so the picture changes its brushwork gradually instead of fading between
+two pictures.
 """
 
 from __future__ import annotations
@@ -40,12 +45,18 @@ def check_every(every: float | None, styles: int) -> None:
         raise NStreamError("--style-every needs two or more styles: repeat -s")
 
 
+def morphable(a: Any, b: Any) -> bool:
+    """Two stylizers whose styles are vectors of one engine's network can be morphed into each other."""
+    return getattr(a, "style", None) is not None and getattr(b, "style", None) is not None and a.engine is b.engine
+
+
 class StyleSwitch:
     """``switch(image) -> image`` through the active style's stylizer; ``next``/``previous``/``select``
     change which one, from any thread (the pipeline's workers read it once per frame)."""
 
-    def __init__(self, names: Sequence[str], stylizers: Sequence[Callable[[np.ndarray], np.ndarray]],
-                 info: dict[str, Any] | None = None, every: float | None = None, live: bool = False) -> None:
+    def __init__(self, names: Sequence[str], stylizers: Sequence[Callable[..., np.ndarray]],
+                 info: dict[str, Any] | None = None, every: float | None = None, live: bool = False,
+                 morph: float = 0.0) -> None:
         if not names or len(names) != len(stylizers):
             raise ValueError(f"{len(names)} style names for {len(stylizers)} stylizers")
         check_every(every, len(names))
@@ -55,6 +66,9 @@ class StyleSwitch:
         self.every = every
         self.origin: float | None = None if live else 0.0  # where the stream's clock starts
         self.slot = 0  # the clock's slot of the newest frame seen
+        self.morph = morph  # seconds a switch between two conditioned styles takes
+        self.newest: float | None = None  # timestamp of the newest frame seen (where a key's morph starts)
+        self.morph_from: tuple[int, float] | None = None  # (previous style, start) of the last key switch
         self.lock = threading.Lock()
         self.info: dict[str, Any] = info if info is not None else {}
         self.info.update(style=self.names[0], style_switches=0)
@@ -66,17 +80,33 @@ class StyleSwitch:
 
     def stylize(self, frame: Frame) -> np.ndarray:
         """The frame's pixels through the style active at its timestamp (``every``) or now."""
-        if self.every is None or frame.seconds is None:
-            return self(frame.image)
+        seconds = frame.seconds
         with self.lock:
-            if self.origin is None:
-                self.origin = frame.seconds
-            slot = max(0, int((frame.seconds - self.origin) // self.every))
-            if slot > self.slot:  # a later frame: the cycle moves on (an earlier one, still in flight, keeps its slot)
-                self.slot = slot
-                self._report(self.active)
-            index = self._index_at(slot)
-        return self.stylizers[index](frame.image)
+            if seconds is not None:
+                self.newest = seconds if self.newest is None else max(self.newest, seconds)
+            if self.every is None or seconds is None:
+                index, since = self.active, self.morph_from
+            else:
+                if self.origin is None:
+                    self.origin = seconds
+                slot = max(0, int((seconds - self.origin) // self.every))
+                if slot > self.slot:  # a later frame: the cycle moves on (an earlier one, still in flight, keeps its slot)
+                    self.slot = slot
+                    self._report(self.active)
+                index = self._index_at(slot)
+                since = (self._index_at(slot - 1), self.origin + slot * self.every) if slot > 0 else None
+        return self._through(index, since, frame)
+
+    def _through(self, index: int, since: tuple[int, float] | None, frame: Frame) -> np.ndarray:
+        """Stylize with style ``index``; within ``morph`` seconds after a switch from another style of the
+        same conditioned network (``since``: that style and the switch time), with the vector in between."""
+        target = self.stylizers[index]
+        if since is not None and self.morph > 0 and frame.seconds is not None and since[0] != index:
+            source = self.stylizers[since[0]]
+            progress = (frame.seconds - since[1]) / self.morph
+            if 0 <= progress < 1 and morphable(source, target):
+                return target(frame.image, style=(1 - progress) * source.style + progress * target.style)
+        return target(frame.image)
 
     def _index_at(self, slot: int) -> int:
         """The style of a frame in the clock's ``slot``."""
@@ -98,6 +128,8 @@ class StyleSwitch:
             offset = (index - shift) % len(self.names)
             if offset == self.index:
                 return
+            if self.newest is not None:
+                self.morph_from = (self.active, self.newest)
             self.index = offset
             self._report(index % len(self.names))
 

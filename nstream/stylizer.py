@@ -2,9 +2,16 @@
 
 Wraps an engine with what every frame needs: upload, optional resize (``--size``/``--scale``),
 reflection padding to a multiple of 4, crop back, colour preservation and strength blending.
+
+A conditioned network (paintings, the 26 styles) gets its style vector with every frame. For
+Magenta's arbitrary network ``strength`` mixes style vectors instead of pixels, as Magenta does:
+``s * painting + (1 - s) * the frame's own style``, so a weaker style is still a painted picture,
+not a double exposure of photo and painting.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -52,15 +59,22 @@ def ycbcr_to_rgb(x: torch.Tensor) -> torch.Tensor:
 
 
 class Stylizer:
-    """Callable ``image (HxWx3 uint8 RGB) -> image`` of the same size."""
+    """Callable ``image (HxWx3 uint8 RGB) -> image`` of the same size.
+
+    ``style``: the style vector of a conditioned network (None for one-style networks);
+    ``own_style``: image -> that image's own style vector, which ``strength`` mixes in (arbitrary network).
+    """
 
     def __init__(self, engine: Engine, size: tuple[int, int] | None = None, scale: float | None = None,
-                 preserve_colors: bool = False, strength: float = 1.0) -> None:
+                 preserve_colors: bool = False, strength: float = 1.0, style: np.ndarray | None = None,
+                 own_style: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
         self.engine = engine
         self.size = size
         self.scale = scale
         self.preserve_colors = preserve_colors
         self.strength = strength
+        self.style = None if style is None else np.asarray(style, dtype=np.float32).reshape(1, -1)
+        self.own_style = own_style if self.style is not None else None
 
     def work_size(self, height: int, width: int) -> tuple[int, int]:
         """(height, width) the network runs at for a frame of this size."""
@@ -70,25 +84,38 @@ class Stylizer:
             return max(MULTIPLE, round(height * self.scale)), max(MULTIPLE, round(width * self.scale))
         return height, width
 
-    def __call__(self, image: np.ndarray) -> np.ndarray:
-        return self.stylize_tensor(self.to_tensor(image))
+    @property
+    def mixes_vectors(self) -> bool:
+        """Whether ``strength`` works on the style vector (rather than on the pixels)."""
+        return self.own_style is not None and self.strength < 1.0
+
+    def __call__(self, image: np.ndarray, style: np.ndarray | None = None) -> np.ndarray:
+        """The stylized image; ``style`` overrides the stylizer's own vector (a morph between two styles)."""
+        vector = self.style if style is None else np.asarray(style, dtype=np.float32).reshape(1, -1)
+        if vector is not None and self.mixes_vectors:
+            vector = self.strength * vector + (1.0 - self.strength) * self.own_style(image).reshape(1, -1)
+        return self.stylize_tensor(self.to_tensor(image), vector)
 
     def to_tensor(self, image: np.ndarray) -> torch.Tensor:
         x = torch.from_numpy(image).to(self.engine.device, non_blocking=True)
         return x.permute(2, 0, 1).unsqueeze(0).float()
 
-    def stylize_tensor(self, x: torch.Tensor) -> np.ndarray:
+    def stylize_tensor(self, x: torch.Tensor, style: np.ndarray | None = None) -> np.ndarray:
+        style = self.style if style is None else style
         height, width = x.shape[-2:]
         work_h, work_w = self.work_size(height, width)
         resized = (work_h, work_w) != (height, width)
         net_in = F.interpolate(x, size=(work_h, work_w), mode="bilinear", antialias=True, align_corners=False) if resized else x
         padded, h, w = pad_to_multiple(net_in)
-        y = self.engine.infer(padded)[..., :h, :w]
+        if style is None:
+            y = self.engine.infer(padded)[..., :h, :w]
+        else:
+            y = self.engine.infer(padded, torch.from_numpy(np.ascontiguousarray(style, dtype=np.float32)))[..., :h, :w]
         if resized:
             y = F.interpolate(y, size=(height, width), mode="bilinear", align_corners=False)
         y = y.clamp(0, 255)
         if self.preserve_colors:
             y = ycbcr_to_rgb(torch.cat([rgb_to_ycbcr(y)[:, :1], rgb_to_ycbcr(x)[:, 1:]], dim=1)).clamp(0, 255)
-        if self.strength < 1.0:
+        if self.strength < 1.0 and not self.mixes_vectors:
             y = self.strength * y + (1.0 - self.strength) * x
         return y[0].permute(1, 2, 0).round().to(torch.uint8).cpu().numpy()

@@ -1,7 +1,9 @@
 """The engine interface and the eager PyTorch engine every other backend is checked against.
 
 An engine maps an NCHW float batch in 0..255 to an NCHW float batch of the same size; the
-stylizer pads frames to a multiple of 4 before calling it. Backends differ only in how fast.
+stylizer pads frames to a multiple of 4 before calling it. A conditioned network (one network,
+many styles) also takes the (1, D) style vector: an input, never baked into the engine, so
+switching and morphing styles needs no new engine. Backends differ only in how fast.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Protocol
 import torch
 from torch import nn
 
+from nstream.engines.export import style_dim
 from nstream.errors import NStreamError
 
 ENGINES = ("auto", "torch", "onnxruntime", "tensorrt", "torch2trt")
@@ -25,9 +28,25 @@ class Engine(Protocol):
     device: torch.device
     reason: str
 
-    def infer(self, batch: torch.Tensor) -> torch.Tensor: ...
+    def infer(self, batch: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor: ...
 
     def warmup(self, height: int, width: int) -> None: ...
+
+
+def require_style(style: torch.Tensor | None, dim: int) -> torch.Tensor:
+    """A conditioned network's style input as (1, D) float; a missing or misshapen one is a bug upstream."""
+    if style is None:
+        raise ValueError("this network is conditioned: infer() needs the style vector")
+    style = torch.as_tensor(style, dtype=torch.float32).reshape(1, -1)
+    if style.shape[1] != dim:
+        raise ValueError(f"style vector of {style.shape[1]} numbers for a network that takes {dim}")
+    return style
+
+
+def warmup_style(engine: Engine) -> torch.Tensor | None:
+    """Any valid style input for a warm-up call (zeros of the right length), None for one-style networks."""
+    dim = getattr(engine, "style_dim", None)
+    return None if dim is None else torch.zeros(1, dim)
 
 
 def pick_device(name: str | torch.device = "auto") -> torch.device:
@@ -62,13 +81,16 @@ class TorchEngine:
         self.dtype = torch.float16 if precision == "fp16" else torch.float32
         self.memory_format = torch.channels_last if self.device.type == "cuda" else torch.contiguous_format
         self.model = model.to(self.device, self.dtype, memory_format=self.memory_format).eval()
+        self.style_dim = style_dim(model)
 
     @torch.inference_mode()
-    def infer(self, batch: torch.Tensor) -> torch.Tensor:
+    def infer(self, batch: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
         x = batch.to(self.device, self.dtype, non_blocking=True).contiguous(memory_format=self.memory_format)
-        return self.model(x).float()
+        if self.style_dim is None:
+            return self.model(x).float()
+        return self.model(x, require_style(style, self.style_dim).to(self.device, self.dtype)).float()
 
     def warmup(self, height: int, width: int) -> None:
-        self.infer(torch.zeros(1, 3, height, width, device=self.device))
+        self.infer(torch.zeros(1, 3, height, width, device=self.device), warmup_style(self))
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)

@@ -23,24 +23,46 @@ from nstream.errors import NStreamError
 
 OPSET = 17
 INPUT, OUTPUT = "input", "output"
-# Concat and Mul (lite's input-guided head), DepthToSpace and ConvTranspose (johnson_deconv) are
+STYLE = "style"  # conditioned networks: the (1, D) style vector, so styles switch without a new graph
+# Concat and Mul (lite's input-guided head), DepthToSpace and ConvTranspose (johnson_deconv), and
+# Gemm/MatMul, Unsqueeze, Sigmoid (the conditioned networks' style-to-norm maps and output) are
 # standard TensorRT ONNX-parser ops too.
 ALLOWED_OPS = frozenset({"Conv", "InstanceNormalization", "Relu", "Resize", "Pad", "Add", "Mul", "Concat",
-                         "DepthToSpace", "ConvTranspose"})
-WEIGHTED_OPS = frozenset({"Conv", "ConvTranspose"})
+                         "DepthToSpace", "ConvTranspose", "Gemm", "MatMul", "Unsqueeze", "Sigmoid"})
+WEIGHTED_OPS = frozenset({"Conv", "ConvTranspose", "Gemm", "MatMul"})
 # Ops the fp16 graph keeps in fp32: instance norm sums squares of activations that overflow fp16.
 FP32_OPS = frozenset({"InstanceNormalization"})
 
 
+def style_dim(model: nn.Module) -> int | None:
+    """The length of a conditioned network's style vector; None for a network of one style."""
+    return getattr(model, "style_dim", None)
+
+
+def check_styles(model: nn.Module, count: int) -> list[np.ndarray | None]:
+    """A style input for each of ``count`` check or calibration frames: the network's reference styles in
+    turn (conditioned networks), or None."""
+    if style_dim(model) is None:
+        return [None] * count
+    references = model.reference_styles.detach().to("cpu", torch.float32).numpy()
+    return [references[i % len(references)][None].copy() for i in range(count)]
+
+
 def export_onnx(model: nn.Module, path: str | Path | None = None, opset: int = OPSET) -> onnx.ModelProto:
-    """Export ``model`` (NCHW float 0..255 in and out) with symbolic height/width, folded and checked."""
+    """Export ``model`` (NCHW float 0..255 in and out) with symbolic height/width, folded and checked.
+
+    A conditioned network gets its style vector as a second input (``STYLE``, shape 1 x D)."""
     net = copy.deepcopy(model).to("cpu", torch.float32).eval()
     sample = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0)) * 255
+    args: tuple[torch.Tensor, ...] = (sample,)
+    names = [INPUT]
+    if style_dim(net) is not None:
+        args, names = (sample, torch.from_numpy(check_styles(net, 1)[0])), [INPUT, STYLE]
     buffer = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # deprecation of the TorchScript exporter, instance-norm train flag
-        torch.onnx.export(net, (sample,), buffer, dynamo=False, opset_version=opset, do_constant_folding=True,
-                          input_names=[INPUT], output_names=[OUTPUT],
+        torch.onnx.export(net, args, buffer, dynamo=False, opset_version=opset, do_constant_folding=True,
+                          input_names=names, output_names=[OUTPUT],
                           dynamic_axes={INPUT: {2: "height", 3: "width"}, OUTPUT: {2: "height", 3: "width"}})
     graph = fold_constants(onnx.load_from_string(buffer.getvalue()))
     unexpected = op_types(graph) - ALLOWED_OPS
@@ -101,18 +123,21 @@ def to_fp16(graph: onnx.ModelProto) -> onnx.ModelProto:
     """An fp16 graph for strongly typed TensorRT: fp16 conv weights and activations, fp32 I/O.
 
     Instance normalization stays fp32 (casts around it), and so does Resize's ``scales`` input,
-    which the ONNX spec requires to be float.
+    which the ONNX spec requires to be float. A style input is cast to fp16 like the pixels.
     """
     graph = copy.deepcopy(graph)
     g = graph.graph
     inits = {init.name: init for init in g.initializer}
-    halves = {node.input[i] for node in g.node if node.op_type in WEIGHTED_OPS for i in (1, 2) if i < len(node.input)}
+    halves = {node.input[i] for node in g.node if node.op_type in WEIGHTED_OPS for i in (1, 2)
+              if i < len(node.input) and node.input[i] in inits}
     for name in halves:
         init = inits[name]
         init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16), name))
-    nodes = [helper.make_node("Cast", [INPUT], [INPUT + "_fp16"], to=TensorProto.FLOAT16, name="cast_in")]
+    inputs = [i.name for i in g.input if i.name in (INPUT, STYLE)]
+    nodes = [helper.make_node("Cast", [name], [name + "_fp16"], to=TensorProto.FLOAT16, name=f"cast_{name}")
+             for name in inputs]
     for node in g.node:
-        node.input[:] = [INPUT + "_fp16" if name == INPUT else name for name in node.input]
+        node.input[:] = [name + "_fp16" if name in inputs else name for name in node.input]
         if node.op_type in FP32_OPS:
             x32, y32 = node.input[0] + "_fp32", node.output[0] + "_fp32"
             nodes.append(helper.make_node("Cast", [node.input[0]], [x32], to=TensorProto.FLOAT, name=node.name + "_up"))

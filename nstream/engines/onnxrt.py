@@ -18,13 +18,14 @@ from torch import nn
 
 from nstream.engines.base import pick_device
 from nstream.engines.cache import CacheKey, EngineCache, model_hash
-from nstream.engines.export import INPUT, OUTPUT, export_onnx, to_fp16
+from nstream.engines.base import require_style, warmup_style
+from nstream.engines.export import INPUT, OUTPUT, STYLE, check_styles, export_onnx, style_dim, to_fp16
 from nstream.engines.quantize import calibration_dirs, frames_hash, load_frames, quantize_int8, synthetic_images
 from nstream.engines.validate import check_engine, torch_reference
 from nstream.errors import NStreamError
 
 log = logging.getLogger("nstream.engines")
-GRAPH_VERSION = 1  # bump when export/quantization changes what a cached graph contains
+GRAPH_VERSION = 2  # bump when export/quantization changes what a cached graph contains
 GRAPH_FILE = "model.onnx"
 CHECK_SIZE = (256, 144)  # (W, H) of the held-out frames the gate runs on
 
@@ -95,6 +96,8 @@ def validated_graph(model: nn.Module, precision: str, cache: EngineCache | None 
     calib_dir, holdout_dir = calibration_dirs(calibration)
     holdout = holdout_frames(holdout_dir, check_size)
     calib = load_frames(calib_dir, check_size) if precision == "int8" else []
+    if calib and style_dim(model) is not None:  # every reference style gets calibrated, the frames in turn
+        calib = [calib[i % len(calib)] for i in range(max(len(calib), len(model.reference_styles)))]
     key = CacheKey("onnx", model_hash(model), precision, "dynamic HxW", f"onnx{onnx.__version__}-ort{ort_version()}"
                    f"-torch{torch.__version__}-g{GRAPH_VERSION}", "any",
                    extra=f"calib:{frames_hash(calib)}" if calib else "")
@@ -106,11 +109,17 @@ def validated_graph(model: nn.Module, precision: str, cache: EngineCache | None 
     if precision == "fp16":
         graph = to_fp16(graph)
     elif precision == "int8":
-        graph = quantize_int8(graph, calib)
+        graph = quantize_int8(graph, calib, keep_head=getattr(model, "int8_keep_head", 2),
+                              styles=check_styles(model, len(calib)))
     data = graph.SerializeToString()
     session = cpu_session(data)
-    worst = check_engine(lambda x: session.run([OUTPUT], {INPUT: x})[0], torch_reference(model, holdout), holdout,
-                         precision, f"the {precision} ONNX graph")
+    styles = check_styles(model, len(holdout))
+
+    def run(x: np.ndarray, style: np.ndarray | None = None) -> np.ndarray:
+        return session.run([OUTPUT], {INPUT: x} if style is None else {INPUT: x, STYLE: style})[0]
+
+    worst = check_engine(run, torch_reference(model, holdout, styles), holdout, precision,
+                         f"the {precision} ONNX graph", styles)
     info = {"psnr": worst, "build_seconds": round(time.perf_counter() - started, 2), "holdout_frames": len(holdout)}
     log.info("built %s ONNX graph: PSNR %.1f dB vs PyTorch on %d held-out frames", precision, worst, len(holdout))
     return GraphBuild(cache.commit(key, GRAPH_FILE, data, info), worst, status)
@@ -134,6 +143,7 @@ class OnnxRuntimeEngine:
         if precision not in ("fp32", "fp16", "int8"):
             raise NStreamError(f"the onnxruntime engine runs fp32, fp16 or int8, not {precision!r}")
         self.precision = precision
+        self.style_dim = style_dim(model)
         self.build = validated_graph(model, precision, cache, calibration, check_size)
         self.psnr = self.build.psnr
         self.cache_status = self.build.cache_status
@@ -147,22 +157,27 @@ class OnnxRuntimeEngine:
         else:
             self.session = cpu_session(str(self.build.path), threads)
 
-    def infer(self, batch: torch.Tensor) -> torch.Tensor:
+    def infer(self, batch: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
         if self.device.type == "cuda":
-            return self._infer_cuda(batch)
-        x = batch.detach().to("cpu", torch.float32).contiguous().numpy()
-        return torch.from_numpy(self.session.run([OUTPUT], {INPUT: x})[0])
+            return self._infer_cuda(batch, style)
+        feeds = {INPUT: batch.detach().to("cpu", torch.float32).contiguous().numpy()}
+        if self.style_dim is not None:
+            feeds[STYLE] = require_style(style, self.style_dim).numpy()
+        return torch.from_numpy(self.session.run([OUTPUT], feeds)[0])
 
-    def _infer_cuda(self, batch: torch.Tensor) -> torch.Tensor:
+    def _infer_cuda(self, batch: torch.Tensor, style: torch.Tensor | None) -> torch.Tensor:
         """Zero-copy through I/O binding: input and output stay in torch-owned GPU memory."""
         x = batch.detach().to(self.device, torch.float32).contiguous()
         y = torch.empty_like(x)  # the networks map NCHW to NCHW of the same size
         binding = self.session.io_binding()
         index = self.device.index or 0
+        if self.style_dim is not None:
+            s = require_style(style, self.style_dim).to(self.device).contiguous()
+            binding.bind_input(STYLE, "cuda", index, np.float32, tuple(s.shape), s.data_ptr())
         binding.bind_input(INPUT, "cuda", index, np.float32, tuple(x.shape), x.data_ptr())
         binding.bind_output(OUTPUT, "cuda", index, np.float32, tuple(y.shape), y.data_ptr())
         self.session.run_with_iobinding(binding)
         return y
 
     def warmup(self, height: int, width: int) -> None:
-        self.infer(torch.zeros(1, 3, height, width, device=self.device))
+        self.infer(torch.zeros(1, 3, height, width, device=self.device), warmup_style(self))

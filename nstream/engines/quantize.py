@@ -21,7 +21,7 @@ import onnx
 from PIL import Image
 
 from nstream.engines.cache import REPO_ROOT
-from nstream.engines.export import INPUT, save_onnx
+from nstream.engines.export import INPUT, STYLE, save_onnx
 from nstream.errors import NStreamError
 
 CALIBRATION_DIR = REPO_ROOT / "calibration"
@@ -60,23 +60,26 @@ def frames_hash(frames: Sequence[np.ndarray]) -> str:
 
 
 class _FrameReader:
-    """ONNX Runtime's CalibrationDataReader protocol over a list of frames."""
+    """ONNX Runtime's CalibrationDataReader protocol over a list of frames (and their style vectors)."""
 
-    def __init__(self, frames: Sequence[np.ndarray]) -> None:
-        self.frames = list(frames)
-        self._iter: Iterator[np.ndarray] = iter(self.frames)
+    def __init__(self, frames: Sequence[np.ndarray], styles: Sequence[np.ndarray | None] | None = None) -> None:
+        styles = styles if styles is not None else [None] * len(frames)
+        self.feeds = [{INPUT: frame} if style is None else {INPUT: frame, STYLE: style}
+                      for frame, style in zip(frames, styles, strict=True)]
+        self._iter: Iterator[dict[str, np.ndarray]] = iter(self.feeds)
 
     def get_next(self) -> dict[str, np.ndarray] | None:
-        frame = next(self._iter, None)
-        return None if frame is None else {INPUT: frame}
+        return next(self._iter, None)
 
     def rewind(self) -> None:
-        self._iter = iter(self.frames)
+        self._iter = iter(self.feeds)
 
 
 def quantize_int8(graph: onnx.ModelProto, frames: Sequence[np.ndarray], method: str = "percentile",
-                  keep_head: int = 2, keep_tail: int = 1) -> onnx.ModelProto:
-    """Static Q/DQ quantization of the convolutions of an fp32 graph, calibrated on ``frames``.
+                  keep_head: int = 2, keep_tail: int = 1,
+                  styles: Sequence[np.ndarray | None] | None = None) -> onnx.ModelProto:
+    """Static Q/DQ quantization of the convolutions of an fp32 graph, calibrated on ``frames``
+    (a conditioned network's frame i with style ``styles[i]``: activation ranges depend on the style).
 
     The first ``keep_head`` and last ``keep_tail`` convolutions stay fp32: they see raw pixels or
     the barely normalized full-resolution features, where int8 steps are visible (measured on a
@@ -101,7 +104,7 @@ def quantize_int8(graph: onnx.ModelProto, frames: Sequence[np.ndarray], method: 
         try:
             with contextlib.redirect_stdout(io.StringIO()):
                 quantize_static(
-                    str(src), str(dst), _FrameReader(frames), quant_format=QuantFormat.QDQ, op_types_to_quantize=["Conv"],
+                    str(src), str(dst), _FrameReader(frames, styles), quant_format=QuantFormat.QDQ, op_types_to_quantize=["Conv"],
                     per_channel=True, nodes_to_exclude=keep, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
                     calibrate_method=methods[method],
                     extra_options={"ActivationSymmetric": True, "WeightSymmetric": True, "CalibTensorRangeSymmetric": True,

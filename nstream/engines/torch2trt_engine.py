@@ -34,6 +34,9 @@ class Torch2TRTEngine:
     name = "torch2trt"
 
     def __init__(self, model: nn.Module, device: str | torch.device = "auto", precision: str = "auto") -> None:
+        if getattr(model, "style_dim", None) is not None:
+            raise NStreamError("torch2trt converts one-style networks only: use --engine tensorrt for conditioned "
+                               "networks (paintings, tf26 styles), whose style vector is an input")
         self.convert = import_torch2trt()
         self.device = pick_device(device)
         if self.device.type != "cuda":
@@ -60,7 +63,7 @@ class Torch2TRTEngine:
             self.converted[shape] = module
         return self.converted[shape]
 
-    def infer(self, batch: torch.Tensor) -> torch.Tensor:
+    def infer(self, batch: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
         x = batch.detach().to(self.device, torch.float32).contiguous()
         return self._converted(tuple(x.shape))(x).float()
 

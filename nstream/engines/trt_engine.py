@@ -19,9 +19,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from nstream.engines.base import pick_device
+from nstream.engines.base import pick_device, require_style, warmup_style
 from nstream.engines.cache import CacheKey, EngineCache, device_tag, model_hash
-from nstream.engines.export import INPUT, OUTPUT
+from nstream.engines.export import INPUT, OUTPUT, STYLE, check_styles, style_dim
 from nstream.engines.onnxrt import CHECK_SIZE, holdout_frames, validated_graph
 from nstream.engines.quantize import calibration_dirs
 from nstream.engines.validate import check_engine, torch_reference
@@ -76,6 +76,7 @@ class TensorRTEngine:
         if precision not in ("fp32", "fp16", "int8"):
             raise NStreamError(f"the tensorrt engine runs fp32, fp16 or int8, not {precision!r}")
         self.precision, self.profile, self.reason = precision, profile, "asked for"
+        self.style_dim = style_dim(model)
         self.cache = cache or EngineCache()
         self.logger = trt.Logger(trt.Logger.WARNING)
         self.build = graph = validated_graph(model, precision, self.cache, calibration, check_size)
@@ -98,8 +99,13 @@ class TensorRTEngine:
         self.stream = torch.cuda.Stream(self.device)
         if path is None or self.cache_status.startswith("corrupt"):
             holdout = holdout_frames(calibration_dirs(calibration)[1], check_size)
-            self.psnr = check_engine(lambda x: self.infer(torch.from_numpy(x)).cpu().numpy(),
-                                     torch_reference(model, holdout), holdout, precision, f"the TensorRT {precision} plan")
+            styles = check_styles(model, len(holdout))
+
+            def run(x: Any, style: Any = None) -> Any:
+                return self.infer(torch.from_numpy(x), None if style is None else torch.from_numpy(style)).cpu().numpy()
+
+            self.psnr = check_engine(run, torch_reference(model, holdout, styles), holdout, precision,
+                                     f"the TensorRT {precision} plan", styles)
             self.cache.commit(key, PLAN_FILE, plan, {"psnr": self.psnr})
         else:
             self.psnr = float(self.cache.info(key).get("psnr", float("nan")))
@@ -118,6 +124,8 @@ class TensorRTEngine:
         shapes = [(1, 3, h, w) for h, w in self.profile]
         profile = builder.create_optimization_profile()
         profile.set_shape(INPUT, *shapes)
+        if self.style_dim is not None:  # one vector per frame, whatever the frame size
+            profile.set_shape(STYLE, *[(1, self.style_dim)] * 3)
         config.add_optimization_profile(profile)
         timing_path = self.cache.root / f"{TIMING_CACHE}-trt{trt.__version__}-{device_tag(self.device).replace(' ', '_')}"
         blob = timing_path.read_bytes() if timing_path.is_file() else b""
@@ -133,7 +141,7 @@ class TensorRTEngine:
         log.info("built TensorRT %s plan in %.0f s", self.precision, time.perf_counter() - started)
         return bytes(plan)
 
-    def infer(self, batch: torch.Tensor) -> torch.Tensor:
+    def infer(self, batch: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
         (low_h, low_w), _, (high_h, high_w) = self.profile
         height, width = batch.shape[-2:]
         if not (low_h <= height <= high_h and low_w <= width <= high_w):
@@ -144,6 +152,11 @@ class TensorRTEngine:
         self.stream.wait_stream(torch.cuda.current_stream(self.device))
         self.context.set_input_shape(INPUT, tuple(x.shape))
         self.context.set_tensor_address(INPUT, x.data_ptr())
+        if self.style_dim is not None:
+            s = require_style(style, self.style_dim).to(self.device).contiguous()
+            self.context.set_input_shape(STYLE, tuple(s.shape))
+            self.context.set_tensor_address(STYLE, s.data_ptr())
+            s.record_stream(self.stream)
         self.context.set_tensor_address(OUTPUT, y.data_ptr())
         if not self.context.execute_async_v3(self.stream.cuda_stream):
             raise NStreamError("TensorRT execution failed; see the TensorRT log above")
@@ -153,5 +166,5 @@ class TensorRTEngine:
         return y
 
     def warmup(self, height: int, width: int) -> None:
-        self.infer(torch.zeros(1, 3, height, width, device=self.device))
+        self.infer(torch.zeros(1, 3, height, width, device=self.device), warmup_style(self))
         torch.cuda.synchronize(self.device)

@@ -38,21 +38,34 @@ def _db(error: float, peak: float = 255.0) -> float:
 
 
 @torch.inference_mode()
-def torch_reference(model: nn.Module, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """PyTorch fp32 on CPU: the ground truth every backend is measured against."""
+def torch_reference(model: nn.Module, frames: Sequence[np.ndarray],
+                    styles: Sequence[np.ndarray | None] | None = None) -> list[np.ndarray]:
+    """PyTorch fp32 on CPU: the ground truth every backend is measured against (a conditioned network
+    stylizes frame i with ``styles[i]``)."""
     net = copy.deepcopy(model).to("cpu", torch.float32).eval()
-    return [net(torch.from_numpy(frame)).numpy() for frame in frames]
+    styles = styles if styles is not None else [None] * len(frames)
+    return [net(*inputs(frame, style)).numpy() for frame, style in zip(frames, styles, strict=True)]
 
 
-def check_engine(run: Callable[[np.ndarray], np.ndarray], references: Sequence[np.ndarray],
-                 frames: Sequence[np.ndarray], precision: str, what: str) -> float:
+def inputs(frame: np.ndarray, style: np.ndarray | None) -> tuple[torch.Tensor, ...]:
+    """The network's arguments: the frame, and the style vector where there is one."""
+    x = torch.from_numpy(frame)
+    return (x,) if style is None else (x, torch.from_numpy(style))
+
+
+def check_engine(run: Callable[..., np.ndarray], references: Sequence[np.ndarray],
+                 frames: Sequence[np.ndarray], precision: str, what: str,
+                 styles: Sequence[np.ndarray | None] | None = None) -> float:
     """PSNR of ``run`` against the references over the whole held-out set; refuses the engine below the threshold.
 
-    The set's PSNR (from the mean squared error over all frames) is what is gated, as is usual;
-    a single near-flat frame, which instance normalization amplifies, does not decide alone.
+    ``run(frame)``, or ``run(frame, style)`` for a conditioned network. The set's PSNR (from the mean
+    squared error over all frames) is what is gated, as is usual; a single near-flat frame, which
+    instance normalization amplifies, does not decide alone.
     """
     threshold = THRESHOLDS.get(precision, 40.0)
-    squared = [mse(ref, run(frame)) for ref, frame in zip(references, frames, strict=True)]
+    styles = styles if styles is not None else [None] * len(frames)
+    squared = [mse(ref, run(frame) if style is None else run(frame, style))
+               for ref, frame, style in zip(references, frames, styles, strict=True)]
     score = _db(float(np.mean(squared)))
     if score < threshold:
         raise NStreamError(f"{what} differs from PyTorch fp32: PSNR {score:.1f} dB on held-out frames, below the "

@@ -1,14 +1,26 @@
-"""The registry of style-network architectures, by the name stored in checkpoints."""
+"""The registry of network architectures, by the name stored in checkpoints."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from torch import nn
 
+from nstream.models.conditioned import magenta_transformer, tf26_network
 from nstream.models.johnson import TransformerNet, TransformerNetDeconv
 from nstream.models.lite import LiteNet
+from nstream.models.predictor import StylePredictor
 
-ARCHITECTURES: dict[str, type[nn.Module]] = {
+# One network, one style: ``net(pixels) -> pixels``. What ``nstream train`` makes.
+ARCHITECTURES: dict[str, Callable[[], nn.Module]] = {
     "johnson": TransformerNet,
     "johnson_deconv": TransformerNetDeconv,
     "lite": LiteNet,
 }
+# One network, many styles: ``net(pixels, style_vector) -> pixels`` (models/conditioned.py).
+CONDITIONED: dict[str, Callable[[], nn.Module]] = {
+    "magenta": magenta_transformer,
+    "tf26": tf26_network,
+}
+# Every architecture a checkpoint may name, the style predictor (painting -> style vector) included.
+BUILDERS: dict[str, Callable[[], nn.Module]] = {**ARCHITECTURES, **CONDITIONED, "magenta_predictor": StylePredictor}

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from nstream.errors import NStreamError, first_line
-from nstream.models.architectures import ARCHITECTURES
+from nstream.models.architectures import BUILDERS
 from nstream.models.johnson import TransformerNetDeconv
 from nstream.models.lite import LiteNet
 
@@ -83,7 +83,7 @@ def build_model(arch: str, state: dict[str, torch.Tensor]) -> nn.Module:
         head = state.get("out.weight")
         return LiteNet(channels=int(state["stem.weight"].shape[0]),
                        head_channels=int(head.shape[1]) - 3 if head is not None else 8)
-    return ARCHITECTURES[arch]()
+    return BUILDERS[arch]()
 
 
 def _read_safetensors(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
@@ -131,8 +131,8 @@ def read_checkpoint(path: str | Path) -> tuple[str, dict[str, torch.Tensor], dic
 
 def _finish(path: Path, arch: str, state: dict[str, torch.Tensor], meta: dict[str, Any]
             ) -> tuple[str, dict[str, torch.Tensor], dict[str, Any]]:
-    if arch not in ARCHITECTURES:
-        raise NStreamError(f"{path}: unknown architecture {arch!r} (known: {', '.join(sorted(ARCHITECTURES))})")
+    if arch not in BUILDERS:
+        raise NStreamError(f"{path}: unknown architecture {arch!r} (known: {', '.join(sorted(BUILDERS))})")
     state = {k: v.float() for k, v in state.items() if not _STALE_KEY.search(k)}
     return arch, normalise_keys(arch, state), meta
 

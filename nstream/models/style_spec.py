@@ -1,0 +1,182 @@
+"""What ``-s`` names: a checkpoint, a painting, one of the 26 styles, or a weighted blend.
+
+- a style name or checkpoint path (``starry_night``, ``my.pth``): its own network, as before;
+- any image file (``painting.jpg``): Magenta's arbitrary-style network with the painting's style
+  vector, computed once by the style predictor and cached on disk by the image's sha256;
+- ``tf26-NN`` (00..25): one of the 26 styles of the multi-style network;
+- a blend, ``a.jpg:0.7+b.jpg:0.3`` or ``tf26-03+tf26-12`` (weights default to 1 and are
+  normalised): the weighted mean of the style vectors, one network pass, no pixel mixing.
+
+Conditioned styles of one family share one network (and so one engine): switching or morphing
+between them changes only the style vector the engine is given.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from nstream.errors import NStreamError
+from nstream.models.checkpoints import load_style_model
+from nstream.models.registry import resolve_style
+
+PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
+TF26_COUNT = 26
+TF26_NAME = re.compile(r"^tf26-(\d{1,2})$")
+PAINTING_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".ppm")
+MIN_PAINTING_SIDE = 32
+FAMILY_NETWORK = {"magenta": "magenta_arbitrary", "tf26": "tf26"}
+
+
+@dataclass
+class Style:
+    """One ``-s`` choice, ready to stylize with: the network, and for conditioned ones the vector."""
+
+    name: str
+    family: str  # "checkpoint", "magenta" or "tf26"
+    model: nn.Module
+    vector: np.ndarray | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def conditioned(self) -> bool:
+        return self.vector is not None
+
+
+def tf26_names() -> list[str]:
+    return [f"tf26-{i:02d}" for i in range(TF26_COUNT)]
+
+
+@functools.cache
+def pretrained(name: str) -> tuple[nn.Module, dict[str, Any]]:
+    """A bundled converted network (``magenta_arbitrary``, ``magenta_predictor``, ``tf26``), loaded once."""
+    return load_style_model(PRETRAINED_DIR / f"{name}.safetensors")
+
+
+def vector_cache_dir() -> Path:
+    root = os.environ.get("NSTREAM_CACHE") or os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(root) / "nstream" / "style_vectors"
+
+
+def read_painting(path: str | Path) -> np.ndarray:
+    from nstream.media.sources import read_image
+
+    image = read_image(path, "style image")
+    if min(image.shape[:2]) < MIN_PAINTING_SIDE:
+        raise NStreamError(f"style image {path} is {image.shape[1]}x{image.shape[0]}: a painting needs at least "
+                           f"{MIN_PAINTING_SIDE}x{MIN_PAINTING_SIDE} pixels")
+    return image
+
+
+@torch.inference_mode()
+def predict_vector(image: np.ndarray) -> np.ndarray:
+    """The 100-number style vector of an HxWx3 uint8 image (the predictor sees its central square)."""
+    from nstream.models.predictor import predictor_input
+
+    predictor, _ = pretrained("magenta_predictor")
+    return predictor(predictor_input(image)).numpy()[0].astype(np.float32)
+
+
+def painting_vector(path: str | Path) -> np.ndarray:
+    """The painting's style vector, from the on-disk cache when this exact file was seen before."""
+    file = Path(path)
+    if not file.is_file():
+        raise NStreamError(f"style image not found: {path}")
+    digest = hashlib.sha256(file.read_bytes()).hexdigest()
+    cached = vector_cache_dir() / f"{digest}.npy"
+    if cached.is_file():
+        try:
+            vector = np.load(cached)
+            if vector.shape == (100,):
+                return vector.astype(np.float32)
+        except (OSError, ValueError):
+            pass  # a damaged cache entry is recomputed and replaced
+    vector = predict_vector(read_painting(file))
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_name(f"{cached.stem}.{os.getpid()}.tmp.npy")
+        np.save(tmp, vector)
+        tmp.replace(cached)
+    except OSError:
+        pass  # a read-only cache only costs the recomputation next time
+    return vector
+
+
+def split_blend(spec: str) -> list[tuple[str, float]]:
+    """``a:0.7+b:0.3`` into [(a, 0.7), (b, 0.3)]; a part without ``:weight`` weighs 1."""
+    parts = []
+    for part in spec.split("+"):
+        name, weight = part.strip(), 1.0
+        head, sep, tail = name.rpartition(":")
+        if sep and head:
+            try:
+                weight = float(tail)
+            except ValueError:
+                pass  # a colon that belongs to the name
+            else:
+                name = head
+        if not name:
+            raise NStreamError(f"style {spec!r}: an empty part in the blend (use e.g. 'a.jpg:0.7+b.jpg:0.3')")
+        if not weight >= 0:
+            raise NStreamError(f"style {spec!r}: blend weights must be 0 or more, not {weight}")
+        parts.append((name, weight))
+    if sum(weight for _, weight in parts) <= 0:
+        raise NStreamError(f"style {spec!r}: the blend weights add up to zero")
+    return parts
+
+
+def family_of(part: str) -> str:
+    if TF26_NAME.match(part):
+        return "tf26"
+    if Path(part).suffix.lower() in PAINTING_SUFFIXES:
+        return "magenta"
+    return "checkpoint"
+
+
+def part_vector(part: str, family: str) -> np.ndarray:
+    if family == "tf26":
+        index = int(TF26_NAME.match(part).group(1))
+        if index >= TF26_COUNT:
+            raise NStreamError(f"unknown style {part!r}: the 26 styles are tf26-00 to tf26-{TF26_COUNT - 1}")
+        return np.eye(TF26_COUNT, dtype=np.float32)[index]
+    return painting_vector(part)
+
+
+def style_name(parts: list[tuple[str, float]]) -> str:
+    """A short name for outputs and the dashboard: file stems, with weights for a blend."""
+    names = [Path(part).stem if family_of(part) == "magenta" else part for part, _ in parts]
+    if len(parts) == 1:
+        return names[0]
+    total = sum(weight for _, weight in parts)
+    return "+".join(f"{name}{weight / total:.2g}".replace("0.", ".") for name, (_, weight) in zip(names, parts, strict=True))
+
+
+def load_style(spec: str) -> Style:
+    """Everything ``-s SPEC`` needs to stylize (see the module docstring)."""
+    parts = split_blend(spec)
+    families = {family_of(part) for part, _ in parts}
+    if len(families) > 1:
+        raise NStreamError(f"style {spec!r} mixes kinds: blend paintings with paintings, tf26 styles with tf26 styles")
+    family = families.pop()
+    if family == "checkpoint":
+        if len(parts) > 1:
+            raise NStreamError(f"style {spec!r}: trained checkpoints do not blend; blend paintings or tf26-NN styles")
+        entry = resolve_style(parts[0][0])
+        model, meta = load_style_model(entry.path)
+        if getattr(model, "style_dim", None) is not None:
+            raise NStreamError(f"{entry.path} is a network of many styles ({meta.get('arch')}): give a painting "
+                               "(an image file) or a tf26-NN style instead")
+        return Style(entry.name, family, model, None, meta)
+    total = sum(weight for _, weight in parts)
+    vector = sum(weight / total * part_vector(part, family) for part, weight in parts)
+    model, meta = pretrained(FAMILY_NETWORK[family])
+    return Style(style_name(parts), family, model, np.asarray(vector, dtype=np.float32), meta)
