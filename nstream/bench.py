@@ -63,17 +63,18 @@ def build_bench_parser(p: argparse.ArgumentParser) -> None:
     add_engine_options(p)
 
 
-def load_model(style: str) -> tuple[nn.Module, str]:
+def load_model(style: str) -> tuple[nn.Module, str, torch.Tensor | None]:
+    """(network, style name, style vector for a conditioned network) of a ``-s`` spec or ``random``."""
     if style == RANDOM_STYLE:
         from nstream.models.johnson import TransformerNet
 
         torch.manual_seed(0)
-        return TransformerNet().eval(), RANDOM_STYLE
-    from nstream.models.checkpoints import load_style_model
-    from nstream.models.registry import resolve_style
+        return TransformerNet().eval(), RANDOM_STYLE, None
+    from nstream.models.style_spec import load_style
 
-    entry = resolve_style(style)
-    return load_style_model(entry.path)[0], entry.name
+    chosen = load_style(style)
+    vector = None if chosen.vector is None else torch.from_numpy(chosen.vector).reshape(1, -1)
+    return chosen.model, chosen.name, vector
 
 
 def _engine_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -89,7 +90,7 @@ def run_export(args: argparse.Namespace) -> dict[str, Any]:
     """Build (or reuse) the engine, which runs the PSNR gate; report where it lives."""
     from nstream.engines import create_engine
 
-    model, name = load_model(args.style)
+    model, name, _ = load_model(args.style)
     options = _engine_options(args)
     if args.engine == "tensorrt" and args.shape_range:
         from nstream.engines.trt_engine import parse_profile
@@ -105,18 +106,21 @@ def run_export(args: argparse.Namespace) -> dict[str, Any]:
     return {"style": name, "engine": engine.name, "precision": engine.precision, "path": str(artifact)}
 
 
-def time_engine(engine: Any, width: int, height: int, iterations: int, warmup: int) -> dict[str, float]:
-    """Latency of ``infer`` alone on a frame already on the engine's device, padded as the stylizer pads."""
+def time_engine(engine: Any, width: int, height: int, iterations: int, warmup: int,
+                style: torch.Tensor | None = None) -> dict[str, float]:
+    """Latency of ``infer`` alone on a frame already on the engine's device, padded as the stylizer pads
+    (a conditioned network gets ``style`` with every frame, as in the pipeline)."""
     h, w = height + (-height) % 4, width + (-width) % 4
     x = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0)).mul(255).to(engine.device)
     sync = torch.cuda.synchronize if engine.device.type == "cuda" else (lambda: None)
+    args = (x,) if style is None else (x, style)
     for _ in range(warmup):
-        engine.infer(x)
+        engine.infer(*args)
     sync()
     times = []
     for _ in range(iterations):
         start = time.perf_counter()
-        engine.infer(x)
+        engine.infer(*args)
         sync()
         times.append(time.perf_counter() - start)
     mean = statistics.fmean(times)
@@ -146,7 +150,7 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
 
     if args.iterations < 1:
         raise NStreamError("--iterations must be at least 1")
-    model, name = load_model(args.style)
+    model, name, vector = load_model(args.style)
     resolutions = [_resolution(r.strip()) for r in args.resolutions.split(",") if r.strip()]
     options = _engine_options(args)
     rows, skipped = [], []
@@ -164,7 +168,7 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
                         advance(f"{kind} {precision}: skipped")
                     continue
                 for label, width, height in resolutions:
-                    timing = time_engine(engine, width, height, args.iterations, args.warmup)
+                    timing = time_engine(engine, width, height, args.iterations, args.warmup, vector)
                     rows.append({"engine": kind, "precision": precision, "resolution": label, "width": width,
                                  "height": height, "device": device_tag(engine.device),
                                  "psnr_db": getattr(engine, "psnr", None), **timing})

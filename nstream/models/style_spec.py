@@ -46,6 +46,7 @@ class Style:
     model: nn.Module
     vector: np.ndarray | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    painting: str | None = None  # the image file, when the style is one painting
 
     @property
     def conditioned(self) -> bool:
@@ -179,4 +180,5 @@ def load_style(spec: str) -> Style:
     total = sum(weight for _, weight in parts)
     vector = sum(weight / total * part_vector(part, family) for part, weight in parts)
     model, meta = pretrained(FAMILY_NETWORK[family])
-    return Style(style_name(parts), family, model, np.asarray(vector, dtype=np.float32), meta)
+    painting = parts[0][0] if family == "magenta" and len(parts) == 1 else None
+    return Style(style_name(parts), family, model, np.asarray(vector, dtype=np.float32), meta, painting)

@@ -33,7 +33,8 @@ def build_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     from nstream.temporal.options import add_arguments
 
     p.add_argument("video", help="video file to evaluate on")
-    p.add_argument("-s", "--style", default=DEFAULT_STYLE, help="style name or checkpoint path")
+    p.add_argument("-s", "--style", default=DEFAULT_STYLE, help="style name, checkpoint path, painting, tf26-NN or a blend "
+                   "(as stream.py's -s)")
     p.add_argument("--style-image", help="style image for the fidelity number (default: the one the checkpoint names)")
     p.add_argument("--max-frames", type=int, default=60, help="frames to evaluate (default 60)")
     p.add_argument("--size", type=int, default=None, help="scale frames so the longer side is at most this many pixels")
@@ -108,13 +109,14 @@ def stylize_sequence(frames: list[np.ndarray], stylize_image: Any, strength: flo
 
 
 def find_style_image(explicit: str | None, meta: dict[str, Any], name: str) -> Path:
-    """The style image: --style-image, else the checkpoint's named file in styles/ or ../shared/data/styles/."""
+    """The style image: --style-image (or the painting itself), else the checkpoint's named file among the
+    bundled paintings, in styles/ or in ../shared/data/styles/."""
     if explicit:
         if not Path(explicit).is_file():
             raise NStreamError(f"style image not found: {explicit}")
         return Path(explicit)
     candidates = [str(meta.get("style_image", "")), f"{name}.jpg"]
-    for folder in (ROOT / "styles", ROOT.parent / "shared" / "data" / "styles"):
+    for folder in (ROOT / "nstream" / "paintings", ROOT / "styles", ROOT.parent / "shared" / "data" / "styles"):
         for candidate in candidates:
             if candidate and candidate != "none" and (folder / Path(candidate).name).is_file():
                 return folder / Path(candidate).name
@@ -153,8 +155,7 @@ def save_pictures(out_dir: Path, inputs: list[np.ndarray], results: dict[str, li
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Evaluate, print a table (or JSON), write the pictures; return the figures."""
     from nstream.engines import create_engine
-    from nstream.models.checkpoints import load_style_model
-    from nstream.models.registry import resolve_style
+    from nstream.models.style_spec import load_style
     from nstream.progress import step_progress
     from nstream.stylizer import Stylizer
     from nstream.temporal.blend import check_strength
@@ -165,12 +166,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise NStreamError("eval compares blending with no blending: give --temporal-strength above 0")
     if args.max_frames < 2:
         raise NStreamError("--max-frames must be at least 2")
-    style = resolve_style(args.style)
-    model, meta = load_style_model(style.path)
-    style_image = find_style_image(args.style_image, meta, style.name)
+    style = load_style(args.style)
+    style_image = find_style_image(args.style_image or style.painting, style.meta, style.name)
     frames = read_frames(args.video, args.max_frames, args.size)
-    engine = create_engine(args.engine, model, args.device, "auto", threads=args.threads)
-    stylizer = Stylizer(engine)
+    engine = create_engine(args.engine, style.model, args.device, "auto", threads=args.threads)
+    stylizer = Stylizer(engine, style=style.vector)
     height, width = frames[0].shape[:2]
     engine.warmup(height + (-height) % 4, width + (-width) % 4)
     threshold = None if args.no_scene_cuts else args.scene_cut
