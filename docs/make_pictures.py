@@ -8,7 +8,10 @@ looked at the end of a real run on the demo clip). ``--only gallery`` writes
 docs/images/gallery_<content>.jpg: the photo through every bundled style, johnson and lite;
 ``--only flicker`` docs/images/flicker_bikes.jpg: ``nstream eval``'s frames and flicker images,
 per frame against blended; ``--only switch`` docs/images/style_switch.jpg: the demo clip around a
-``--style-every`` switch, the old style fading out.
+``--style-every`` switch, the old style fading out; ``--only tf26`` docs/images/tf26_sheet.jpg: the
+photo through each of the 26 styles of the multi-style network, labelled with the name ``-s`` takes;
+``--only morph`` docs/images/morph.jpg: the demo clip while ``--style-every`` morphs one painting's
+style vector into another's.
 """
 
 from __future__ import annotations
@@ -140,8 +143,10 @@ def flicker(style: str, video: Path, frames: int, columns: int = 3, width: int =
     return out
 
 
-def switch_strip(styles: list[str], every: float, picks: list[int], width: int = 256) -> Path:
-    """Frames of the demo clip around a ``--style-every`` switch, blended: the old style fading out."""
+def switch_strip(styles: list[str], every: float, picks: list[int], width: int = 256,
+                 name: str = "style_switch.jpg") -> Path:
+    """Frames of the demo clip around a ``--style-every`` switch, blended: the old style fading out
+    (or, between two paintings, morphing into the new one)."""
     from PIL import ImageDraw
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -163,7 +168,7 @@ def switch_strip(styles: list[str], every: float, picks: list[int], width: int =
         draw.rectangle((0, 0, 8 + 7 * len(label), 16), fill=(0, 0, 0))
         draw.text((4, 2), label, fill=(255, 255, 255))
         tiles.append(np.asarray(tile))
-    out = IMAGES / "style_switch.jpg"
+    out = IMAGES / name
     Image.fromarray(np.concatenate(tiles, axis=1)).save(out, quality=85)
     return out
 
@@ -185,12 +190,39 @@ def dashboard_svg(style: str, frames: int) -> Path:
     return out
 
 
+def tf26_sheet(content: Path, tile: int = 220, columns: int = 7, gap: int = 4, label: int = 18, width: int = 640) -> Path:
+    """The photo, then tf26-00 .. tf26-25, each labelled with its ``-s`` name: stylized at ``width`` (a
+    video's size; the styles' strokes are sized for it) and shown scaled down to ``tile``."""
+    from PIL import ImageDraw
+
+    from nstream.models.style_spec import tf26_names
+
+    big = load_photo(content, width)
+    photo = big.resize((tile, round(big.height * tile / big.width)), Image.LANCZOS)
+
+    def shrink(image: np.ndarray) -> np.ndarray:
+        return np.asarray(Image.fromarray(image).resize(photo.size, Image.LANCZOS))
+
+    tiles = [("photo", np.asarray(photo))] + [(name, shrink(stylize_still(name, big))) for name in tf26_names()]
+    rows = -(-len(tiles) // columns)
+    sheet = Image.new("RGB", (columns * (tile + gap) + gap, rows * (photo.height + label + gap) + gap), "white")
+    draw = ImageDraw.Draw(sheet)
+    for n, (name, image) in enumerate(tiles):
+        r, c = divmod(n, columns)
+        x, y = gap + c * (tile + gap), gap + r * (photo.height + label + gap)
+        draw.text((x + 2, y + 3), name, fill="black")
+        sheet.paste(Image.fromarray(image), (x, y + label))
+    out = IMAGES / "tf26_sheet.jpg"
+    sheet.save(out, quality=85)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--style", default="starry_night")
     parser.add_argument("--content", type=Path, default=ROOT.parent / "shared" / "data" / "content" / "tubingen.jpg")
     parser.add_argument("--width", type=int, default=512)
-    parser.add_argument("--only", choices=["still", "strip", "dashboard", "gallery", "flicker", "switch"],
+    parser.add_argument("--only", choices=["still", "strip", "dashboard", "gallery", "flicker", "switch", "tf26", "morph"],
                         help="make just one picture")
     parser.add_argument("--gallery-styles", default="starry_night,wave,the_scream,udnie")
     args = parser.parse_args()
@@ -201,6 +233,10 @@ def main() -> None:
         "dashboard": lambda: dashboard_svg(args.style, frames=30),
         "gallery": lambda: gallery(args.gallery_styles.split(","), args.content, width=256),
         "switch": lambda: switch_strip(["starry_night_lite", "the_scream_lite"], every=2.0, picks=[48, 49, 50, 51, 52, 54]),
+        "tf26": lambda: tf26_sheet(args.content),
+        "morph": lambda: switch_strip([str(ROOT / "nstream" / "paintings" / name) for name in
+                                       ("starry_night.jpg", "the_scream.jpg")],
+                                      every=2.0, picks=[48, 50, 53, 56, 59, 62], name="morph.jpg"),
         "flicker": lambda: flicker(f"{args.style}_lite", ROOT.parent / "shared" / "data" / "video" / "bikes.mp4", frames=100),
     }
     for name, make in makers.items():
