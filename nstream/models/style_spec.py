@@ -2,7 +2,8 @@
 
 - a style name or checkpoint path (``starry_night``, ``my.pth``): its own network, as before;
 - any image file (``painting.jpg``): Magenta's arbitrary-style network with the painting's style
-  vector, computed once by the style predictor and cached on disk by the image's sha256;
+  vector, computed once by the style predictor and cached on disk by the image's sha256; a bare
+  file name that is not in the current folder may name a bundled painting (``wave.jpg``);
 - ``tf26-NN`` (00..25): one of the 26 styles of the multi-style network;
 - a blend, ``a.jpg:0.7+b.jpg:0.3`` or ``tf26-03+tf26-12`` (weights default to 1 and are
   normalised): the weighted mean of the style vectors, one network pass, no pixel mixing.
@@ -30,6 +31,7 @@ from nstream.models.checkpoints import load_style_model
 from nstream.models.registry import resolve_style
 
 PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
+PAINTINGS_DIR = Path(__file__).resolve().parent.parent / "paintings"  # public-domain paintings, shipped
 TF26_COUNT = 26
 TF26_NAME = re.compile(r"^tf26-(\d{1,2})$")
 PAINTING_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".ppm")
@@ -143,13 +145,25 @@ def family_of(part: str) -> str:
     return "checkpoint"
 
 
+def painting_path(part: str) -> str:
+    """The painting file ``part`` names: the file itself, or else a bundled painting of that file name."""
+    bundled = PAINTINGS_DIR / part
+    if not Path(part).exists() and Path(part).name == part and bundled.is_file():
+        return str(bundled)
+    return part
+
+
+def bundled_paintings() -> list[str]:
+    return sorted(path.name for path in PAINTINGS_DIR.glob("*.jpg"))
+
+
 def part_vector(part: str, family: str) -> np.ndarray:
     if family == "tf26":
         index = int(TF26_NAME.match(part).group(1))
         if index >= TF26_COUNT:
             raise NStreamError(f"unknown style {part!r}: the 26 styles are tf26-00 to tf26-{TF26_COUNT - 1}")
         return np.eye(TF26_COUNT, dtype=np.float32)[index]
-    return painting_vector(part)
+    return painting_vector(painting_path(part))
 
 
 def style_name(parts: list[tuple[str, float]]) -> str:
@@ -180,5 +194,5 @@ def load_style(spec: str) -> Style:
     total = sum(weight for _, weight in parts)
     vector = sum(weight / total * part_vector(part, family) for part, weight in parts)
     model, meta = pretrained(FAMILY_NETWORK[family])
-    painting = parts[0][0] if family == "magenta" and len(parts) == 1 else None
+    painting = painting_path(parts[0][0]) if family == "magenta" and len(parts) == 1 else None
     return Style(style_name(parts), family, model, np.asarray(vector, dtype=np.float32), meta, painting)
