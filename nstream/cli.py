@@ -97,6 +97,9 @@ def stream_parser() -> argparse.ArgumentParser:
     sty.add_argument("--size", type=_size, help="stylize at WxH and scale back to the input size")
     sty.add_argument("--scale", type=float, help="stylize at this fraction of the input size (e.g. 0.5)")
     sty.add_argument("--preserve-colors", action="store_true", help="keep the input's colours, take stylized luminance")
+    sty.add_argument("--no-dark-guard", action="store_true",
+                     help="let dark and flat frames (fades, night) be stretched to full brightness and contrast, "
+                          "as the networks do on their own")
     sty.add_argument("--strength", type=_unit, default=1.0,
                      help="0..1: blend between the content (0) and the style (1); for paintings, a mix of the "
                           "painting's style vector with the frame's own")
@@ -184,7 +187,7 @@ def run_stream(args: argparse.Namespace) -> dict[str, Any]:
     engines = [built[id(style.model)] for style in styles]
     engine = engines[0]
     stylizers = [Stylizer(each, size=args.size, scale=args.scale, preserve_colors=args.preserve_colors,
-                          strength=args.strength, style=style.vector,
+                          strength=args.strength, style=style.vector, dark_guard=not args.no_dark_guard,
                           own_style=predict_vector if style.family == "magenta" else None)
                  for each, style in zip(engines, styles, strict=True)]
     source = open_source(args.input, live=args.live, fps=args.fps, width=args.width, height=args.height,

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from nstream.darkguard import follow_dark_input
 from nstream.engines import Engine
 
 MULTIPLE = 4  # two stride-2 convolutions down, two 2x upsamples back
@@ -62,12 +63,13 @@ class Stylizer:
     """Callable ``image (HxWx3 uint8 RGB) -> image`` of the same size.
 
     ``style``: the style vector of a conditioned network (None for one-style networks);
-    ``own_style``: image -> that image's own style vector, which ``strength`` mixes in (arbitrary network).
+    ``own_style``: image -> that image's own style vector, which ``strength`` mixes in (arbitrary network);
+    ``dark_guard``: dark or flat frames stay dark or flat (nstream/darkguard.py).
     """
 
     def __init__(self, engine: Engine, size: tuple[int, int] | None = None, scale: float | None = None,
                  preserve_colors: bool = False, strength: float = 1.0, style: np.ndarray | None = None,
-                 own_style: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
+                 own_style: Callable[[np.ndarray], np.ndarray] | None = None, dark_guard: bool = True) -> None:
         self.engine = engine
         self.size = size
         self.scale = scale
@@ -75,6 +77,7 @@ class Stylizer:
         self.strength = strength
         self.style = None if style is None else np.asarray(style, dtype=np.float32).reshape(1, -1)
         self.own_style = own_style if self.style is not None else None
+        self.dark_guard = dark_guard  # see nstream/darkguard.py
 
     def work_size(self, height: int, width: int) -> tuple[int, int]:
         """(height, width) the network runs at for a frame of this size."""
@@ -114,6 +117,8 @@ class Stylizer:
         if resized:
             y = F.interpolate(y, size=(height, width), mode="bilinear", align_corners=False)
         y = y.clamp(0, 255)
+        if self.dark_guard:
+            y = follow_dark_input(y, x)
         if self.preserve_colors:
             y = ycbcr_to_rgb(torch.cat([rgb_to_ycbcr(y)[:, :1], rgb_to_ycbcr(x)[:, 1:]], dim=1)).clamp(0, 255)
         if self.strength < 1.0 and not self.mixes_vectors:
