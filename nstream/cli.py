@@ -246,7 +246,7 @@ def run_stream(args: argparse.Namespace) -> dict[str, Any]:
         Path(args.stats_json).write_text(json.dumps(snapshot, indent=2))
     print(dashboard.summary(snapshot))
     for output in outputs:
-        if output not in ("null", "window", "virtualcam") and "://" not in output:
+        if output not in ("null", "window", "virtualcam") and "://" not in output and Path(output).exists():
             print(f"wrote {output}")
     return snapshot
 

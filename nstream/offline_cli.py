@@ -253,6 +253,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
     from nstream.lossnet import MultiLayerEncoder, vgg_features
+    from nstream.media.sinks import check_writable
     from nstream.media.sources import open_source, read_image
     from nstream.optimize.losses import LossWeights
     from nstream.optimize.transfer import Transfer, TransferSettings, fit_size
@@ -266,6 +267,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         style_name = Path(args.style[0]).stem
         output = args.output or f"{info.name}_{style_name}{'.png' if still else '.mp4'}"
         kind = _output_kind(output, still)
+        check_writable(output, folder=kind == "folder")  # before minutes of work, not after
         width, height = fit_size(info.width, info.height, args.resize, even=not still)
         device = _device(args.device)
         if args.threads:
