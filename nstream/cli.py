@@ -313,7 +313,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _print_styles(console: Any = None) -> None:
     """The installed styles: a table on a terminal (names never cut, long paths folded), plain
-    tab-separated rows with a header elsewhere (pipes, files), one style per line."""
+    aligned rows with a header elsewhere (pipes, files), one style per line."""
     from rich.console import Console
     from rich.table import Table
 
@@ -327,10 +327,11 @@ def _print_styles(console: Any = None) -> None:
         rows.append((entry.name, arch, str(meta.get("style_image", "?")), str(meta.get("loss_net", "?")),
                      str(meta.get("steps", "?")), entry.origin, str(entry.path)))
     console = console or Console()
-    if not console.is_terminal:
-        print("\t".join(header), file=console.file)
-        for row in rows:
-            print("\t".join(row), file=console.file)
+    if not console.is_terminal:  # aligned columns, two spaces apart, however long
+        widths = [max(len(value) for value in column) for column in zip(header, *rows, strict=True)]
+        for row in (header, *rows):
+            print("  ".join(value.ljust(width) for value, width in zip(row, widths, strict=True)).rstrip(),
+                  file=console.file)
         return
     table = Table(*header)
     for column in table.columns:

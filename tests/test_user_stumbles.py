@@ -259,7 +259,7 @@ def test_styles_in_a_pipe_are_plain_rows_with_full_names():
                             timeout=120, env={**os.environ, "COLUMNS": "80"})
     assert result.returncode == 0, result.stderr
     assert not set(result.stdout) & set("│┃━─┏┗…"), result.stdout
-    names = [line.split("\t")[0] for line in result.stdout.splitlines()[1:]]
+    names = [line.split()[0] for line in result.stdout.splitlines()[1:]]
     assert set(_bundled_names()) <= set(names), names
 
 
