@@ -62,6 +62,10 @@ def stream_parser() -> argparse.ArgumentParser:
     io.add_argument("--width", type=int, help="requested webcam width")
     io.add_argument("--height", type=int, help="requested webcam height")
     io.add_argument("--max-frames", type=int, help="stop after this many input frames")
+    io.add_argument("--start", type=float, metavar="SECONDS",
+                    help="video files: begin this many seconds in (sought; the output starts at 0)")
+    io.add_argument("--duration", type=float, metavar="SECONDS",
+                    help="video files: stylize this many seconds (from --start), audio cut to match")
     io.add_argument("--loop", type=int, default=1, help="play a video file this many times (for soak tests)")
     io.add_argument("--no-audio", action="store_true", help="do not copy the input's audio")
     net = p.add_argument_group("network input")
@@ -192,7 +196,7 @@ def run_stream(args: argparse.Namespace) -> dict[str, Any]:
                  for each, style in zip(engines, styles, strict=True)]
     source = open_source(args.input, live=args.live, fps=args.fps, width=args.width, height=args.height,
                          open_timeout=args.timeout, read_timeout=args.read_timeout, reconnect_for=args.reconnect_for,
-                         rtsp_transport=args.rtsp_transport)
+                         rtsp_transport=args.rtsp_transport, start=args.start, duration=args.duration)
     if args.loop > 1:
         if not isinstance(source, FileSource):
             source.close()
@@ -218,7 +222,7 @@ def run_stream(args: argparse.Namespace) -> dict[str, Any]:
                       "engine_reason": getattr(engine, "reason", ""),
                       "resolution": f"{info.width}x{info.height}", "input": info.name,
                       "live": info.live, "frame_count": _expected_frames(info.frame_count, args.loop, args.max_frames),
-                      "outputs": outputs, "workers": workers}
+                      "outputs": outputs, "workers": workers, "kind": info.kind}
         switch = StyleSwitch([style.name for style in styles], stylizers, stats.info, every=args.style_every,
                              live=info.live, morph=args.morph)
         for sink in sinks:
@@ -229,7 +233,9 @@ def run_stream(args: argparse.Namespace) -> dict[str, Any]:
             frame.image = switch.stylize(frame)
             return frame
 
-        stylize = temporal_options.wrap_stylize(network, args, info.live, stats, str(engine.device))
+        # one image has no history to blend with
+        stylize = network if info.kind == "image" else temporal_options.wrap_stylize(network, args, info.live, stats,
+                                                                                       str(engine.device))
         # several frames at once: the network runs on the workers, the blend after it in frame order
         split = workers > 1 and not info.live and hasattr(stylize, "finish")
         pipeline = Pipeline(source, network if split else stylize, sinks, queue_size=args.queue_size, stats=stats,
@@ -240,7 +246,13 @@ def run_stream(args: argparse.Namespace) -> dict[str, Any]:
             sink.close()
         source.close()
         raise
-    restore_stop, restore_switch = _install_stop_handlers(pipeline.request_stop), switch.install_signal()
+    signalled: list[bool] = []  # Ctrl-C / SIGTERM seen: the run is interrupted, not complete
+
+    def on_signal() -> None:
+        signalled.append(True)
+        pipeline.request_stop()
+
+    restore_stop, restore_switch = _install_stop_handlers(on_signal), switch.install_signal()
     try:
         pipeline.start()
         mode = "off" if args.no_dashboard else "auto"
@@ -256,15 +268,16 @@ def run_stream(args: argparse.Namespace) -> dict[str, Any]:
         source.close()
         if hasattr(stylize, "close"):  # the temporal stage's flow worker, with any job queued ahead
             stylize.close()
-    for warning in source.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+    stats.outcome(interrupted=bool(signalled), stopped=pipeline.stopping.is_set(), truncated=source.truncated)
     snapshot = stats.snapshot()
+    for warning in source.warnings + dashboard.end_warnings(snapshot):
+        print(f"warning: {warning}", file=sys.stderr)
     if args.stats_json:
         Path(args.stats_json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.stats_json).write_text(json.dumps(snapshot, indent=2))
     print(dashboard.summary(snapshot))
     for output in outputs:
-        if output not in ("null", "window", "virtualcam") and "://" not in output:
+        if output not in ("null", "window", "virtualcam") and "://" not in output and Path(output).exists():
             print(f"wrote {output}")
     return snapshot
 
@@ -323,16 +336,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _run_guarded(_print_styles)
 
 
-def _print_styles() -> None:
+def _print_styles(console: Any = None) -> None:
+    """The installed styles: a table on a terminal (names never cut, long paths folded), plain
+    aligned rows with a header elsewhere (pipes, files), one style per line."""
     from rich.console import Console
     from rich.table import Table
 
     from nstream.models.checkpoints import read_checkpoint
     from nstream.models.registry import list_styles
 
-    table = Table("name", "architecture", "style image", "loss net", "steps", "origin", "path")
+    header = ("name", "architecture", "style image", "loss net", "steps", "origin", "path")
+    rows = []
     for entry in list_styles():
         arch, _, meta = read_checkpoint(entry.path)
-        table.add_row(entry.name, arch, str(meta.get("style_image", "?")), str(meta.get("loss_net", "?")),
-                      str(meta.get("steps", "?")), entry.origin, str(entry.path))
-    Console().print(table)
+        rows.append((entry.name, arch, str(meta.get("style_image", "?")), str(meta.get("loss_net", "?")),
+                     str(meta.get("steps", "?")), entry.origin, str(entry.path)))
+    console = console or Console()
+    if not console.is_terminal:  # aligned columns, two spaces apart, however long
+        widths = [max(len(value) for value in column) for column in zip(header, *rows, strict=True)]
+        for row in (header, *rows):
+            print("  ".join(value.ljust(width) for value, width in zip(row, widths, strict=True)).rstrip(),
+                  file=console.file)
+        return
+    table = Table(*header)
+    for column in table.columns:
+        column.overflow = "fold"  # wrap onto more lines where space runs out, never an ellipsis
+    table.columns[0].min_width = max([len(row[0]) for row in rows] + [4])  # names stay whole, on one line
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)

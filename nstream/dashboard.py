@@ -61,23 +61,61 @@ def render(snapshot: dict[str, Any]) -> Panel:
     parts: list[Any] = [facts, stages]
     total = snapshot.get("frame_count")
     if total and not snapshot.get("live"):
-        parts.append(ProgressBar(total=total, completed=min(snapshot["frames_out"], total), width=60))
+        bar = Table.grid(padding=(0, 2))
+        bar.add_row(ProgressBar(total=total, completed=min(snapshot["frames_out"], total), width=50),
+                    f"{snapshot['frames_out']}/{total}", _left(snapshot) or "")
+        parts.append(bar)
     return Panel(Group(*parts), title=f"nstream · {snapshot.get('style', '')}", expand=False)
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+def _left(snapshot: dict[str, Any]) -> str | None:
+    """Time left at the rate so far ("0:42 left"), where the total is known and frames have gone out."""
+    total, done, elapsed = snapshot.get("frame_count"), snapshot["frames_out"], snapshot["elapsed_s"]
+    if not total or snapshot.get("live") or not done:
+        return None
+    return f"{_clock(max(0, total - done) * elapsed / done)} left"
 
 
 def progress_line(snapshot: dict[str, Any]) -> str:
     total = snapshot.get("frame_count")
-    of = f"/{total}" if total and not snapshot.get("live") else ""
+    known = bool(total) and not snapshot.get("live")
+    of = f"/{total}" if known else ""
     lat = snapshot["latency_ms"]
-    return (f"frames {snapshot['frames_out']}{of}  {snapshot['fps']:.1f} fps  "
+    left = _left(snapshot)
+    return (f"frames {snapshot['frames_out']}{of}" + (f" ({100 * snapshot['frames_out'] / total:.0f} %, {left})"
+                                                      if known and left else "")
+            + f"  {snapshot['fps']:.1f} fps  "
             f"latency p50 {lat['p50']:.0f} ms p95 {lat['p95']:.0f} ms  dropped {snapshot['dropped']}")
+
+
+def end_warnings(snapshot: dict[str, Any]) -> list[str]:
+    """Lines to warn with at the end of a run that did not take in the whole input (besides the
+    source's own warnings, which say why an input fell short)."""
+    if snapshot.get("interrupted"):
+        return [f"interrupted (Ctrl-C or SIGTERM) after {snapshot['frames_out']} frames: the outputs hold those "
+                "frames and are finalized"]
+    return []
 
 
 def summary(snapshot: dict[str, Any]) -> str:
     lat = snapshot["latency_ms"]
     stage_ms = ", ".join(f"{name} {s['mean_ms']:.1f} ms" for name, s in snapshot["stages"].items())
+    if snapshot.get("kind") == "image":  # one picture: no rates, no latency, no temporal settings
+        return f"done: 1 image in {snapshot['elapsed_s']:.1f} s; {stage_ms}"
     temporal = temporal_line(snapshot)
-    return (f"done: {snapshot['frames_out']} frames out of {snapshot['frames_in']} in {snapshot['elapsed_s']:.1f} s "
+    head = "done"
+    if snapshot.get("interrupted"):
+        head = "interrupted"
+    elif snapshot.get("truncated"):
+        head = "done, input truncated"
+    return (f"{head}: {_count(snapshot['frames_out'], 'frame')} out of {snapshot['frames_in']} in "
+            f"{snapshot['elapsed_s']:.1f} s "
             f"({snapshot['fps']:.1f} fps), dropped {snapshot['dropped']}, latency p50 {lat['p50']:.0f} ms "
             f"p95 {lat['p95']:.0f} ms; per frame: {stage_ms}" + (f"; temporal: {temporal}" if temporal else "")
             + (f"; style {snapshot.get('style')} after {_count(snapshot.get('style_switches', 0), 'switch')}"
@@ -102,7 +140,7 @@ def watch(snapshot: Callable[[], dict[str, Any]], running: Callable[[], bool], m
     if live is not None:
         live.start()
     try:
-        last = time.monotonic()
+        last, shown = time.monotonic(), None
         while running():
             tick()
             time.sleep(tick_s)
@@ -111,7 +149,11 @@ def watch(snapshot: Callable[[], dict[str, Any]], running: Callable[[], bool], m
                 if live is not None:
                     live.update(render(snapshot()))
                 elif mode == "plain":
-                    print(progress_line(snapshot()), flush=True)
+                    current = snapshot()
+                    progress = (current["frames_out"], current["dropped"])
+                    if progress != shown:  # on change only: a stalled run does not repeat itself
+                        shown = progress
+                        print(progress_line(current), flush=True)
         tick()
     finally:
         if live is not None:

@@ -72,6 +72,35 @@ def _names(text: str) -> list[str]:
     return values
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Each option's default said once: appended as ``(default: X)`` unless its help already names
+    it (or there is none to say), lists written the way they are typed (``relu1_1,relu2_1``)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (not text or "default" in text.lower() or default is None or default is argparse.SUPPRESS
+                or action.option_strings == [] or isinstance(action, argparse._HelpAction)):
+            return text
+        if isinstance(default, (list, tuple)):
+            shown = ",".join(str(v) for v in dict.fromkeys(default)) if isinstance(default, tuple) else \
+                ",".join(str(v) for v in default)
+        elif isinstance(default, bool):
+            shown = "on" if default else "off"
+        else:
+            shown = str(default)
+        return f"{text} (default: {shown.replace('%', '%%')})"
+
+
+class _BooleanOption(argparse.BooleanOptionalAction):
+    """``--x/--no-x`` without argparse's own "(default: ...)" (Python < 3.14 appends one to the help)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        help_text = kwargs.pop("help", None)
+        super().__init__(*args, **kwargs)
+        self.help = help_text
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that reports a bad option as one ``error:`` line, like every other user error."""
 
@@ -89,9 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     from nstream.temporal.occlusion import TOLERANCES
 
     d = LossWeights()
-    bool_opt = argparse.BooleanOptionalAction
+    bool_opt = _BooleanOption
     p = _Parser(
-        prog="offline.py", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        prog="offline.py", formatter_class=_HelpFormatter,
         description="Style transfer by optimization (Gatys et al. 2015) for stills, GIFs and videos, with Ruder et al. "
                     "(2016) temporal constraints for videos. Slow, thorough, resumable.",
         epilog="example: offline.py -c photo.jpg -s starry.jpg -o out.png;  "
@@ -253,6 +282,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
     from nstream.lossnet import MultiLayerEncoder, vgg_features
+    from nstream.media.sinks import check_writable
     from nstream.media.sources import open_source, read_image
     from nstream.optimize.losses import LossWeights
     from nstream.optimize.transfer import Transfer, TransferSettings, fit_size
@@ -266,6 +296,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         style_name = Path(args.style[0]).stem
         output = args.output or f"{info.name}_{style_name}{'.png' if still else '.mp4'}"
         kind = _output_kind(output, still)
+        check_writable(output, folder=kind == "folder")  # before minutes of work, not after
         width, height = fit_size(info.width, info.height, args.resize, even=not still)
         device = _device(args.device)
         if args.threads:

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from nstream.errors import NStreamError
 from nstream.frames import Frame
 from nstream.media.sinks import Sink
 from nstream.media.sources import Source
@@ -248,5 +249,6 @@ class Pipeline:
             try:
                 sink.close()
             except Exception as exc:  # noqa: BLE001 - one failing sink must not leave others open
-                log.warning("closing %s failed: %s", sink.name, exc)
+                if not isinstance(exc, NStreamError):  # a user-facing error is reported once, by the caller
+                    log.warning("closing %s failed: %s", sink.name, exc)
                 self.errors.append(exc)

@@ -77,6 +77,13 @@ class PipelineStats:
     def finish(self) -> None:
         self.ended = time.monotonic()
 
+    def outcome(self, *, interrupted: bool, stopped: bool, truncated: bool) -> None:
+        """How the run ended, for the summary and ``--stats-json``: ``complete`` when the whole input
+        (or the part asked for) went out; ``interrupted`` after Ctrl-C or SIGTERM; ``truncated`` when
+        the input itself ended short of what it promised."""
+        with self.lock:
+            self.info.update(complete=not (stopped or truncated), interrupted=interrupted, truncated=truncated)
+
     def snapshot(self) -> dict[str, Any]:
         now = time.monotonic()
         with self.lock:

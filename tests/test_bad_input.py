@@ -148,7 +148,7 @@ def test_interrupt_drains_and_finalizes(tmp_path, style_model, sig):
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 0, stderr
     assert "Traceback" not in stderr
-    assert "done:" in stdout and "done: 400 frames" not in stdout, stdout
+    assert "interrupted:" in stdout and "400 frames out of 400" not in stdout, stdout
     info = probe(out)
     assert 0 < info["frames"] < 400
     assert info["audio_codec"] == "aac"

@@ -8,6 +8,9 @@ it produced stays playable.
 from __future__ import annotations
 
 import logging
+import os
+import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -26,6 +29,8 @@ VIDEO_SUFFIXES = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska
                   ".avi": "avi", ".gif": "gif", ".ts": "mpegts", ".flv": "flv"}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 DEFAULT_CODECS = {"webm": "libvpx-vp9", "gif": "gif"}
+# Codecs a container can technically hold but players refuse there: transcoded like unsupported ones.
+NON_STANDARD_AUDIO = {"mp4": {"vorbis"}, "mov": {"vorbis"}}
 AUDIO_FALLBACK = {"webm": "libopus", "mp4": "aac", "mov": "aac", "matroska": "aac", "avi": "aac",
                   "mpegts": "aac", "flv": "aac", "rtsp": "aac"}
 # Fragmented MP4, a fragment a second at most: everything up to the last fragment is complete
@@ -37,6 +42,45 @@ PUSH_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "rtmps://")
 # Seconds an RTSP receiver may take to answer or to accept data. RTMP pushes have no such bound:
 # PyAV opens their connection with no options and no interrupt callback (see AVSink._connect).
 PUSH_TIMEOUT = 10.0
+
+
+def check_writable(target: str | Path, folder: bool = False) -> None:
+    """Make sure a file (or, with ``folder``, files inside a folder) can be written at ``target`` before
+    anything runs: create the folder, then create, write and remove a probe file beside the target.
+    Raises NStreamError with one line that names the target and says why not."""
+    path = Path(target)
+    where = path if folder else path.parent
+    if not folder and path.is_dir():
+        raise NStreamError(f"cannot write output {target}: it is a folder; name a file")
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise NStreamError(f"cannot create output folder {where} ({exc.strerror or exc}): "
+                           "pick a folder you can write to") from None
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".nstream-probe-", dir=where)
+        try:
+            os.write(handle, b"probe")
+        finally:
+            os.close(handle)
+            os.unlink(probe)
+        if not folder and path.exists() and not os.access(path, os.W_OK):
+            raise PermissionError(13, "Permission denied")
+    except OSError as exc:
+        raise NStreamError(f"cannot write output {target} ({exc.strerror or exc}): "
+                           "pick a folder you can write to") from None
+
+
+def check_display() -> None:
+    """A preview window needs a display: on Linux an X11 or Wayland one (Qt aborts the process without)."""
+    if not sys.platform.startswith("linux"):
+        return
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return
+    if os.environ.get("QT_QPA_PLATFORM", "").split(":")[0] in ("offscreen", "minimal", "vnc", "eglfs", "linuxfb"):
+        return
+    raise NStreamError("-o window needs a display, and neither DISPLAY nor WAYLAND_DISPLAY is set: "
+                       "write to a file instead (-o out.mp4), or run inside a desktop session")
 
 
 class Sink:
@@ -80,12 +124,13 @@ def _copy_packet(packet: Any) -> Any:
 
 class _AudioPassthrough:
     """Copies the input's audio packets into the output; transcodes only where the container
-    cannot hold the input's codec (e.g. AAC into WebM)."""
+    cannot hold the input's codec (e.g. AAC into WebM) or holds it where players refuse it
+    (Vorbis in MP4 becomes AAC)."""
 
     def __init__(self, container: Any, source_stream: Any, fmt: str) -> None:
         self.container = container
         codec = source_stream.codec_context.name
-        self.copy = codec in container.supported_codecs
+        self.copy = codec in container.supported_codecs and codec not in NON_STANDARD_AUDIO.get(fmt, ())
         if self.copy:
             self.stream = container.add_stream_from_template(source_stream)
             self.decoder = None
@@ -99,7 +144,7 @@ class _AudioPassthrough:
             self.decoder.layout = src.layout
             rate = 48000 if target == "libopus" else src.sample_rate
             self.stream = container.add_stream(target, rate=rate, layout=src.layout.name)
-            log.info("audio: transcoding %s to %s (the container cannot hold %s)", codec, target, codec)
+            log.info("audio: transcoding %s to %s (%s does not hold %s well)", codec, target, fmt, codec)
 
     def write(self, packets: list[Any]) -> None:
         for packet in packets:
@@ -136,6 +181,7 @@ class AVSink(Sink):
         self.audio: _AudioPassthrough | None = None
         self.last_pts: int | None = None
         self.frames_written = 0
+        self.failed = False  # a write or the finalization failed: the file is incomplete or absent
         self.crop: tuple[int, int] | None = None
         self.push = target.lower().startswith(PUSH_SCHEMES)
 
@@ -221,30 +267,56 @@ class AVSink(Sink):
                 self.audio.write(frame.audio)
             self.container.mux(self.video.encode(vframe))
         except (av.error.FFmpegError, OSError) as exc:
-            if not self.push:
-                raise
-            self._abandon()
             reason = getattr(exc, "strerror", None) or first_line(exc)
+            if not self.push:
+                self.failed = True
+                raise NStreamError(f"writing {self.target} failed after {self.frames_written} frames ({reason}): "
+                                   "is the disk full, or the output gone?") from None
+            self._abandon()
             raise NStreamError(f"push to {self.target} broke off after {self.frames_written} frames ({reason}): "
                                "the receiver closed the connection or went away") from None
         self.frames_written += 1
 
     def close(self) -> None:
+        """Flush the encoders and finalize the file; a failure to do so is an NStreamError (the output
+        may be incomplete), raised once the container is closed."""
         if self.container is None:
             return
         container, self.container = self.container, None
+        failure: BaseException | None = None
         try:
             if self.video is not None and self.frames_written:
                 container.mux(self.video.encode(None))
             if self.audio is not None:
                 self.audio.flush()
-        except av.error.FFmpegError as exc:
-            log.warning("output %s: flushing failed (%s)", self.target, first_line(exc))
-        finally:
-            try:
-                container.close()
-            except av.error.FFmpegError as exc:
-                log.warning("output %s: closing failed (%s)", self.target, first_line(exc))
+        except (av.error.FFmpegError, OSError) as exc:
+            failure = exc
+        try:
+            container.close()
+        except (av.error.FFmpegError, OSError) as exc:
+            failure = failure or exc
+        if failure is None and not self.push and self.frames_written and not _written(self.target):
+            failure = OSError(0, "the file is missing or empty after closing")
+        if failure is None:
+            return
+        if self.failed:  # the write that failed was reported already
+            log.info("output %s: closing after a failed write (%s)", self.target, first_line(failure))
+        elif self.push:
+            log.warning("output %s: closing failed (%s)", self.target, first_line(failure))
+        else:
+            self.failed = True
+            reason = getattr(failure, "strerror", None) or first_line(failure)
+            raise NStreamError(f"finishing {self.target} failed after {self.frames_written} frames ({reason}): "
+                               "is the disk full, or the output gone?")
+
+
+def _written(target: str) -> bool:
+    """Whether a local output holds something after closing (a device such as /dev/null counts)."""
+    path = Path(target)
+    try:
+        return not path.is_file() or path.stat().st_size > 0 if path.exists() else False
+    except OSError:
+        return False
 
 
 def _pick_pix_fmt(codec: str, width: int, height: int) -> str:
@@ -274,11 +346,7 @@ class ImageSink(Sink):
         self.single = self.target.suffix.lower() in IMAGE_SUFFIXES
 
     def open(self, info: SourceInfo) -> None:
-        folder = self.target.parent if self.single else self.target
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise NStreamError(f"cannot create output folder {folder} ({exc.strerror})") from None
+        check_writable(self.target, folder=not self.single)
         self.suffix = info.extra.get("suffix", ".png") if info.extra.get("suffix") in IMAGE_SUFFIXES else ".png"
 
     def write(self, frame: Frame) -> None:
@@ -288,7 +356,8 @@ class ImageSink(Sink):
         try:
             Image.fromarray(frame.image).save(path)
         except (OSError, ValueError) as exc:
-            raise NStreamError(f"cannot write image {path} ({exc})") from None
+            path.unlink(missing_ok=True)  # a half-written image is worse than none
+            raise NStreamError(f"cannot write image {path} ({getattr(exc, 'strerror', None) or exc})") from None
 
 
 class WindowSink(Sink):
@@ -381,6 +450,7 @@ def open_sink(spec: str, *, codec: str | None = None, crf: int | None = None, pr
     if lowered == "null":
         return NullSink()
     if lowered == "window":
+        check_display()
         return WindowSink()
     if lowered == "virtualcam":
         return VirtualCamSink()
@@ -393,15 +463,12 @@ def open_sink(spec: str, *, codec: str | None = None, crf: int | None = None, pr
         return AVSink(spec, fmt="flv", low_latency=True, keep_audio=keep_audio, **common)
     suffix = Path(spec).suffix.lower()
     if suffix in IMAGE_SUFFIXES or spec.endswith("/") or Path(spec).is_dir():
+        check_writable(spec, folder=suffix not in IMAGE_SUFFIXES)
         return ImageSink(spec)
     if suffix not in VIDEO_SUFFIXES:
         known = ", ".join(sorted(VIDEO_SUFFIXES | dict.fromkeys(IMAGE_SUFFIXES)))
         raise NStreamError(f"unsupported output type {suffix or '(none)'!r} for {spec}: use one of {known}")
-    parent = Path(spec).parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise NStreamError(f"cannot create output folder {parent} ({exc.strerror})") from None
+    check_writable(spec)
     fmt = VIDEO_SUFFIXES[suffix]
     options = dict(FRAGMENTED) if fmt in ("mp4", "mov") else {}
     return AVSink(spec, fmt=fmt, keep_audio=keep_audio, options=options, **common)

@@ -38,6 +38,8 @@ class Source:
     def __init__(self) -> None:
         self.stop_event = threading.Event()
         self.warnings: list[str] = []
+        #: the input ended short of what it promised (truncated or damaged): said in ``warnings`` too
+        self.truncated = False
 
     def frames(self) -> Iterator[Frame]:
         raise NotImplementedError
@@ -68,6 +70,8 @@ class _PyAVDecoder:
         ctx = self.video.codec_context
         if not ctx.width or not ctx.height:
             raise NStreamError(f"{where}: the video stream has no frame size (corrupt or unsupported)")
+        self.corrupt = 0  # packets the demuxer flagged as damaged (a file cut mid-packet)
+        self.reached = 0.0  # seconds: the latest end of any packet demuxed, for the truncation check
 
     def decoded(self, stop: threading.Event) -> Iterator[tuple[Any, list[Any]]]:
         """Yield (video frame, audio packets demuxed before it); trailing audio rides on the last frame."""
@@ -77,6 +81,10 @@ class _PyAVDecoder:
         for packet in self.container.demux(*streams):
             if stop.is_set():
                 break
+            if packet.is_corrupt:
+                self.corrupt += 1
+            if packet.pts is not None and packet.time_base:
+                self.reached = max(self.reached, float((packet.pts + (packet.duration or 0)) * packet.time_base))
             if packet.stream.type == "audio":
                 if packet.dts is not None and packet.size:
                     pending_audio.append(packet)
@@ -94,7 +102,10 @@ class _PyAVDecoder:
 class FileSource(Source):
     """A video file (mp4, mkv, mov, webm, avi, GIF, ...) read through PyAV, frame-exact."""
 
-    def __init__(self, path: str, live: bool = False, keep_audio: bool = True) -> None:
+    def __init__(self, path: str, live: bool = False, keep_audio: bool = True, start: float | None = None,
+                 duration: float | None = None) -> None:
+        """``start`` and ``duration`` (seconds) cut a part out of the file: it is sought, frames and
+        audio outside the part are left out, and its timestamps start at 0."""
         super().__init__()
         self.path = Path(path)
         if not self.path.exists():
@@ -124,12 +135,39 @@ class FileSource(Source):
         self.rotation = self._probe_rotation()
         if self.rotation % 180:
             width, height = height, width
+        container = self.container
+        self.origin = float(container.start_time / av.time_base) if container.start_time is not None else 0.0
+        self.length = float(container.duration / av.time_base) if container.duration else None
+        self.start, self.duration = self._check_cut(start, duration)
         self.info = SourceInfo(
             name=self.path.stem, width=width, height=height, rate=Fraction(rate), time_base=Fraction(time_base),
-            live=live, kind="file", frame_count=stream.frames or None,
+            live=live, kind="file", frame_count=self._expected_count(stream.frames or None, float(rate)),
             audio_stream=self.decoder.audio if keep_audio else None,
             extra={"codec": ctx.name, "pix_fmt": ctx.format.name if ctx.format else None, "rotation": self.rotation},
         )
+
+    @property
+    def cutting(self) -> bool:
+        return self.start > 0 or self.duration is not None
+
+    def _check_cut(self, start: float | None, duration: float | None) -> tuple[float, float | None]:
+        if start is not None and not start >= 0:
+            raise NStreamError(f"--start {start}: use 0 or more seconds")
+        if duration is not None and not duration > 0:
+            raise NStreamError(f"--duration {duration}: use more than 0 seconds")
+        start = start or 0.0
+        if start and self.length is not None and start >= self.length:
+            raise NStreamError(f"--start {start:g} is past the end of {self.path} ({self.length:.2f} s long)")
+        return start, duration
+
+    def _expected_count(self, frames: int | None, rate: float) -> int | None:
+        """The file's frame count, or the part's (estimated from the rate) when cutting."""
+        if not self.cutting:
+            return frames
+        seconds = self.length - self.start if self.length is not None else None
+        if self.duration is not None:
+            seconds = min(seconds, self.duration) if seconds is not None else self.duration
+        return max(1, round(seconds * rate)) if seconds is not None else None
 
     def _probe_rotation(self) -> int:
         """Rotation from the first frame's display matrix, read through a second, throwaway open."""
@@ -142,44 +180,130 @@ class FileSource(Source):
         raise NStreamError(f"{self.path} has no decodable video frames")
 
     def frames(self) -> Iterator[Frame]:
-        """Every decodable frame, in order; ``loops`` > 1 replays the file with continuing pts."""
+        """Every decodable frame (of the part, when cutting), in order; ``loops`` > 1 replays it with
+        continuing pts. A file that ends short of what it promised is stylized to where it breaks, and
+        said in ``warnings`` (``truncated`` set)."""
         index, offset, last_pts = 0, 0, None
         start, first_pts = time.monotonic(), None
+        tb = self.info.time_base
+        frame_step = max(1, round(1 / (self.info.rate * tb)))
         for loop in range(self.loops):
             if loop:
                 self.container.close()
                 self.container = av.open(str(self.path), metadata_errors="ignore")
                 self.decoder = _PyAVDecoder(self.container, str(self.path))
-                offset = last_pts + max(1, round(1 / (self.info.rate * self.info.time_base)))
-            loop_first = None
+                offset = last_pts + frame_step
+            loop_first, held, decoded, ended = None, None, 0, False
+            begin, end = self._cut_range()
+            carry: list[Any] = []  # audio demuxed with frames before the part
             try:
                 for vframe, audio in self.decoder.decoded(self.stop_event):
-                    image = _rotate(vframe.to_ndarray(format="rgb24"), self.rotation)
                     pts = vframe.pts
                     if pts is None or self.index_timing:  # no usable pts: constant rate by frame index
-                        pts = round(index / (self.info.rate * self.info.time_base))
-                    loop_first = pts if loop_first is None else loop_first
-                    pts = offset + pts - (loop_first if loop else 0)
-                    if last_pts is not None and pts <= last_pts:
+                        pts = round(decoded / (self.info.rate * tb))
+                    decoded += 1
+                    if begin is not None and pts < begin:
+                        carry.extend(audio)
+                        continue
+                    if end is not None and pts >= end:
+                        if held is not None:
+                            held[2].extend(audio)
+                        ended = True
+                        break
+                    if carry:
+                        audio, carry = carry + audio, []
+                    if loop_first is None:
+                        loop_first = pts
+                    out_pts = offset + pts - (loop_first if loop or self.cutting else 0)
+                    if last_pts is not None and out_pts <= last_pts:
                         continue  # a repeated timestamp cannot be encoded: the frame is a duplicate
-                    last_pts = pts
-                    if self.paced:
-                        first_pts = pts if first_pts is None else first_pts
-                        delay = start + float((pts - first_pts) * self.info.time_base) - time.monotonic()
-                        if delay > 0 and self.stop_event.wait(delay):
+                    last_pts = out_pts
+                    image = _rotate(vframe.to_ndarray(format="rgb24"), self.rotation)
+                    if held is not None:
+                        frame = self._emit(held, index, loop, loop_first, end, start, first_pts)
+                        if frame is None:
                             return
-                    yield Frame(image, index, pts, self.info.time_base, time.monotonic(), audio=[] if loop else audio)
-                    index += 1
+                        first_pts = held[1] if first_pts is None else first_pts
+                        yield frame
+                        index += 1
+                    held = (image, out_pts, list(audio))
             except av.error.FFmpegError as exc:
-                if index == 0:
+                if index == 0 and held is None:
                     raise NStreamError(f"cannot decode {self.path} ({first_line(exc)}): corrupt or unsupported video") from None
-                self.warnings.append(f"{self.path.name}: decoding stopped after frame {index} ({first_line(exc)}); "
-                                     "the input is truncated or corrupt")
-                return
+                self.truncated = True
+                self.warnings.append(f"{self.path.name}: decoding stopped after frame {index + (held is not None)} "
+                                     f"({first_line(exc)}); the input is truncated or corrupt")
+                ended = True
+            if held is not None:
+                frame = self._emit(held, index, loop, loop_first, end, start, first_pts)
+                if frame is None:
+                    return
+                first_pts = held[1] if first_pts is None else first_pts
+                yield frame
+                index += 1
             if self.stop_event.is_set():
                 return
+            if not ended:
+                self._check_complete(end)
+            if self.truncated:
+                break
         if index == 0:
             raise NStreamError(f"{self.path} has no decodable video frames")
+
+    def _cut_range(self) -> tuple[int | None, int | None]:
+        """The part to keep, in the video stream's pts (None: no bound); seeks to its start."""
+        if not self.cutting:
+            return None, None
+        tb = self.info.time_base
+        begin = (self.decoder.video.start_time or 0) + round(self.start / tb)
+        end = begin + round(self.duration / tb) if self.duration is not None else None
+        if self.start and not self.index_timing:
+            try:  # to the keyframe at or before the start; the frames before it are decoded and left out
+                self.container.seek(begin, stream=self.decoder.video)
+            except av.error.FFmpegError as exc:
+                log.info("%s: seeking failed (%s); decoding from the beginning", self.path, first_line(exc))
+                self.container.seek(0)
+        if self.index_timing:
+            begin = round(self.start / tb)
+            end = begin + round(self.duration / tb) if self.duration is not None else None
+        return begin, end
+
+    def _emit(self, held: tuple[Any, int, list[Any]], index: int, loop: int, loop_first: int | None,
+              end: int | None, started: float, first_pts: int | None) -> Frame | None:
+        """The frame for ``held``, paced if asked (None when stopped while waiting); when cutting, its
+        audio is trimmed to the part and shifted by as much as the video."""
+        image, pts, audio = held
+        if loop:
+            audio = []
+        elif self.cutting and loop_first is not None:
+            audio = _shift_audio(audio, float(loop_first * self.info.time_base),
+                                 None if end is None else float(end * self.info.time_base))
+        if self.paced:
+            first = pts if first_pts is None else first_pts
+            delay = started + float((pts - first) * self.info.time_base) - time.monotonic()
+            if delay > 0 and self.stop_event.wait(delay):
+                return None
+        return Frame(image, index, pts, self.info.time_base, time.monotonic(), audio=audio)
+
+    def _check_complete(self, end: int | None) -> None:
+        """After the demuxer ran out: damaged packets, or the packets ending well before the length the
+        container states (or the end of the part asked for), mean the file was cut short."""
+        decoder, name = self.decoder, self.path.name
+        if decoder.corrupt:
+            self.truncated = True
+            self.warnings.append(f"{name}: {decoder.corrupt} damaged packet(s) at the end; the input is truncated "
+                                 "or corrupt, and the output stops where it breaks")
+            return
+        if self.length is None:
+            return
+        expected = self.length
+        if end is not None:
+            expected = min(expected, float(end * self.info.time_base) - self.origin)
+        reached = decoder.reached - self.origin
+        if expected - reached > max(0.5, 2 / float(self.info.rate)):
+            self.truncated = True
+            self.warnings.append(f"{name}: the data ends at {reached:.2f} s of the {expected:.2f} s its header states; "
+                                 "the input is truncated, and the output stops there too")
 
     def close(self) -> None:
         self.container.close()
@@ -331,6 +455,24 @@ class NetworkSource(Source):
             self.container.close()
 
 
+def _shift_audio(packets: list[Any], begin: float, end: float | None) -> list[Any]:
+    """Audio packets of ``[begin, end)`` seconds, their timestamps moved ``begin`` seconds earlier."""
+    kept = []
+    for packet in packets:
+        tb = packet.time_base
+        if packet.pts is None or not tb:
+            continue
+        seconds = float(packet.pts * tb)
+        if seconds < begin - 1e-6 or (end is not None and seconds >= end):
+            continue
+        shift = round(begin / tb)
+        packet.pts -= shift
+        if packet.dts is not None:
+            packet.dts -= shift
+        kept.append(packet)
+    return kept
+
+
 def _stream_name(url: str) -> str:
     tail = url.split("://", 1)[-1].rstrip("/").split("/")[-1].split("?")[0]
     return tail or "stream"
@@ -461,8 +603,13 @@ def is_live_input(spec: str, live: bool = False) -> bool:
 
 def open_source(spec: str, *, live: bool = False, fps: float | None = None, width: int | None = None,
                 height: int | None = None, open_timeout: float = 10.0, read_timeout: float = 5.0,
-                reconnect_for: float = 30.0, rtsp_transport: str = "tcp") -> Source:
-    """Pick the source for ``--input``: a camera index, a URL, images or a video file."""
+                reconnect_for: float = 30.0, rtsp_transport: str = "tcp", start: float | None = None,
+                duration: float | None = None) -> Source:
+    """Pick the source for ``--input``: a camera index, a URL, images or a video file (``start`` and
+    ``duration``, in seconds, cut a part out of a video file)."""
+    if (start is not None or duration is not None) and (
+            _is_camera(spec) or _is_network(spec) or _image_files(spec) is not None):
+        raise NStreamError(f"--start and --duration work with video files only, not {spec}")
     if _is_camera(spec):
         return WebcamSource(int(spec), width, height, fps)
     if _is_network(spec):
@@ -477,4 +624,4 @@ def open_source(spec: str, *, live: bool = False, fps: float | None = None, widt
         return ImageSource(files, rate, live)
     if not os.path.exists(spec):
         raise NStreamError(f"input not found: {spec}")
-    return FileSource(spec, live=live)
+    return FileSource(spec, live=live, start=start, duration=duration)
