@@ -344,6 +344,7 @@ def _print_styles(console: Any = None) -> None:
 
     from nstream.models.checkpoints import read_checkpoint
     from nstream.models.registry import list_styles
+    from nstream.models.style_spec import PAINTINGS_DIR, PRETRAINED_DIR, bundled_paintings, tf26_names
 
     header = ("name", "architecture", "style image", "loss net", "steps", "origin", "path")
     rows = []
@@ -351,6 +352,11 @@ def _print_styles(console: Any = None) -> None:
         arch, _, meta = read_checkpoint(entry.path)
         rows.append((entry.name, arch, str(meta.get("style_image", "?")), str(meta.get("loss_net", "?")),
                      str(meta.get("steps", "?")), entry.origin, str(entry.path)))
+    # Magenta's networks: the bundled paintings (any other image file works too) and the 26 styles
+    for name in bundled_paintings():
+        rows.append((name, "magenta", name, "pretrained", "-", "bundled painting", str(PAINTINGS_DIR / name)))
+    for name in tf26_names():
+        rows.append((name, "tf26", "-", "pretrained", "-", "bundled", str(PRETRAINED_DIR / "tf26.safetensors")))
     console = console or Console()
     if not console.is_terminal:  # aligned columns, two spaces apart, however long
         widths = [max(len(value) for value in column) for column in zip(header, *rows, strict=True)]
@@ -365,3 +371,5 @@ def _print_styles(console: Any = None) -> None:
     for row in rows:
         table.add_row(*row)
     console.print(table)
+    console.print("Any image file is a style too (-s painting.jpg), and paintings or tf26 styles blend "
+                  "(-s 'a.jpg:0.7+b.jpg:0.3').", markup=False)

@@ -326,3 +326,15 @@ def test_image_in_image_out_with_a_shared_painting(tmp_path: Path) -> None:
                         "--no-dashboard")
     assert result.returncode == 0, result.stderr
     assert read_image(out).shape == read_image(PAINTINGS / "udnie.jpg").shape
+
+
+def test_styles_lists_the_26_styles_and_the_bundled_paintings() -> None:
+    import subprocess
+    import sys
+
+    listed = subprocess.run([sys.executable, "-m", "nstream", "styles"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=120)
+    assert listed.returncode == 0, listed.stderr
+    names = {line.split()[0] for line in listed.stdout.splitlines()[1:] if line.strip()}
+    assert {f"tf26-{i:02d}" for i in range(26)} <= names
+    assert {"starry_night.jpg", "wave.jpg", "the_scream.jpg", "udnie.jpg", "woman_with_hat.jpg"} <= names
