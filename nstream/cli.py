@@ -81,7 +81,8 @@ def stream_parser() -> argparse.ArgumentParser:
     enc.add_argument("--pix-fmt", help="output pixel format (default yuv420p, yuv444p for odd sizes)")
     sty = p.add_argument_group("style")
     sty.add_argument("-s", "--style", action="append",
-                     help=f"style name or checkpoint path (default {DEFAULT_STYLE}), any painting as an image file "
+                     help=f"style name or checkpoint path (default {DEFAULT_STYLE}; on a CPU a bare name means its "
+                          "_lite network, NAME_johnson forces johnson), any painting as an image file "
                           "(painting.jpg), one of the 26 styles (tf26-00 .. tf26-25), or a blend of paintings or of "
                           "tf26 styles ('a.jpg:0.7+b.jpg:0.3'); repeat it to switch between several while running: "
                           "n/p or 1-9 in the preview window, SIGUSR1 for the next one")
@@ -179,8 +180,8 @@ def run_stream(args: argparse.Namespace) -> dict[str, Any]:
         raise NStreamError(f"--morph {args.morph}: give 0 or more seconds")
     specs = args.style or [DEFAULT_STYLE]
     check_every(args.style_every, len(specs))
-    styles = [load_style(spec) for spec in specs]
     cpu = args.engine not in ("tensorrt", "torch2trt") and pick_device(args.device).type == "cpu"
+    styles = [load_style(spec, prefer_lite=cpu) for spec in specs]
     workers, threads = plan_workers(args.workers, args.threads, is_live_input(args.input, args.live), cpu)
     # every network's engine is built now, so that switching styles mid-stream costs nothing; styles of
     # one conditioned network (paintings, tf26) share its engine and differ only in the style vector
@@ -222,7 +223,8 @@ def run_stream(args: argparse.Namespace) -> dict[str, Any]:
                       "engine_reason": getattr(engine, "reason", ""),
                       "resolution": f"{info.width}x{info.height}", "input": info.name,
                       "live": info.live, "frame_count": _expected_frames(info.frame_count, args.loop, args.max_frames),
-                      "outputs": outputs, "workers": workers, "kind": info.kind}
+                      "outputs": outputs, "workers": workers, "kind": info.kind,
+                      "network": network_note(specs[0], styles[0])}
         switch = StyleSwitch([style.name for style in styles], stylizers, stats.info, every=args.style_every,
                              live=info.live, morph=args.morph)
         for sink in sinks:
@@ -280,6 +282,13 @@ def run_stream(args: argparse.Namespace) -> dict[str, Any]:
         if output not in ("null", "window", "virtualcam") and "://" not in output and Path(output).exists():
             print(f"wrote {output}")
     return snapshot
+
+
+def network_note(spec: str, style: Any) -> str:
+    """Which network runs, and why when the device chose it (a bare style name on a CPU means lite)."""
+    arch = style.meta.get("arch", style.family)
+    chosen = style.family == "checkpoint" and style.name != spec and style.name.endswith("_lite")
+    return f"{arch} (for the CPU; -s {spec}_johnson for johnson)" if chosen else arch
 
 
 def _run_guarded(action: Callable[[], Any]) -> int:

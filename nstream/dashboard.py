@@ -44,6 +44,8 @@ def render(snapshot: dict[str, Any]) -> Panel:
         engine += f"  [dim]{snapshot['engine_reason']}[/dim]"
     facts.add_row("engine", engine)
     facts.add_row("video", f"{snapshot.get('resolution', '?')} from {snapshot.get('input', '?')}")
+    if snapshot.get("network"):
+        facts.add_row("network", str(snapshot["network"]))
     styles = snapshot.get("styles")
     if styles:
         current = snapshot.get("style")

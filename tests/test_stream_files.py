@@ -186,7 +186,7 @@ def test_demo_default_runs_with_no_arguments(tmp_path):
         pytest.fail("the default style is not bundled")
     result = run_stream("--max-frames", "3", "--scale", "0.25", "--no-dashboard", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    out = tmp_path / "result" / f"bigbuckbunny_{DEFAULT_STYLE}.mp4"
+    out = tmp_path / "result" / f"bigbuckbunny_{DEFAULT_STYLE}_lite.mp4"  # a CPU runs the lite network
     info = probe(out)
     assert info["frames"] == 3 and (info["width"], info["height"]) == (1280, 720)
     assert info["audio_codec"] == "aac"
@@ -232,3 +232,17 @@ def test_zero_workers_is_one_clear_error(tmp_path, style_model):
     clip = make_clip(tmp_path / "in.mp4", frames=3, size=(32, 24))
     result = run_stream("-i", str(clip), "-o", "null", "-s", str(style_model), "--no-dashboard", "--workers", "0")
     assert_one_line_error(result, "--workers 0")
+
+
+def test_a_bare_style_name_means_its_lite_network_on_a_cpu(tmp_path, style_model):
+    clip = make_clip(tmp_path / "in.mp4", frames=3, audio=False)
+    picked = {}
+    for spec in ("wave", "wave_johnson", "wave_lite"):
+        stats = tmp_path / f"{spec}.json"
+        result = run_stream("-i", str(clip), "-o", "null", "-s", spec, "--no-dashboard", "--stats-json", str(stats))
+        assert result.returncode == 0, result.stderr
+        figures = json.loads(stats.read_text())
+        picked[spec] = (figures["style"], figures["network"])
+    assert picked["wave"] == ("wave_lite", "lite (for the CPU; -s wave_johnson for johnson)")
+    assert picked["wave_johnson"] == ("wave", "johnson")
+    assert picked["wave_lite"] == ("wave_lite", "lite")

@@ -40,14 +40,26 @@ def list_styles() -> list[StyleEntry]:
     return sorted(found.values(), key=lambda entry: entry.name)
 
 
-def resolve_style(spec: str) -> StyleEntry:
-    """A style name or a checkpoint path, as given to ``--style``."""
+LITE_SUFFIX, JOHNSON_SUFFIX = "_lite", "_johnson"
+
+
+def resolve_style(spec: str, prefer_lite: bool = False) -> StyleEntry:
+    """A style name or a checkpoint path, as given to ``--style``.
+
+    ``prefer_lite`` (a CPU): a bare name with a ``<name>_lite`` sibling means that one, since the
+    johnson network is a few frames per second on a CPU; ``<name>_johnson`` always means the
+    johnson network and ``<name>_lite`` the lite one, on any device.
+    """
     path = Path(spec).expanduser()
     if path.suffix in SUFFIXES or os.sep in spec:
         if not path.is_file():
             raise NStreamError(f"style model not found: {spec}")
         return StyleEntry(path.stem, path, "path")
     styles = {entry.name: entry for entry in list_styles()}
+    if spec.endswith(JOHNSON_SUFFIX) and spec not in styles and spec.removesuffix(JOHNSON_SUFFIX) in styles:
+        return styles[spec.removesuffix(JOHNSON_SUFFIX)]
+    if prefer_lite and spec + LITE_SUFFIX in styles:
+        return styles[spec + LITE_SUFFIX]
     if spec not in styles:
         known = ", ".join(styles) or "none installed"
         raise NStreamError(f"unknown style {spec!r}: known styles are {known} (or give a .pth path)")

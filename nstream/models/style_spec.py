@@ -175,8 +175,9 @@ def style_name(parts: list[tuple[str, float]]) -> str:
     return "+".join(f"{name}{weight / total:.2g}".replace("0.", ".") for name, (_, weight) in zip(names, parts, strict=True))
 
 
-def load_style(spec: str) -> Style:
-    """Everything ``-s SPEC`` needs to stylize (see the module docstring)."""
+def load_style(spec: str, prefer_lite: bool = False) -> Style:
+    """Everything ``-s SPEC`` needs to stylize (see the module docstring); ``prefer_lite``: on a CPU a
+    bare trained-style name means its ``lite`` network (models/registry.py)."""
     parts = split_blend(spec)
     families = {family_of(part) for part, _ in parts}
     if len(families) > 1:
@@ -185,7 +186,7 @@ def load_style(spec: str) -> Style:
     if family == "checkpoint":
         if len(parts) > 1:
             raise NStreamError(f"style {spec!r}: trained checkpoints do not blend; blend paintings or tf26-NN styles")
-        entry = resolve_style(parts[0][0])
+        entry = resolve_style(parts[0][0], prefer_lite)
         model, meta = load_style_model(entry.path)
         if getattr(model, "style_dim", None) is not None:
             raise NStreamError(f"{entry.path} is a network of many styles ({meta.get('arch')}): give a painting "
