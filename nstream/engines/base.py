@@ -1,7 +1,8 @@
 """The engine interface and the eager PyTorch engine every other backend is checked against.
 
-An engine maps an NCHW float batch in 0..255 to an NCHW float batch of the same size; the
-stylizer pads frames to a multiple of 4 before calling it. A conditioned network (one network,
+An engine maps an NCHW float batch in 0..255 to an NCHW float batch of the same size (a NumPy
+array in gives an array back, as the stylizer uses them; a torch tensor a tensor, as benchmarks on
+a GPU do); the stylizer pads frames to a multiple of 4 before calling it. A conditioned network (one network,
 many styles) also takes the (1, D) style vector: an input, never baked into the engine, so
 switching and morphing styles needs no new engine. Backends differ only in how fast.
 """
@@ -10,14 +11,14 @@ from __future__ import annotations
 
 from typing import Protocol
 
+import numpy as np
 import torch
 from torch import nn
 
 from nstream.engines.export import style_dim
 from nstream.errors import NStreamError
 
-ENGINES = ("auto", "torch", "onnxruntime", "tensorrt", "torch2trt")
-PRECISIONS = ("auto", "fp32", "fp16", "int8")
+from nstream.engines import ENGINES, PRECISIONS  # noqa: E402, F401 - re-exported here for the engines
 
 
 class Engine(Protocol):
@@ -33,7 +34,7 @@ class Engine(Protocol):
     def warmup(self, height: int, width: int) -> None: ...
 
 
-def require_style(style: torch.Tensor | None, dim: int) -> torch.Tensor:
+def require_style(style: torch.Tensor | np.ndarray | None, dim: int) -> torch.Tensor:
     """A conditioned network's style input as (1, D) float; a missing or misshapen one is a bug upstream."""
     if style is None:
         raise ValueError("this network is conditioned: infer() needs the style vector")
@@ -84,11 +85,17 @@ class TorchEngine:
         self.style_dim = style_dim(model)
 
     @torch.inference_mode()
-    def infer(self, batch: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
-        x = batch.to(self.device, self.dtype, non_blocking=True).contiguous(memory_format=self.memory_format)
+    def infer(self, batch: torch.Tensor | np.ndarray, style: torch.Tensor | np.ndarray | None = None
+              ) -> torch.Tensor | np.ndarray:
+        """NCHW in 0..255 to the same; a NumPy array in gives one back, a tensor a tensor."""
+        numpy_in = isinstance(batch, np.ndarray)
+        x = torch.from_numpy(batch) if numpy_in else batch
+        x = x.to(self.device, self.dtype, non_blocking=True).contiguous(memory_format=self.memory_format)
         if self.style_dim is None:
-            return self.model(x).float()
-        return self.model(x, require_style(style, self.style_dim).to(self.device, self.dtype)).float()
+            y = self.model(x).float()
+        else:
+            y = self.model(x, require_style(style, self.style_dim).to(self.device, self.dtype)).float()
+        return y.cpu().numpy() if numpy_in else y
 
     def warmup(self, height: int, width: int) -> None:
         self.infer(torch.zeros(1, 3, height, width, device=self.device), warmup_style(self))

@@ -20,6 +20,7 @@ from nstream.engines.base import pick_device
 from nstream.engines.cache import CacheKey, EngineCache, model_hash
 from nstream.engines.base import require_style, warmup_style
 from nstream.engines.export import INPUT, OUTPUT, STYLE, check_styles, export_onnx, style_dim, to_fp16
+from nstream.engines.graph_engine import GraphEngine, cpu_session
 from nstream.engines.quantize import calibration_dirs, frames_hash, load_frames, quantize_int8, synthetic_images
 from nstream.engines.validate import check_engine, torch_reference
 from nstream.errors import NStreamError
@@ -50,31 +51,6 @@ class GraphBuild:
     path: Path
     psnr: float
     cache_status: str
-
-
-DYNAMIC_BLOCK_BASE = 4  # ONNX Runtime's session.dynamic_block_base: see cpu_session
-
-
-def cpu_session(graph: bytes | str, threads: int | None = None, spin: bool = False):  # noqa: ANN201 - InferenceSession
-    """A CPU session with full graph optimization (fuses Conv+Relu, folds DQ into int8 kernels).
-
-    Its worker threads do not spin-wait between calls (``spin``): in the pipeline they share the
-    cores with decoding, encoding and the flow worker, and spinning threads took that time. lite at
-    360p on 2 cores with blending: 22 fps with spinning, 30 without; unblended the same either way.
-    Work is handed out in small blocks (``DYNAMIC_BLOCK_BASE``) rather than one even share per
-    thread, so a thread that loses its core to the flow worker does not hold up the whole layer:
-    lite blended +4 and +11 % fps in two alternating sets of five fresh runs, unblended unchanged.
-    """
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.log_severity_level = 3
-    if threads:
-        options.intra_op_num_threads = threads
-    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
-    options.add_session_config_entry("session.dynamic_block_base", str(DYNAMIC_BLOCK_BASE))
-    return ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
 
 
 def holdout_frames(folder: Path, size: tuple[int, int] | None) -> list[np.ndarray]:
@@ -155,15 +131,20 @@ class OnnxRuntimeEngine:
             provider = ("CUDAExecutionProvider", {"device_id": self.device.index or 0})
             self.session = ort.InferenceSession(str(self.build.path), options, providers=[provider])
         else:
-            self.session = cpu_session(str(self.build.path), threads)
+            self.graph = GraphEngine(self.build.path, threads, precision)
+            self.session = self.graph.session
 
-    def infer(self, batch: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
+    def infer(self, batch: torch.Tensor | np.ndarray, style: torch.Tensor | np.ndarray | None = None
+              ) -> torch.Tensor | np.ndarray:
+        """NCHW in 0..255 to the same; a NumPy array in gives one back, a tensor a tensor."""
         if self.device.type == "cuda":
+            if isinstance(batch, np.ndarray):
+                return self._infer_cuda(torch.from_numpy(batch), style).cpu().numpy()
             return self._infer_cuda(batch, style)
-        feeds = {INPUT: batch.detach().to("cpu", torch.float32).contiguous().numpy()}
         if self.style_dim is not None:
-            feeds[STYLE] = require_style(style, self.style_dim).numpy()
-        return torch.from_numpy(self.session.run([OUTPUT], feeds)[0])
+            style = require_style(style, self.style_dim)
+        out = self.graph.infer(batch, style)
+        return out if isinstance(batch, np.ndarray) else torch.from_numpy(out)
 
     def _infer_cuda(self, batch: torch.Tensor, style: torch.Tensor | None) -> torch.Tensor:
         """Zero-copy through I/O binding: input and output stay in torch-owned GPU memory."""

@@ -63,7 +63,10 @@ class Torch2TRTEngine:
             self.converted[shape] = module
         return self.converted[shape]
 
-    def infer(self, batch: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
+    def infer(self, batch: Any, style: Any = None) -> Any:
+        """NCHW in 0..255 to the same; a NumPy array in gives one back (copied to and from the GPU)."""
+        if not isinstance(batch, torch.Tensor):
+            return self.infer(torch.from_numpy(batch)).cpu().numpy()
         x = batch.detach().to(self.device, torch.float32).contiguous()
         return self._converted(tuple(x.shape))(x).float()
 

@@ -141,7 +141,10 @@ class TensorRTEngine:
         log.info("built TensorRT %s plan in %.0f s", self.precision, time.perf_counter() - started)
         return bytes(plan)
 
-    def infer(self, batch: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
+    def infer(self, batch: Any, style: Any = None) -> Any:
+        """NCHW in 0..255 to the same; a NumPy array in gives one back (copied to and from the GPU)."""
+        if not isinstance(batch, torch.Tensor):
+            return self.infer(torch.from_numpy(batch), style).cpu().numpy()
         (low_h, low_w), _, (high_h, high_w) = self.profile
         height, width = batch.shape[-2:]
         if not (low_h <= height <= high_h and low_w <= width <= high_w):

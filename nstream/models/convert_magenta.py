@@ -239,10 +239,10 @@ def convert(name: str, models_dir: Path) -> tuple[nn.Module, dict[str, Any]]:
 def reference_vectors(predictor: nn.Module) -> tuple[torch.Tensor, list[str]]:
     """The bundled paintings' style vectors: the styles the arbitrary network is checked and calibrated on."""
     from nstream.media.sources import read_image
-    from nstream.models.predictor import predictor_input
+    from nstream.models.style_spec import predictor_input
 
     paintings = sorted(PAINTINGS_DIR.glob("*.jpg"))
-    vectors = [predictor(predictor_input(read_image(path)))[0] for path in paintings]
+    vectors = [predictor(torch.from_numpy(predictor_input(read_image(path))))[0] for path in paintings]
     return torch.stack(vectors), [path.name for path in paintings]
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from nstream.models.convert_magenta import package_models_dir, verified_file
-from nstream.models.predictor import PREDICTOR_SIZE, predictor_input
+from nstream.models.style_spec import PREDICTOR_SIZE, predictor_input
 
 ARBITRARY_SIZE = 384  # the published transformer graph's fixed input
 
@@ -51,8 +51,7 @@ def to_uint8(x: np.ndarray) -> np.ndarray:
 
 def square(image: np.ndarray, size: int) -> np.ndarray:
     """The central square of an HxWx3 image, resized to ``size``: the published networks' fixed inputs."""
-    x = predictor_input(image, size)
-    return x[0].permute(1, 2, 0).round().to(torch.uint8).numpy()
+    return np.rint(predictor_input(image, size)[0].transpose(1, 2, 0)).astype(np.uint8)
 
 
 @dataclass

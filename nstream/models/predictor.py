@@ -5,20 +5,18 @@ convolutions) up to its 1280-channel head, a global average, and a 1x1 "bottlene
 (Ghiasi et al. 2017, the TF Hub TFLite release). Convolutions pad like TensorFlow's ``SAME``:
 a stride-2 layer on an even size pads one pixel at the bottom and right only.
 
-The painting is centre-cropped to a square and resized to 256x256 (:data:`PREDICTOR_SIZE`), as the
-published model is fed; pixels are NCHW floats in 0..255 like every network here.
+The painting is centre-cropped to a square and resized to 256x256 (``style_spec.predictor_input``),
+as the published model is fed; pixels are NCHW floats in 0..255 like every network here.
 """
 
 from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-PREDICTOR_SIZE = 256
 STYLE_DIM = 100
 # MobileNetV2's inverted residual stages: (expansion, output channels, repeats, first stride)
 STAGES = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
@@ -82,15 +80,3 @@ class StylePredictor(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.head(self.blocks(self.stem(x / 255.0)))
         return self.bottleneck(h.mean(dim=(2, 3), keepdim=True)).flatten(1)
-
-
-def predictor_input(image: np.ndarray, size: int = PREDICTOR_SIZE) -> torch.Tensor:
-    """HxWx3 uint8 RGB to the predictor's 1x3xSxS input: the central square, resized with antialiasing."""
-    height, width = image.shape[:2]
-    side = min(height, width)
-    top, left = (height - side) // 2, (width - side) // 2
-    square = torch.from_numpy(np.ascontiguousarray(image[top:top + side, left:left + side]))
-    x = square.permute(2, 0, 1).unsqueeze(0).float()
-    if side != size:
-        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-    return x.clamp(0.0, 255.0)

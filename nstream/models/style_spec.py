@@ -10,6 +10,10 @@
 
 Conditioned styles of one family share one network (and so one engine): switching or morphing
 between them changes only the style vector the engine is given.
+
+Without PyTorch (the light install) a style comes as its shipped ONNX graph instead of a network:
+the bundled lite styles, Magenta's networks and the style predictor have one each
+(engines/bundled.py); anything else needs ``nstream[torch]``.
 """
 
 from __future__ import annotations
@@ -23,11 +27,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-from torch import nn
 
+from nstream.engines.graph_engine import GraphEngine, torch_installed
 from nstream.errors import NStreamError
-from nstream.models.checkpoints import load_style_model
 from nstream.models.registry import resolve_style
 
 PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
@@ -36,7 +38,11 @@ TF26_COUNT = 26
 TF26_NAME = re.compile(r"^tf26-(\d{1,2})$")
 PAINTING_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".ppm")
 MIN_PAINTING_SIDE = 32
+PREDICTOR_SIZE = 256  # the style predictor sees the central square at this size
 FAMILY_NETWORK = {"magenta": "magenta_arbitrary", "tf26": "tf26"}
+GRAPH_SUFFIX = ".onnx"
+VECTOR_VERSION = 2  # in the cache's file names: bump when the predictor's input or weights change
+TORCH_HINT = "pip install 'nstream[torch]'"
 
 
 @dataclass
@@ -45,10 +51,16 @@ class Style:
 
     name: str
     family: str  # "checkpoint", "magenta" or "tf26"
-    model: nn.Module
+    model: Any  # the torch network; None without PyTorch, where ``graph`` runs instead
     vector: np.ndarray | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     painting: str | None = None  # the image file, when the style is one painting
+    graph: Path | None = None  # the shipped ONNX graph (light install)
+
+    @property
+    def network_key(self) -> object:
+        """Styles with the same key share one engine (conditioned styles of one family)."""
+        return self.graph if self.model is None else id(self.model)
 
     @property
     def conditioned(self) -> bool:
@@ -60,9 +72,25 @@ def tf26_names() -> list[str]:
 
 
 @functools.cache
-def pretrained(name: str) -> tuple[nn.Module, dict[str, Any]]:
+def pretrained(name: str) -> tuple[Any, dict[str, Any]]:
     """A bundled converted network (``magenta_arbitrary``, ``magenta_predictor``, ``tf26``), loaded once."""
+    from nstream.models.checkpoints import load_style_model
+
     return load_style_model(PRETRAINED_DIR / f"{name}.safetensors")
+
+
+def shipped_graph(checkpoint: Path) -> Path:
+    """The ONNX graph shipped beside a checkpoint, for runs without PyTorch."""
+    graph = checkpoint.with_suffix(GRAPH_SUFFIX)
+    if not graph.is_file():
+        raise NStreamError(f"{checkpoint.stem} needs PyTorch, which this install lacks: {TORCH_HINT} "
+                           "(without it: the bundled *_lite styles, paintings and tf26 styles)")
+    return graph
+
+
+@functools.cache
+def _predictor_graph() -> GraphEngine:
+    return GraphEngine(shipped_graph(PRETRAINED_DIR / "magenta_predictor.safetensors"))
 
 
 def vector_cache_dir() -> Path:
@@ -80,13 +108,31 @@ def read_painting(path: str | Path) -> np.ndarray:
     return image
 
 
-@torch.inference_mode()
+def predictor_input(image: np.ndarray, size: int = PREDICTOR_SIZE) -> np.ndarray:
+    """HxWx3 uint8 RGB to the predictor's 1x3xSxS float32 input: the central square, resized (area
+    averaging when shrinking). NumPy and OpenCV only: the light install runs the predictor's ONNX graph."""
+    import cv2
+
+    height, width = image.shape[:2]
+    side = min(height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    square = np.ascontiguousarray(image[top:top + side, left:left + side])
+    if side != size:
+        square = cv2.resize(square, (size, size), interpolation=cv2.INTER_AREA if side > size else cv2.INTER_LINEAR)
+    return np.ascontiguousarray(square.transpose(2, 0, 1)[None], dtype=np.float32)
+
+
 def predict_vector(image: np.ndarray) -> np.ndarray:
-    """The 100-number style vector of an HxWx3 uint8 image (the predictor sees its central square)."""
-    from nstream.models.predictor import predictor_input
+    """The 100-number style vector of an HxWx3 uint8 image (the predictor sees its central square):
+    the PyTorch network where PyTorch is installed, its shipped ONNX graph elsewhere."""
+    x = predictor_input(image)
+    if not torch_installed():
+        return _predictor_graph().infer(x).reshape(-1).astype(np.float32)
+    import torch
 
     predictor, _ = pretrained("magenta_predictor")
-    return predictor(predictor_input(image)).numpy()[0].astype(np.float32)
+    with torch.inference_mode():
+        return predictor(torch.from_numpy(x)).numpy()[0].astype(np.float32)
 
 
 def painting_vector(path: str | Path) -> np.ndarray:
@@ -95,7 +141,7 @@ def painting_vector(path: str | Path) -> np.ndarray:
     if not file.is_file():
         raise NStreamError(f"style image not found: {path}")
     digest = hashlib.sha256(file.read_bytes()).hexdigest()
-    cached = vector_cache_dir() / f"{digest}.npy"
+    cached = vector_cache_dir() / f"{digest}-v{VECTOR_VERSION}.npy"
     if cached.is_file():
         try:
             vector = np.load(cached)
@@ -175,9 +221,10 @@ def style_name(parts: list[tuple[str, float]]) -> str:
     return "+".join(f"{name}{weight / total:.2g}".replace("0.", ".") for name, (_, weight) in zip(names, parts, strict=True))
 
 
-def load_style(spec: str, prefer_lite: bool = False) -> Style:
+def load_style(spec: str, prefer_lite: bool = False, light: bool = False) -> Style:
     """Everything ``-s SPEC`` needs to stylize (see the module docstring); ``prefer_lite``: on a CPU a
-    bare trained-style name means its ``lite`` network (models/registry.py)."""
+    bare trained-style name means its ``lite`` network (models/registry.py); ``light``: no PyTorch,
+    the style's shipped ONNX graph instead of its network."""
     parts = split_blend(spec)
     families = {family_of(part) for part, _ in parts}
     if len(families) > 1:
@@ -187,13 +234,20 @@ def load_style(spec: str, prefer_lite: bool = False) -> Style:
         if len(parts) > 1:
             raise NStreamError(f"style {spec!r}: trained checkpoints do not blend; blend paintings or tf26-NN styles")
         entry = resolve_style(parts[0][0], prefer_lite)
+        if light:
+            return Style(entry.name, family, None, None, {"arch": "lite"}, graph=shipped_graph(entry.path))
+        from nstream.models.checkpoints import load_style_model
+
         model, meta = load_style_model(entry.path)
         if getattr(model, "style_dim", None) is not None:
             raise NStreamError(f"{entry.path} is a network of many styles ({meta.get('arch')}): give a painting "
                                "(an image file) or a tf26-NN style instead")
         return Style(entry.name, family, model, None, meta)
     total = sum(weight for _, weight in parts)
-    vector = sum(weight / total * part_vector(part, family) for part, weight in parts)
-    model, meta = pretrained(FAMILY_NETWORK[family])
+    vector = np.asarray(sum(weight / total * part_vector(part, family) for part, weight in parts), dtype=np.float32)
     painting = painting_path(parts[0][0]) if family == "magenta" and len(parts) == 1 else None
-    return Style(style_name(parts), family, model, np.asarray(vector, dtype=np.float32), meta, painting)
+    checkpoint = PRETRAINED_DIR / f"{FAMILY_NETWORK[family]}.safetensors"
+    if light:
+        return Style(style_name(parts), family, None, vector, {"arch": family}, painting, shipped_graph(checkpoint))
+    model, meta = pretrained(FAMILY_NETWORK[family])
+    return Style(style_name(parts), family, model, vector, meta, painting)
