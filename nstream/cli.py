@@ -370,6 +370,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not torch_installed():
         return _run_guarded(_print_styles)
     from nstream import bench as bench_module
+    from nstream import distill as distill_module
     from nstream import train as train_module
     from nstream.models import convert_magenta
     from nstream.temporal import evaluate as temporal_eval
@@ -377,6 +378,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m nstream", description="nstream tools")
     commands = parser.add_subparsers(dest="command", required=True)
     train_module.build_parser(commands.add_parser("train", help="train a style network", description=train_module.__doc__))
+    distill_module.build_parser(commands.add_parser("distill", help="train a small network to reproduce a teacher style",
+                                                    description=distill_module.__doc__,
+                                                    formatter_class=argparse.RawDescriptionHelpFormatter))
     commands.add_parser("styles", help="list the installed styles")
     bench_module.build_export_parser(commands.add_parser("export", help="build, check and cache an ONNX/TensorRT engine",
                                                          description=bench_module.run_export.__doc__))
@@ -394,6 +398,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     if args.command == "train":
         return _run_guarded(lambda: print(json.dumps(train_module.train(args))))
+    if args.command == "distill":
+        return _run_guarded(lambda: print(json.dumps(distill_module.distill(args))))
     if args.command == "export":
         return _run_guarded(lambda: bench_module.run_export(args))
     if args.command == "bench":

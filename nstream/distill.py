@@ -1,0 +1,216 @@
+"""Knowledge distillation: a small style network trained to reproduce a teacher's pictures.
+
+``python -m nstream distill --teacher starry_night.jpg --arch lite --data photos/ --out starry.pth``
+
+The teacher is any ``-s`` style (a painting through Magenta's arbitrary network, one of the 26
+styles, a blend, a trained checkpoint); the student a ``lite`` or ``johnson`` network. No loss
+network is involved: the teacher's pixels are the target, so a student trains well on a CPU.
+
+- Crops: random scale (1.0-1.3 of the crop size on the shorter side), position and flip, then a
+  photometric jitter (brightness, contrast, saturation), so the student learns the teacher's
+  answer to the pictures a camera gives, not only to clean photos.
+- The teacher's outputs are computed once per crop: a pool of ``--pool`` crops and their targets is
+  made at the start and kept on disk beside the checkpoint (``<out>.pool-<key>.npz``; the key covers
+  teacher, data, seed, size and count), and training draws its batches from it.
+- Loss: mean squared pixel error against the teacher, plus ``--edge-weight`` times the error of
+  the horizontal and vertical differences (the strokes' edges, which a pixel loss alone blurs),
+  plus the stability term of ``nstream train`` (``--stability-weight``: the same strokes for a
+  slightly moved, noisy frame), so students can flicker less than their teachers.
+- Resumable (``<out>.state.pt``), a progress bar, previews (input | teacher | student), a seed;
+  the checkpoint records its teacher and recipe.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from nstream.errors import NStreamError
+from nstream.models.architectures import ARCHITECTURES
+from nstream.models.checkpoints import save_style
+from nstream.train import list_images, random_crops, stability_loss
+
+
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    parser = parser or argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--teacher", required=True, help="the style to reproduce, as stream.py's -s takes it "
+                        "(painting.jpg, tf26-NN, a blend, a style name or checkpoint)")
+    parser.add_argument("--data", required=True, help="folder of training photos (searched recursively)")
+    parser.add_argument("--out", required=True, help="student checkpoint to write (.pth)")
+    parser.add_argument("--name", help="style name stored in the checkpoint (default: the file's stem)")
+    parser.add_argument("--arch", default="lite", choices=sorted(ARCHITECTURES))
+    parser.add_argument("--image-size", type=int, default=256, help="crop size")
+    parser.add_argument("--pool", type=int, default=1000, help="crops whose teacher outputs are computed once and reused")
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--max-steps", type=int, default=2000)
+    parser.add_argument("--lr", type=float, default=2e-3, help="Adam's learning rate (a tenth of it for the last fifth)")
+    parser.add_argument("--edge-weight", type=float, default=1.0, help="weight of the error on pixel differences")
+    parser.add_argument("--stability-weight", type=float, default=0.0,
+                        help="the same strokes for a moved, noisy frame (see nstream train); 0 turns it off")
+    parser.add_argument("--stability-shift", type=float, default=2.0)
+    parser.add_argument("--stability-noise", type=float, default=0.02)
+    parser.add_argument("--jitter", type=float, default=0.15, help="strength of the photometric jitter (0: none)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--checkpoint-every", type=int, default=100)
+    parser.add_argument("--preview-every", type=int, default=0, help="write a preview PNG every N steps (0: off)")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    return parser
+
+
+def jitter(x: torch.Tensor, strength: float, rng: random.Random) -> torch.Tensor:
+    """Random brightness, contrast and saturation changes of a 1x3xHxW crop in [0, 1]."""
+    if strength <= 0:
+        return x
+    grey = (x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    x = grey + (x - grey) * (1 + rng.uniform(-strength, strength) * 2)  # saturation
+    mean = x.mean()
+    x = mean + (x - mean) * (1 + rng.uniform(-strength, strength) * 2)  # contrast
+    return (x + rng.uniform(-strength, strength) * 0.5).clamp(0, 1)  # brightness
+
+
+def edges(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return x[..., :, 1:] - x[..., :, :-1], x[..., 1:, :] - x[..., :-1, :]
+
+
+def distillation_loss(student: torch.Tensor, target: torch.Tensor, edge_weight: float) -> dict[str, torch.Tensor]:
+    terms = {"pixel": ((student - target) ** 2).mean()}
+    if edge_weight:
+        (sx, sy), (tx, ty) = edges(student), edges(target)
+        terms["edge"] = edge_weight * (((sx - tx) ** 2).mean() + ((sy - ty) ** 2).mean())
+    return terms
+
+
+def teacher_function(spec: str, device: torch.device) -> tuple[Callable[[torch.Tensor], torch.Tensor], dict[str, Any]]:
+    """``teach(batch in [0, 1]) -> batch in [0, 1]`` for any -s style, and what the checkpoint records of it."""
+    from nstream.models.style_spec import load_style
+
+    style = load_style(spec)
+    model = style.model.to(device).eval()
+    vector = None if style.vector is None else torch.from_numpy(style.vector).reshape(1, -1).to(device)
+
+    @torch.inference_mode()
+    def teach(x: torch.Tensor) -> torch.Tensor:
+        args = (x * 255.0,) if vector is None else (x * 255.0, vector.expand(x.shape[0], -1))
+        return (model(*args) / 255.0).clamp(0, 1)
+
+    return teach, {"teacher": spec, "teacher_family": style.family, "teacher_name": style.name,
+                   "teacher_arch": style.meta.get("arch", style.family)}
+
+
+def pool_key(args: argparse.Namespace, files: list[Path]) -> str:
+    """What the pool depends on: the teacher (and its file's bytes), the data, seed, size, count, jitter."""
+    digest = hashlib.sha256(json.dumps([args.teacher, args.image_size, args.pool, args.seed, args.jitter,
+                                        [str(f) for f in files]]).encode())
+    teacher_file = Path(args.teacher)
+    if teacher_file.is_file():
+        digest.update(teacher_file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def make_pool(args: argparse.Namespace, files: list[Path], teach: Callable[[torch.Tensor], torch.Tensor],
+              device: torch.device, progress: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(inputs, teacher outputs) as N x 3 x S x S uint8, from the disk cache or computed now."""
+    from nstream.progress import step_progress
+
+    path = Path(args.out).with_name(f"{Path(args.out).stem}.pool-{pool_key(args, files)}.npz")
+    if path.is_file():
+        with np.load(path) as cached:
+            return cached["inputs"], cached["targets"]
+    rng = random.Random(args.seed)
+    crops = random_crops(files, args.image_size, 1, rng)
+    inputs = np.empty((args.pool, 3, args.image_size, args.image_size), np.uint8)
+    targets = np.empty_like(inputs)
+    with step_progress("teacher outputs", total=args.pool, enabled=progress) as advance:
+        for i in range(args.pool):
+            x = jitter(next(crops), args.jitter, rng)
+            x = torch.round(x * 255) / 255  # what is stored is what the student will see
+            inputs[i] = (x[0] * 255).round().to(torch.uint8).numpy()
+            targets[i] = (teach(x.to(device))[0] * 255).round().to(torch.uint8).cpu().numpy()
+            advance()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, inputs=inputs, targets=targets)
+    tmp.replace(path)
+    return inputs, targets
+
+
+def distill(args: argparse.Namespace, progress: bool = True,
+            on_step: Callable[[int, dict[str, float]], None] | None = None) -> dict[str, Any]:
+    """Distill (or resume distilling) a student; returns the final loss terms and timing."""
+    from nstream.progress import step_progress
+
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
+                          ("cpu" if args.device == "auto" else args.device))
+    if args.pool < args.batch_size:
+        raise NStreamError(f"--pool {args.pool} is smaller than --batch-size {args.batch_size}")
+    torch.manual_seed(args.seed)
+    files = list_images(args.data)
+    teach, teacher_meta = teacher_function(args.teacher, device)
+    inputs, targets = make_pool(args, files, teach, device, progress)
+    student: nn.Module = ARCHITECTURES[args.arch]().to(device).train()
+    optimizer = torch.optim.Adam(student.parameters(), lr=args.lr)
+    out = Path(args.out)
+    state_path = out.with_suffix(".state.pt")
+    step = 0
+    if state_path.is_file():
+        state = torch.load(state_path, map_location=device, weights_only=True)
+        student.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        step = int(state["step"])
+    order = np.random.default_rng(args.seed + step)  # a resumed run draws on, it does not replay the first batches
+    meta = {"name": args.name or out.stem, "distilled": True, **teacher_meta, "style_image": Path(args.teacher).name,
+            "loss_net": "none (distilled)", "trained_on": Path(args.data).name,
+            "recipe": {k: getattr(args, k) for k in ("arch", "image_size", "pool", "batch_size", "max_steps", "lr",
+                                                     "edge_weight", "stability_weight", "jitter", "seed")}}
+    perturb = torch.Generator().manual_seed(args.seed + step)
+    terms: dict[str, float] = {}
+    start, first_step = time.perf_counter(), step
+    with step_progress("distilling", total=args.max_steps, completed=step, enabled=progress) as advance:
+        while step < args.max_steps:
+            for group in optimizer.param_groups:
+                group["lr"] = args.lr * (0.1 if step >= 0.8 * args.max_steps else 1.0)
+            pick = order.integers(0, len(inputs), size=args.batch_size)
+            flip = bool(order.integers(0, 2))
+            x = torch.from_numpy(inputs[pick]).to(device).float() / 255
+            target = torch.from_numpy(targets[pick]).to(device).float() / 255
+            if flip:  # both flipped: the teacher's answer to a mirrored picture is nearly its mirrored answer
+                x, target = x.flip(-1), target.flip(-1)
+            output = student(x * 255.0) / 255.0
+            losses = distillation_loss(output, target, args.edge_weight)
+            if args.stability_weight:
+                losses["stability"] = args.stability_weight * stability_loss(
+                    student, x, output, args.stability_shift, args.stability_noise, perturb)
+            losses["total"] = sum(losses.values())
+            optimizer.zero_grad(set_to_none=True)
+            losses["total"].backward()
+            optimizer.step()
+            step += 1
+            terms = {k: float(v.detach()) for k, v in losses.items()}
+            if on_step is not None:
+                on_step(step, terms)
+            advance(" ".join(f"{k} {v:.3g}" for k, v in terms.items()))
+            if step % args.checkpoint_every == 0 or step == args.max_steps:
+                save_style(out, student, args.arch, {**meta, "steps": step})
+                torch.save({"model": student.state_dict(), "optimizer": optimizer.state_dict(), "step": step},
+                           state_path)
+            if args.preview_every and step % args.preview_every == 0:
+                save_preview(x, target, output, out.with_name(f"{out.stem}.preview-{step:06d}.png"))
+    seconds = time.perf_counter() - start
+    return {"steps": step, "losses": terms, "seconds_per_step": seconds / max(1, step - first_step)}
+
+
+def save_preview(x: torch.Tensor, target: torch.Tensor, output: torch.Tensor, path: Path) -> None:
+    """The first crop of the batch: input | teacher | student."""
+    row = torch.cat([x[0], target[0], output[0].detach().clamp(0, 1)], dim=2)
+    Image.fromarray((row.permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)).save(path)

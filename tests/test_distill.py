@@ -1,0 +1,60 @@
+"""nstream distill: a student network learns to reproduce a teacher style."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import ROOT
+from nstream.distill import build_parser, distill
+from nstream.models.checkpoints import load_style_model
+
+PAINTINGS = ROOT / "nstream" / "paintings"
+
+
+@pytest.fixture
+def photos(tmp_path: Path) -> Path:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for path in sorted(PAINTINGS.glob("*.jpg"))[:4]:  # real pictures that ship with the package
+        Image.open(path).convert("RGB").resize((96, 96)).save(folder / f"{path.stem}.png")
+    return folder
+
+
+def args_for(photos: Path, out: Path, steps: int, **extra: object) -> argparse.Namespace:
+    argv = ["--teacher", "tf26-07", "--data", str(photos), "--out", str(out), "--image-size", "64", "--pool", "8",
+            "--batch-size", "2", "--max-steps", str(steps), "--checkpoint-every", "10", "--lr", "5e-3"]
+    for key, value in extra.items():
+        argv += [f"--{key.replace('_', '-')}", str(value)]
+    return build_parser().parse_args(argv)
+
+
+def test_student_learns_the_teacher_and_resumes(photos: Path, tmp_path: Path) -> None:
+    out = tmp_path / "student.pth"
+    totals: list[float] = []
+    result = distill(args_for(photos, out, 40), progress=False, on_step=lambda s, t: totals.append(t["pixel"]))
+    assert result["steps"] == 40
+    assert np.mean(totals[-5:]) < 0.6 * np.mean(totals[:5]), totals
+    model, meta = load_style_model(out)
+    assert meta["arch"] == "lite" and meta["teacher"] == "tf26-07" and meta["teacher_family"] == "tf26"
+    assert meta["distilled"] and meta["recipe"]["pool"] == 8 and meta["steps"] == 40
+    (pool,) = tmp_path.glob("student.pool-*.npz")
+    made = pool.stat().st_mtime_ns
+    seen: list[int] = []
+    result = distill(args_for(photos, out, 50), progress=False, on_step=lambda s, t: seen.append(s))
+    assert seen[0] == 41 and result["steps"] == 50  # resumed, not restarted
+    assert pool.stat().st_mtime_ns == made  # the teacher's outputs were computed once
+
+
+def test_stability_term_and_previews(photos: Path, tmp_path: Path) -> None:
+    out = tmp_path / "steady.pth"
+    terms: list[dict[str, float]] = []
+    distill(args_for(photos, out, 4, stability_weight=10, preview_every=2), progress=False,
+            on_step=lambda s, t: terms.append(t))
+    assert all("stability" in t and "edge" in t for t in terms)
+    preview = Image.open(out.with_name("steady.preview-000004.png"))
+    assert preview.size == (3 * 64, 64)  # input | teacher | student
