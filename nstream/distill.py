@@ -38,8 +38,7 @@ from torch import nn
 
 from nstream.errors import NStreamError
 from nstream.models.architectures import ARCHITECTURES
-from nstream.models.checkpoints import save_style
-from nstream.train import list_images, random_crops, stability_loss
+from nstream.train import list_images, random_crops, resume, save_progress, stability_loss, train_device
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
@@ -150,8 +149,7 @@ def distill(args: argparse.Namespace, progress: bool = True,
     """Distill (or resume distilling) a student; returns the final loss terms and timing."""
     from nstream.progress import step_progress
 
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                          ("cpu" if args.device == "auto" else args.device))
+    device = train_device(args.device)
     if args.pool < args.batch_size:
         raise NStreamError(f"--pool {args.pool} is smaller than --batch-size {args.batch_size}")
     torch.manual_seed(args.seed)
@@ -161,13 +159,8 @@ def distill(args: argparse.Namespace, progress: bool = True,
     student: nn.Module = ARCHITECTURES[args.arch]().to(device).train()
     optimizer = torch.optim.Adam(student.parameters(), lr=args.lr)
     out = Path(args.out)
-    state_path = out.with_suffix(".state.pt")
-    step = 0
-    if state_path.is_file():
-        state = torch.load(state_path, map_location=device, weights_only=True)
-        student.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        step = int(state["step"])
+    state = resume(student, optimizer, out.with_suffix(".state.pt"), device)
+    step = int(state["step"]) if state else 0
     order = np.random.default_rng(args.seed + step)  # a resumed run draws on, it does not replay the first batches
     meta = {"name": args.name or out.stem, "distilled": True, **teacher_meta, "style_image": Path(args.teacher).name,
             "loss_net": "none (distilled)", "trained_on": Path(args.data).name,
@@ -201,9 +194,7 @@ def distill(args: argparse.Namespace, progress: bool = True,
                 on_step(step, terms)
             advance(" ".join(f"{k} {v:.3g}" for k, v in terms.items()))
             if step % args.checkpoint_every == 0 or step == args.max_steps:
-                save_style(out, student, args.arch, {**meta, "steps": step})
-                torch.save({"model": student.state_dict(), "optimizer": optimizer.state_dict(), "step": step},
-                           state_path)
+                save_progress(out, student, args.arch, meta, optimizer, step)
             if args.preview_every and step % args.preview_every == 0:
                 save_preview(x, target, output, out.with_name(f"{out.stem}.preview-{step:06d}.png"))
     seconds = time.perf_counter() - start

@@ -178,7 +178,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     return parser
 
 
-def _device(name: str) -> torch.device:
+def train_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
@@ -190,7 +190,7 @@ def train(args: argparse.Namespace, progress: bool = True,
 
     ``on_step(step, terms)`` sees every step's loss terms (tests check convergence with it).
     """
-    device = _device(args.device)
+    device = train_device(args.device)
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
     files = list_images(args.data)
@@ -204,12 +204,9 @@ def train(args: argparse.Namespace, progress: bool = True,
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     out = Path(args.out)
     state_path = out.with_suffix(".state.pt")
-    step = 0
-    if state_path.is_file():
-        state = torch.load(state_path, map_location=device, weights_only=True)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        step = int(state["step"])
+    state = resume(model, optimizer, state_path, device)
+    step = int(state["step"]) if state else 0
+    if state:
         rng.setstate(_tuple_state(state["rng"]))
     batches = random_crops(files, args.image_size, args.batch_size, rng)
     if step == 0 and args.identity_steps and not args.init:
@@ -254,13 +251,30 @@ def train(args: argparse.Namespace, progress: bool = True,
                 on_step(step, terms)
             advance(" ".join(f"{k} {v:.3g}" for k, v in terms.items()))
             if step % args.checkpoint_every == 0 or step == args.max_steps:
-                save_style(out, model, arch, {**meta, "steps": step})
-                torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-                            "rng": _list_state(rng.getstate())}, state_path)
+                save_progress(out, model, arch, meta, optimizer, step, rng=_list_state(rng.getstate()))
             if args.preview_every and step % args.preview_every == 0:
                 _save_preview(output, out.with_name(f"{out.stem}.preview-{step:06d}.png"))
     seconds = time.perf_counter() - start
     return {"steps": step, "losses": terms, "seconds_per_step": seconds / max(1, step - first_step)}
+
+
+def resume(model: nn.Module, optimizer: torch.optim.Optimizer, state_path: Path, device: torch.device
+           ) -> dict[str, Any] | None:
+    """Load a stopped run's network and optimizer from ``state_path`` if it exists; its state, or None."""
+    if not state_path.is_file():
+        return None
+    state = torch.load(state_path, map_location=device, weights_only=True)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    return state
+
+
+def save_progress(out: Path, model: nn.Module, arch: str, meta: dict[str, Any], optimizer: torch.optim.Optimizer,
+                  step: int, **extra: Any) -> None:
+    """The checkpoint as it stands (a usable style) and the state to resume from (``<out>.state.pt``)."""
+    save_style(out, model, arch, {**meta, "steps": step})
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step, **extra},
+               out.with_suffix(".state.pt"))
 
 
 def initial_model(init: str | None, arch: str) -> tuple[nn.Module, str]:

@@ -1,10 +1,11 @@
 """The engine interface and the eager PyTorch engine every other backend is checked against.
 
 An engine maps an NCHW float batch in 0..255 to an NCHW float batch of the same size (a NumPy
-array in gives an array back, as the stylizer uses them; a torch tensor a tensor, as benchmarks on
-a GPU do); the stylizer pads frames to a multiple of 4 before calling it. A conditioned network (one network,
-many styles) also takes the (1, D) style vector: an input, never baked into the engine, so
-switching and morphing styles needs no new engine. Backends differ only in how fast.
+array in gives an array back, as the stylizer uses them; a torch tensor a tensor, as benchmarks
+on a GPU do); the stylizer pads frames to a multiple of 4 before calling it. A conditioned
+network (one network, many styles) also takes the (1, D) style vector: an input, never baked
+into the engine, so switching and morphing styles needs no new engine. Backends differ only in
+how fast.
 """
 
 from __future__ import annotations
@@ -15,10 +16,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from nstream.engines import ENGINES, PRECISIONS  # noqa: F401 - re-exported here for the engines
 from nstream.engines.export import style_dim
 from nstream.errors import NStreamError
-
-from nstream.engines import ENGINES, PRECISIONS  # noqa: E402, F401 - re-exported here for the engines
 
 
 class Engine(Protocol):

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# How the bundled distilled styles in nstream/styles/ were made: a student per painting, distilled
+# from Magenta's arbitrary-style network with that painting (`python -m nstream distill`) on
+# BSDS500's training photos. Usage:
+#   bash docs/distill_styles.sh [STEPS] [painting ...]     e.g. bash docs/distill_styles.sh 2000 wave udnie
+# Works in $WORK (default /tmp/nstream-distill: the cached teacher outputs, resumable state), then
+# copies each finished student to nstream/styles/<painting>_lite.pth (ARCHS="lite johnson" for both).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=${NSTREAM_DATA:-../shared/data}
+WORK=${WORK:-/tmp/nstream-distill}
+STEPS=${1:-2000}
+shift || true
+PAINTINGS=("$@")
+[ ${#PAINTINGS[@]} -gt 0 ] || PAINTINGS=(starry_night wave the_scream udnie woman_with_hat)
+ARCHS=${ARCHS:-"lite"}
+mkdir -p "$WORK"
+
+for painting in "${PAINTINGS[@]}"; do
+  for arch in $ARCHS; do
+    name=$painting$([ "$arch" = lite ] && echo _lite || true)
+    echo "== $name ($arch, $STEPS steps) $(date -u +%H:%M:%S)"
+    python -m nstream distill --teacher "nstream/paintings/$painting.jpg" --arch "$arch" \
+      --data "$DATA"/train/bsds500/train --out "$WORK/$name.pth" --name "$name" --image-size 256 \
+      --pool 1000 --batch-size 4 --max-steps "$STEPS" --lr 2e-3 --edge-weight 1 --jitter 0.15 \
+      --checkpoint-every 100 --seed 0 ${EXTRA_ARGS:-}
+    cp "$WORK/$name.pth" "nstream/styles/$name.pth"
+  done
+done
+echo "== done $(date -u +%H:%M:%S)"
