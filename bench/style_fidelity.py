@@ -32,7 +32,7 @@ from nstream.stylizer import Stylizer  # noqa: E402
 SHARED = ROOT.parent / "shared" / "data"
 # the bundled checkpoints' paintings, by file name in ../shared/data/styles
 CHECKPOINT_PAINTINGS = {"starry_night": "starry_night.jpg", "wave": "wave.jpg", "the_scream": "the_scream.jpg",
-                        "udnie": "udnie.jpg"}
+                        "udnie": "udnie.jpg", "woman_with_hat": "woman-with-hat-matisse.jpg"}
 # the public-domain paintings (../shared/README.md): the only ones a published picture shows
 PUBLIC_DOMAIN = ("starry_night.jpg", "wave.jpg", "the_scream.jpg", "udnie.jpg", "woman-with-hat-matisse.jpg")
 
@@ -62,7 +62,8 @@ def main() -> None:
     rows: dict[str, list[float]] = {}
     firsts: dict[str, np.ndarray] = {}
     jobs = [(f"arbitrary: {p.name}", str(p), p) for p in sorted(args.paintings.glob("*.jpg"))]
-    jobs += [(entry.name, entry.name, args.paintings / CHECKPOINT_PAINTINGS[entry.name.removesuffix("_lite")])
+    jobs += [(entry.name, f"{entry.name}_johnson" if not entry.name.endswith("_lite") else entry.name,
+              args.paintings / CHECKPOINT_PAINTINGS[entry.name.removesuffix("_lite")])
              for entry in list_styles() if entry.origin == "bundled"]
     for label, spec, painting_path in jobs:
         painting = read_image(painting_path)
@@ -83,8 +84,8 @@ def main() -> None:
 
 def write_gallery(path: Path, photo: np.ndarray, paintings: Path, outputs: dict[str, np.ndarray],
                   tile: int = 300) -> None:
-    """Columns: the photo, then each public-domain painting; rows: painting, arbitrary network, bundled
-    johnson, bundled lite (blank where no bundled network has that painting)."""
+    """Columns: the photo, then each public-domain painting; rows: painting, arbitrary network (the
+    teacher), bundled lite (its distilled student), bundled johnson (blank where none)."""
     def fit(image: np.ndarray | None) -> np.ndarray:
         canvas = np.full((tile, tile, 3), 255, np.uint8)
         if image is not None:
@@ -97,8 +98,8 @@ def write_gallery(path: Path, photo: np.ndarray, paintings: Path, outputs: dict[
     checkpoint = {v: k for k, v in CHECKPOINT_PAINTINGS.items()}
     rows = [[fit(photo)] + [fit(read_image(f)) for f in files],
             [fit(None)] + [fit(outputs.get(f"arbitrary: {f.name}")) for f in files],
-            [fit(None)] + [fit(outputs.get(checkpoint.get(f.name, "-"))) for f in files],
-            [fit(None)] + [fit(outputs.get(f"{checkpoint.get(f.name, '-')}_lite")) for f in files]]
+            [fit(None)] + [fit(outputs.get(f"{checkpoint.get(f.name, '-')}_lite")) for f in files],
+            [fit(None)] + [fit(outputs.get(checkpoint.get(f.name, "-"))) for f in files]]
     gap = 4
     grid = np.full((len(rows) * (tile + gap), len(rows[0]) * (tile + gap), 3), 255, np.uint8)
     for r, row in enumerate(rows):

@@ -74,7 +74,8 @@ def gallery(styles: list[str], content: Path, width: int, gap: int = 6) -> Path:
     for style in styles:
         painting = Image.open(next((ROOT.parent / "shared" / "data" / "styles").glob(f"{style}.*"))).convert("RGB")
         painting = ImageOps.fit(painting, cell, Image.LANCZOS)
-        columns.append([np.asarray(painting), stylize_still(style, photo), stylize_still(f"{style}_lite", photo)])
+        columns.append([np.asarray(painting), stylize_still(f"{style}_johnson", photo),
+                        stylize_still(f"{style}_lite", photo)])
         labels.append([style, "johnson", "lite"])
     canvas = Image.new("RGB", (len(columns) * (width + gap) - gap, 3 * (cell[1] + gap) - gap), "white")
     draw = ImageDraw.Draw(canvas)
