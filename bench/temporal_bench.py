@@ -171,8 +171,10 @@ def run_once(command: list[str], stats: Path) -> dict:
 
 
 def stream_command(source: str, style: str, output: str, frames: int, stats: Path, extra: list[str]) -> list[str]:
-    return [sys.executable, str(ROOT / "stream.py"), "-i", source, "-s", style, "-o", output, "--no-dashboard",
-            "--max-frames", str(frames), "--stats-json", str(stats), *extra]
+    """stream.py on ``source`` with ``style``, unless ``extra`` names its own (``-s``: settings of different styles)."""
+    own_style = "-s" in extra or "--style" in extra
+    return [sys.executable, str(ROOT / "stream.py"), "-i", source, *([] if own_style else ["-s", style]), "-o", output,
+            "--no-dashboard", "--max-frames", str(frames), "--stats-json", str(stats), *extra]
 
 
 def bench_cost(style: str, frames: int, extra: list[str], repeat: int = 1, live: bool = False,
