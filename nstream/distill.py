@@ -10,8 +10,9 @@ network is involved: the teacher's pixels are the target, so a student trains we
   photometric jitter (brightness, contrast, saturation), so the student learns the teacher's
   answer to the pictures a camera gives, not only to clean photos.
 - The teacher's outputs are computed once per crop: a pool of ``--pool`` crops and their targets is
-  made at the start and kept on disk beside the checkpoint (``<out>.pool-<key>.npz``; the key covers
-  teacher, data, seed, size and count), and training draws its batches from it.
+  made at the start and kept on disk beside the checkpoint (``pool-<key>.npz``, shared by every
+  student of that teacher: the key covers teacher, data, seed, size, count and jitter), and
+  training draws its batches from it.
 - Loss: mean squared pixel error against the teacher, plus ``--edge-weight`` times the error of
   the horizontal and vertical differences (the strokes' edges, which a pixel loss alone blurs),
   plus the stability term of ``nstream train`` (``--stability-weight``: the same strokes for a
@@ -49,6 +50,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--out", required=True, help="student checkpoint to write (.pth)")
     parser.add_argument("--name", help="style name stored in the checkpoint (default: the file's stem)")
     parser.add_argument("--arch", default="lite", choices=sorted(ARCHITECTURES))
+    parser.add_argument("--channels", type=int, help="lite only: channels of its quarter-resolution body "
+                        "(default 64; wider holds more of the teacher's texture, slower)")
     parser.add_argument("--image-size", type=int, default=256, help="crop size")
     parser.add_argument("--pool", type=int, default=1000, help="crops whose teacher outputs are computed once and reused")
     parser.add_argument("--batch-size", type=int, default=4)
@@ -122,7 +125,7 @@ def make_pool(args: argparse.Namespace, files: list[Path], teach: Callable[[torc
     """(inputs, teacher outputs) as N x 3 x S x S uint8, from the disk cache or computed now."""
     from nstream.progress import step_progress
 
-    path = Path(args.out).with_name(f"{Path(args.out).stem}.pool-{pool_key(args, files)}.npz")
+    path = Path(args.out).with_name(f"pool-{pool_key(args, files)}.npz")  # students of one teacher share it
     if path.is_file():
         with np.load(path) as cached:
             return cached["inputs"], cached["targets"]
@@ -144,6 +147,16 @@ def make_pool(args: argparse.Namespace, files: list[Path], teach: Callable[[torc
     return inputs, targets
 
 
+def student_network(arch: str, channels: int | None) -> nn.Module:
+    if channels is None:
+        return ARCHITECTURES[arch]()
+    if arch != "lite":
+        raise NStreamError("--channels sets the width of a lite student; johnson has a fixed width")
+    from nstream.models.lite import LiteNet
+
+    return LiteNet(channels=channels)
+
+
 def distill(args: argparse.Namespace, progress: bool = True,
             on_step: Callable[[int, dict[str, float]], None] | None = None) -> dict[str, Any]:
     """Distill (or resume distilling) a student; returns the final loss terms and timing."""
@@ -156,7 +169,7 @@ def distill(args: argparse.Namespace, progress: bool = True,
     files = list_images(args.data)
     teach, teacher_meta = teacher_function(args.teacher, device)
     inputs, targets = make_pool(args, files, teach, device, progress)
-    student: nn.Module = ARCHITECTURES[args.arch]().to(device).train()
+    student = student_network(args.arch, args.channels).to(device).train()
     optimizer = torch.optim.Adam(student.parameters(), lr=args.lr)
     out = Path(args.out)
     state = resume(student, optimizer, out.with_suffix(".state.pt"), device)
@@ -164,7 +177,7 @@ def distill(args: argparse.Namespace, progress: bool = True,
     order = np.random.default_rng(args.seed + step)  # a resumed run draws on, it does not replay the first batches
     meta = {"name": args.name or out.stem, "distilled": True, **teacher_meta, "style_image": Path(args.teacher).name,
             "loss_net": "none (distilled)", "trained_on": Path(args.data).name,
-            "recipe": {k: getattr(args, k) for k in ("arch", "image_size", "pool", "batch_size", "max_steps", "lr",
+            "recipe": {k: getattr(args, k) for k in ("arch", "channels", "image_size", "pool", "batch_size", "max_steps", "lr",
                                                      "edge_weight", "stability_weight", "jitter", "seed")}}
     perturb = torch.Generator().manual_seed(args.seed + step)
     terms: dict[str, float] = {}

@@ -42,7 +42,7 @@ def test_student_learns_the_teacher_and_resumes(photos: Path, tmp_path: Path) ->
     model, meta = load_style_model(out)
     assert meta["arch"] == "lite" and meta["teacher"] == "tf26-07" and meta["teacher_family"] == "tf26"
     assert meta["distilled"] and meta["recipe"]["pool"] == 8 and meta["steps"] == 40
-    (pool,) = tmp_path.glob("student.pool-*.npz")
+    (pool,) = tmp_path.glob("pool-*.npz")
     made = pool.stat().st_mtime_ns
     seen: list[int] = []
     result = distill(args_for(photos, out, 50), progress=False, on_step=lambda s, t: seen.append(s))
