@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from nstream.engines.graph_engine import TORCH_HINT
 from nstream.errors import NStreamError
 from nstream.temporal import options as temporal_options
 
@@ -286,7 +287,6 @@ def run_stream(args: argparse.Namespace) -> dict[str, Any]:
     return snapshot
 
 
-LIGHT_HINT = "pip install 'nstream[torch]'"
 
 
 def check_light(args: argparse.Namespace) -> None:
@@ -299,7 +299,7 @@ def check_light(args: argparse.Namespace) -> None:
     if args.precision not in ("auto", "fp32"):
         asked.append(f"--precision {args.precision}")
     if asked:
-        raise NStreamError(f"{', '.join(asked)} needs PyTorch, which this install lacks: {LIGHT_HINT} "
+        raise NStreamError(f"{', '.join(asked)} needs PyTorch, which this install lacks: {TORCH_HINT} "
                            "(without it: ONNX Runtime, fp32, on the CPU)")
 
 
@@ -352,7 +352,7 @@ def stream_main(argv: Sequence[str] | None = None) -> int:
 
 def requires_torch(what: str) -> int:
     """One ``error:`` line for a command the light install (no PyTorch) cannot run; its exit status."""
-    print(f"error: {what} needs PyTorch, which this install lacks: {LIGHT_HINT} "
+    print(f"error: {what} needs PyTorch, which this install lacks: {TORCH_HINT} "
           "(the light install runs stream.py and `python -m nstream styles`)", file=sys.stderr)
     return 2
 
@@ -364,7 +364,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     if not torch_installed() and arguments[:1] != ["styles"]:
         if not arguments or arguments[0] in ("-h", "--help"):
-            print("usage: python -m nstream styles (more commands with PyTorch: " + LIGHT_HINT + ")")
+            print("usage: python -m nstream styles (more commands with PyTorch: " + TORCH_HINT + ")")
             return 0 if arguments else 2
         return requires_torch(f"python -m nstream {arguments[0]}")
     if not torch_installed():
@@ -434,7 +434,7 @@ def _print_styles(console: Any = None) -> None:
             arch, _, meta = read_checkpoint(entry.path)
         else:  # the light install reads no checkpoints: what runs here is a shipped graph or nothing
             graph = entry.path.with_suffix(GRAPH_SUFFIX).is_file()
-            arch, meta = ("lite (ONNX graph)" if graph else f"needs {LIGHT_HINT}"), {}
+            arch, meta = ("lite (ONNX graph)" if graph else f"needs {TORCH_HINT}"), {}
         rows.append((entry.name, arch, str(meta.get("style_image", "?")), str(meta.get("loss_net", "?")),
                      str(meta.get("steps", "?")), entry.origin, str(entry.path)))
     # Magenta's networks: the bundled paintings (any other image file works too) and the 26 styles

@@ -19,6 +19,7 @@ from nstream.errors import NStreamError
 
 INPUT, OUTPUT, STYLE = "input", "output", "style"  # the names every exported graph uses (engines/export.py)
 DYNAMIC_BLOCK_BASE = 4  # ONNX Runtime's session.dynamic_block_base: see cpu_session
+TORCH_HINT = "pip install 'nstream[torch]'"  # what to do when something needs PyTorch and it is absent
 
 
 def torch_installed() -> bool:

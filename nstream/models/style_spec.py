@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from nstream.engines.graph_engine import GraphEngine, torch_installed
+from nstream.engines.graph_engine import TORCH_HINT, GraphEngine, torch_installed
 from nstream.errors import NStreamError
 from nstream.models.registry import resolve_style
 
@@ -42,7 +42,6 @@ PREDICTOR_SIZE = 256  # the style predictor sees the central square at this size
 FAMILY_NETWORK = {"magenta": "magenta_arbitrary", "tf26": "tf26"}
 GRAPH_SUFFIX = ".onnx"
 VECTOR_VERSION = 2  # in the cache's file names: bump when the predictor's input or weights change
-TORCH_HINT = "pip install 'nstream[torch]'"
 
 
 @dataclass
@@ -61,10 +60,6 @@ class Style:
     def network_key(self) -> object:
         """Styles with the same key share one engine (conditioned styles of one family)."""
         return self.graph if self.model is None else id(self.model)
-
-    @property
-    def conditioned(self) -> bool:
-        return self.vector is not None
 
 
 def tf26_names() -> list[str]:
