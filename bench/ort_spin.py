@@ -20,7 +20,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from nstream.engines import create_engine  # noqa: E402
-from nstream.engines.onnxrt import cpu_session  # noqa: E402
+from nstream.engines.graph_engine import cpu_session  # noqa: E402
 from nstream.models.checkpoints import load_style_model  # noqa: E402
 from nstream.models.registry import resolve_style  # noqa: E402
 

@@ -39,7 +39,15 @@ from torch import nn
 
 from nstream.errors import NStreamError
 from nstream.models.architectures import ARCHITECTURES
-from nstream.train import list_images, random_crops, resume, save_progress, stability_loss, train_device
+from nstream.train import (
+    list_images,
+    random_crops,
+    report_step,
+    resume,
+    save_progress,
+    stability_loss,
+    train_device,
+)
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
@@ -202,10 +210,7 @@ def distill(args: argparse.Namespace, progress: bool = True,
             losses["total"].backward()
             optimizer.step()
             step += 1
-            terms = {k: float(v.detach()) for k, v in losses.items()}
-            if on_step is not None:
-                on_step(step, terms)
-            advance(" ".join(f"{k} {v:.3g}" for k, v in terms.items()))
+            terms = report_step(step, losses, on_step, advance)
             if step % args.checkpoint_every == 0 or step == args.max_steps:
                 save_progress(out, student, args.arch, meta, optimizer, step)
             if args.preview_every and step % args.preview_every == 0:

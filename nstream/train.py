@@ -246,16 +246,23 @@ def train(args: argparse.Namespace, progress: bool = True,
             scaler.step(optimizer)
             scaler.update()
             step += 1
-            terms = {k: float(v.detach()) for k, v in losses.items()}
-            if on_step is not None:
-                on_step(step, terms)
-            advance(" ".join(f"{k} {v:.3g}" for k, v in terms.items()))
+            terms = report_step(step, losses, on_step, advance)
             if step % args.checkpoint_every == 0 or step == args.max_steps:
                 save_progress(out, model, arch, meta, optimizer, step, rng=_list_state(rng.getstate()))
             if args.preview_every and step % args.preview_every == 0:
                 _save_preview(output, out.with_name(f"{out.stem}.preview-{step:06d}.png"))
     seconds = time.perf_counter() - start
     return {"steps": step, "losses": terms, "seconds_per_step": seconds / max(1, step - first_step)}
+
+
+def report_step(step: int, losses: dict[str, torch.Tensor], on_step: Callable[[int, dict[str, float]], None] | None,
+                advance: Callable[[str], None]) -> dict[str, float]:
+    """A finished step's loss terms as numbers, given to ``on_step`` and shown on the progress bar."""
+    terms = {k: float(v.detach()) for k, v in losses.items()}
+    if on_step is not None:
+        on_step(step, terms)
+    advance(" ".join(f"{k} {v:.3g}" for k, v in terms.items()))
+    return terms
 
 
 def resume(model: nn.Module, optimizer: torch.optim.Optimizer, state_path: Path, device: torch.device

@@ -22,7 +22,8 @@ from conftest import ROOT
 from nstream.engines import create_engine
 from nstream.engines.cache import CacheKey, EngineCache
 from nstream.engines.export import ALLOWED_OPS, INPUT, OUTPUT, export_onnx, op_types
-from nstream.engines.onnxrt import cpu_session, validated_graph
+from nstream.engines.graph_engine import cpu_session
+from nstream.engines.onnxrt import validated_graph
 from nstream.engines.quantize import calibration_dirs
 from nstream.engines.validate import check_engine, psnr
 from nstream.errors import NStreamError

@@ -19,11 +19,12 @@ from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 from torch import nn
 
+from nstream.engines.graph_engine import INPUT, OUTPUT, STYLE
 from nstream.errors import NStreamError
 
 OPSET = 17
-INPUT, OUTPUT = "input", "output"
-STYLE = "style"  # conditioned networks: the (1, D) style vector, so styles switch without a new graph
+# INPUT, OUTPUT, STYLE: the graphs' tensor names (STYLE: a conditioned network's (1, D) style vector, so styles
+# switch without a new graph), defined with the PyTorch-free engine that runs shipped graphs.
 # Concat and Mul (lite's input-guided head), DepthToSpace and ConvTranspose (johnson_deconv), and
 # Gemm/MatMul, Unsqueeze, Sigmoid (the conditioned networks' style-to-norm maps and output) are
 # standard TensorRT ONNX-parser ops too.

@@ -16,11 +16,10 @@ import onnx
 import torch
 from torch import nn
 
-from nstream.engines.base import pick_device
+from nstream.engines.base import pick_device, require_style, warmup_style
 from nstream.engines.cache import CacheKey, EngineCache, model_hash
-from nstream.engines.base import require_style, warmup_style
 from nstream.engines.export import INPUT, OUTPUT, STYLE, check_styles, export_onnx, style_dim, to_fp16
-from nstream.engines.graph_engine import GraphEngine, cpu_session
+from nstream.engines.graph_engine import GraphEngine
 from nstream.engines.quantize import calibration_dirs, frames_hash, load_frames, quantize_int8, synthetic_images
 from nstream.engines.validate import check_engine, torch_reference
 from nstream.errors import NStreamError
@@ -88,13 +87,8 @@ def validated_graph(model: nn.Module, precision: str, cache: EngineCache | None 
         graph = quantize_int8(graph, calib, keep_head=getattr(model, "int8_keep_head", 2),
                               styles=check_styles(model, len(calib)))
     data = graph.SerializeToString()
-    session = cpu_session(data)
     styles = check_styles(model, len(holdout))
-
-    def run(x: np.ndarray, style: np.ndarray | None = None) -> np.ndarray:
-        return session.run([OUTPUT], {INPUT: x} if style is None else {INPUT: x, STYLE: style})[0]
-
-    worst = check_engine(run, torch_reference(model, holdout, styles), holdout, precision,
+    worst = check_engine(GraphEngine(data).infer, torch_reference(model, holdout, styles), holdout, precision,
                          f"the {precision} ONNX graph", styles)
     info = {"psnr": worst, "build_seconds": round(time.perf_counter() - started, 2), "holdout_frames": len(holdout)}
     log.info("built %s ONNX graph: PSNR %.1f dB vs PyTorch on %d held-out frames", precision, worst, len(holdout))
