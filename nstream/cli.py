@@ -10,17 +10,16 @@ import argparse
 import json
 import logging
 import os
-import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from nstream.config import DEMO_CLIP, EncodeConfig, EngineConfig, SourceConfig, StreamConfig, StyleConfig
 from nstream.engines.graph_engine import TORCH_HINT
 from nstream.errors import NStreamError
-from nstream.temporal import options as temporal_options
+from nstream.temporal.config import TemporalConfig
 
-DEMO_CLIP = Path(__file__).resolve().parent / "assets" / "bigbuckbunny.mp4"
 log = logging.getLogger("nstream")
 
 
@@ -114,219 +113,87 @@ def stream_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-dashboard", action="store_true", help="logs only, no live dashboard")
     run.add_argument("--stats-json", help="write the run's figures to this JSON file at the end")
     run.add_argument("-v", "--verbose", action="store_true")
-    temporal_options.add_arguments(p)
+    add_temporal_arguments(p)
     return p
 
 
-def default_output(info: Any, style: str) -> str:
-    suffix = {"image": info.extra.get("suffix", ".png")}.get(info.kind, ".mp4")
-    return str(Path("result") / f"{info.name}_{style}{suffix}")
+def add_temporal_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``temporal consistency`` option group (stream.py and ``python -m nstream eval``)."""
+    from nstream.temporal.blend import CHECKS, DEFAULT_CHECK, DEFAULT_STRENGTH, MAX_STRENGTH
+    from nstream.temporal.flow import DIS_PRESETS, FLOWS
+    from nstream.temporal.scenecut import DEFAULT_CUT_THRESHOLD
+
+    group = parser.add_argument_group("temporal consistency")
+    group.add_argument("--temporal-strength", type=float, default=DEFAULT_STRENGTH, metavar="A",
+                       help=f"0..{MAX_STRENGTH}: weight of the flow-warped previous output where the flow is reliable "
+                            f"(0 = off; default {DEFAULT_STRENGTH})")
+    group.add_argument("--flow", default="dis", choices=FLOWS,
+                       help="optical flow for blending: dis (CPU, default), farneback (CPU), raft_small/raft_large (CUDA)")
+    group.add_argument("--flow-scale", type=float, default=None,
+                       help="fraction of the frame size the flow runs at (default for dis: half size, but 320 to 640 px "
+                            "wide; 1 for the others)")
+    group.add_argument("--flow-preset", default="medium", choices=tuple(DIS_PRESETS),
+                       help="DIS preset (default medium; fast takes a third of its flow time and removes a third less "
+                            "flicker on fast motion)")
+    group.add_argument("--occlusion-check", default=DEFAULT_CHECK, choices=CHECKS,
+                       help="how the blend finds pixels the history must not fill: photometric (default: motion "
+                            "boundaries, frame exits, the warped previous input against the current one) or "
+                            "consistency (adds the forward-backward flow check: a second flow per frame)")
+    group.add_argument("--no-restore-contrast", action="store_true",
+                       help="leave the blended frame as flat as averaging makes it (default: give it back the fresh "
+                            "stylization's global contrast, one gain per frame)")
+    group.add_argument("--mask-smoothing", type=float, default=None, metavar="SIGMA",
+                       help="Gaussian blur of the reliability mask in pixels (default: frame height / 240, at least 1; "
+                            "0 keeps its hard edges)")
+    group.add_argument("--scene-cut", type=float, default=DEFAULT_CUT_THRESHOLD, metavar="T",
+                       help=f"colour-histogram distance (0..1) above which a frame starts a new shot and the "
+                            f"history is dropped (default {DEFAULT_CUT_THRESHOLD})")
+    group.add_argument("--no-scene-cuts", action="store_true", help="never reset the history on a histogram jump")
 
 
-def _expected_frames(count: int | None, loops: int, max_frames: int | None) -> int | None:
-    """Frames the run will produce, for the progress bar: the file's count, looped, capped."""
-    total = count * loops if count else None
-    if max_frames is not None:
-        total = min(total, max_frames) if total else max_frames
-    return total
+def temporal_config(args: argparse.Namespace) -> TemporalConfig:
+    """The temporal options of a parsed command line as a :class:`TemporalConfig`."""
+    return TemporalConfig(strength=args.temporal_strength, flow=args.flow, flow_scale=args.flow_scale,
+                          flow_preset=args.flow_preset, occlusion_check=args.occlusion_check,
+                          restore_contrast=not args.no_restore_contrast, mask_smoothing=args.mask_smoothing,
+                          scene_cut=None if args.no_scene_cuts else args.scene_cut)
 
 
-def _install_stop_handlers(stop: Callable[[], None]) -> Callable[[], None]:
-    """SIGINT/SIGTERM: first drains, second abandons the queue. Returns the restorer."""
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    for sig in previous:
-        signal.signal(sig, lambda *_: stop())
+def stream_config(args: argparse.Namespace) -> StreamConfig:
+    """stream.py's parsed arguments as the session's typed configuration."""
+    from nstream.models.registry import DEFAULT_STYLE
 
-    def restore() -> None:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-    return restore
-
-
-def plan_workers(workers: int | None, threads: int | None, live: bool, cpu: bool,
-                 cores: int | None = None) -> tuple[int, int | None]:
-    """(frames stylized at once, network threads for each): see ``--workers``. One frame per thread
-    wastes less CPU than one frame on all of them (per-layer hand-offs), so files on a CPU get two
-    workers; live sources get one (latency) and GPUs one (their engines run one frame at a time)."""
-    if workers is not None and workers < 1:
-        raise NStreamError(f"--workers {workers}: use 1 or more")
-    cores = cores or os.cpu_count() or 1
-    if live or not cpu:
-        return 1, threads
-    if workers is None:
-        if threads is not None or cores < 2:
-            return 1, threads
-        workers = 2
-    return workers, threads or max(1, cores // workers)
+    source = SourceConfig(input=args.input, live=args.live, fps=args.fps, width=args.width, height=args.height,
+                          max_frames=args.max_frames, start=args.start, duration=args.duration, loop=args.loop,
+                          audio=not args.no_audio, rtsp_transport=args.rtsp_transport, timeout=args.timeout,
+                          read_timeout=args.read_timeout, reconnect_for=args.reconnect_for)
+    style = StyleConfig(styles=args.style or [DEFAULT_STYLE], morph=args.morph, every=args.style_every,
+                        strength=args.strength, preserve_colors=args.preserve_colors, dark_guard=not args.no_dark_guard,
+                        size=args.size, scale=args.scale)
+    engine = EngineConfig(engine=args.engine, device=args.device, precision=args.precision, threads=args.threads,
+                          workers=args.workers)
+    encode = EncodeConfig(codec=args.codec, crf=args.crf, preset=args.preset, bitrate=args.bitrate, pix_fmt=args.pix_fmt)
+    return StreamConfig(source=source, outputs=list(args.output or []), style=style, engine=engine,
+                        temporal=temporal_config(args), encode=encode, queue_size=args.queue_size)
 
 
 def run_stream(args: argparse.Namespace) -> dict[str, Any]:
-    """Open everything, run the pipeline, close everything; return the final stats snapshot."""
+    """Build the session from the arguments, run it with the dashboard, print what it did."""
     from nstream import dashboard
-    from nstream.engines.graph_engine import torch_installed
-    from nstream.media.sinks import WindowSink, open_sink
-    from nstream.media.sources import FileSource, is_live_input, open_source
-    from nstream.models.registry import DEFAULT_STYLE
-    from nstream.models.style_spec import load_style, predict_vector
-    from nstream.pipeline import Pipeline
-    from nstream.stats import PipelineStats
-    from nstream.styleswitch import StyleSwitch, check_every
-    from nstream.stylizer import Stylizer, padded_size
+    from nstream.session import build_session
 
-    if args.scale is not None and not 0.05 <= args.scale <= 4:
-        raise NStreamError(f"--scale {args.scale} is out of range: use 0.05 to 4")
-    if not args.morph >= 0:
-        raise NStreamError(f"--morph {args.morph}: give 0 or more seconds")
-    specs = args.style or [DEFAULT_STYLE]
-    check_every(args.style_every, len(specs))
-    light = not torch_installed()
-    if light:
-        check_light(args)
-    cpu = light or (args.engine not in ("tensorrt", "torch2trt") and _device_type(args.device) == "cpu")
-    styles = [load_style(spec, prefer_lite=cpu, light=light) for spec in specs]
-    workers, threads = plan_workers(args.workers, args.threads, is_live_input(args.input, args.live), cpu)
-    # every network's engine is built now, so that switching styles mid-stream costs nothing; styles of
-    # one conditioned network (paintings, tf26) share its engine and differ only in the style vector
-    built: dict[object, Any] = {}
-    for style in styles:
-        if style.network_key not in built:
-            built[style.network_key] = _build_engine(style, args, threads)
-    engines = [built[style.network_key] for style in styles]
-    engine = engines[0]
-    stylizers = [Stylizer(each, size=args.size, scale=args.scale, preserve_colors=args.preserve_colors,
-                          strength=args.strength, style=style.vector, dark_guard=not args.no_dark_guard,
-                          own_style=predict_vector if style.family == "magenta" else None)
-                 for each, style in zip(engines, styles, strict=True)]
-    source = open_source(args.input, live=args.live, fps=args.fps, width=args.width, height=args.height,
-                         open_timeout=args.timeout, read_timeout=args.read_timeout, reconnect_for=args.reconnect_for,
-                         rtsp_transport=args.rtsp_transport, start=args.start, duration=args.duration)
-    if args.loop > 1:
-        if not isinstance(source, FileSource):
-            source.close()
-            raise NStreamError("--loop works with video files only")
-        source.loops = args.loop
-    sinks = []
-    try:
-        info = source.info
-        if args.no_audio:
-            info.audio_stream = None
-        outputs = args.output or [default_output(info, styles[0].name)]
-        for spec in outputs:
-            sink = open_sink(spec, codec=args.codec, crf=args.crf, preset=args.preset, bitrate=args.bitrate,
-                             pix_fmt=args.pix_fmt)
-            sinks.append(sink)
-            sink.open(info)
-        if isinstance(source, FileSource) and any(sink.push for sink in sinks):
-            source.paced = True  # a push of a file goes out at the file's own rate, not as fast as it encodes
-        for each in built.values():
-            each.warmup(*padded_size(*stylizers[0].work_size(info.height, info.width)))
-        stats = PipelineStats()
-        stats.info = {"engine": engine.name, "precision": engine.precision, "device": str(engine.device),
-                      "engine_reason": getattr(engine, "reason", ""),
-                      "resolution": f"{info.width}x{info.height}", "input": info.name,
-                      "live": info.live, "frame_count": _expected_frames(info.frame_count, args.loop, args.max_frames),
-                      "outputs": outputs, "workers": workers, "kind": info.kind,
-                      "network": network_note(specs[0], styles[0])}
-        switch = StyleSwitch([style.name for style in styles], stylizers, stats.info, every=args.style_every,
-                             live=info.live, morph=args.morph)
-        for sink in sinks:
-            if isinstance(sink, WindowSink):
-                sink.on_key = switch.on_key
-
-        def network(frame: Any) -> Any:
-            frame.image = switch.stylize(frame)
-            return frame
-
-        # one image has no history to blend with
-        stylize = network if info.kind == "image" else temporal_options.wrap_stylize(network, args, info.live, stats,
-                                                                                       str(engine.device))
-        # several frames at once: the network runs on the workers, the blend after it in frame order
-        split = workers > 1 and not info.live and hasattr(stylize, "finish")
-        pipeline = Pipeline(source, network if split else stylize, sinks, queue_size=args.queue_size, stats=stats,
-                            max_frames=args.max_frames, prepare=getattr(stylize, "prepare", None), workers=workers,
-                            finish=stylize.finish if split else None)
-    except BaseException:
-        for sink in sinks:
-            sink.close()
-        source.close()
-        raise
-    signalled: list[bool] = []  # Ctrl-C / SIGTERM seen: the run is interrupted, not complete
-
-    def on_signal() -> None:
-        signalled.append(True)
-        pipeline.request_stop()
-
-    restore_stop, restore_switch = _install_stop_handlers(on_signal), switch.install_signal()
-    try:
-        pipeline.start()
-        mode = "off" if args.no_dashboard else "auto"
-        try:
-            dashboard.watch(stats.snapshot, pipeline.alive, mode=mode, tick=pipeline.tick)
-        finally:
-            pipeline.join()
-            pipeline.tick()
-        pipeline.finish()
-    finally:
-        restore_stop()
-        restore_switch()
-        source.close()
-        if hasattr(stylize, "close"):  # the temporal stage's flow worker, with any job queued ahead
-            stylize.close()
-    stats.outcome(interrupted=bool(signalled), stopped=pipeline.stopping.is_set(), truncated=source.truncated)
-    snapshot = stats.snapshot()
-    for warning in source.warnings + dashboard.end_warnings(snapshot):
+    session = build_session(stream_config(args))
+    snapshot = session.run(dashboard="off" if args.no_dashboard else "auto", handle_signals=True)
+    for warning in session.source.warnings + dashboard.end_warnings(snapshot):
         print(f"warning: {warning}", file=sys.stderr)
     if args.stats_json:
         Path(args.stats_json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.stats_json).write_text(json.dumps(snapshot, indent=2))
     print(dashboard.summary(snapshot))
-    for output in outputs:
+    for output in session.outputs:
         if output not in ("null", "window", "virtualcam") and "://" not in output and Path(output).exists():
             print(f"wrote {output}")
     return snapshot
-
-
-
-
-def check_light(args: argparse.Namespace) -> None:
-    """Without PyTorch only ONNX Runtime on the CPU in fp32 can run: say so for anything else."""
-    asked = []
-    if args.engine not in ("auto", "onnxruntime"):
-        asked.append(f"--engine {args.engine}")
-    if args.device not in ("auto", "cpu"):
-        asked.append(f"--device {args.device}")
-    if args.precision not in ("auto", "fp32"):
-        asked.append(f"--precision {args.precision}")
-    if asked:
-        raise NStreamError(f"{', '.join(asked)} needs PyTorch, which this install lacks: {TORCH_HINT} "
-                           "(without it: ONNX Runtime, fp32, on the CPU)")
-
-
-def _device_type(device: str) -> str:
-    from nstream.engines.base import pick_device
-
-    return pick_device(device).type
-
-
-def _build_engine(style: Any, args: argparse.Namespace, threads: int | None) -> Any:
-    """The style's network in the engine asked for, or (no PyTorch) its shipped graph in ONNX Runtime."""
-    if style.model is None:
-        from nstream.engines.graph_engine import GraphEngine
-
-        engine = GraphEngine(style.graph, threads)
-        engine.reason = "light install (no PyTorch): ONNX Runtime on the shipped graph"
-        return engine
-    from nstream.engines import create_engine
-
-    return create_engine(args.engine, style.model, args.device, args.precision, threads=threads)
-
-
-def network_note(spec: str, style: Any) -> str:
-    """Which network runs, and why when the device chose it (a bare style name on a CPU means lite)."""
-    arch = style.meta.get("arch", style.family)
-    chosen = style.family == "checkpoint" and style.name != spec and style.name.endswith("_lite")
-    return f"{arch} (for the CPU; -s {spec}_johnson for johnson)" if chosen else arch
 
 
 def _run_guarded(action: Callable[[], Any]) -> int:

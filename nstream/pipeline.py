@@ -1,14 +1,15 @@
-"""Decode, stylize and encode in three threads joined by bounded queues.
+"""Decode, stylize and encode in three threads joined by bounded queues; stages run in between.
 
 File sources: back-pressure, every frame goes out, in order. Live sources: the queues are
 leaky (latest frame wins), so latency stays bounded however slow the engine is; every drop
-is counted. Stopping drains what is queued and always closes every sink; so does a source that
-fails mid-way (its error is raised once the frames decoded before it are out).
+is counted. Stopping drains what is queued and always closes every sink and every stage; so does
+a source that fails mid-way (its error is raised once the frames decoded before it are out).
 
-File sources can stylize several frames at once (``workers``): on a CPU, two frames on one
-thread each get more out of the cores than one frame on two threads, whose per-layer hand-offs
-cost CPU time (lite at 360p on 2 cores: 46.9 against 37.3 fps, docs/BENCHMARKS.md). Whatever must see the frames in
-order (the temporal blend) is the ``finish`` callable, run on the stylize thread in frame order.
+What runs between the queues is a list of :class:`Stage` objects (the network, then the temporal
+blend). File sources can run the stages that do not need frames in order on several frames at once
+(``workers``): on a CPU, two frames on one thread each get more out of the cores than one frame on
+two threads, whose per-layer hand-offs cost CPU time (docs/BENCHMARKS.md, "workers"). The stages
+after the first one that needs order (the temporal blend) run on the stylize thread in frame order.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from nstream.errors import NStreamError
 from nstream.frames import Frame
@@ -30,6 +31,53 @@ from nstream.stats import PipelineStats
 log = logging.getLogger(__name__)
 
 END = object()  # end of stream marker
+
+
+@runtime_checkable
+class Stage(Protocol):
+    """What runs between the decode and the encode queue.
+
+    ``prepare`` is called once for every frame that will be processed, in frame order, before any
+    stage processes it, and as early as the pipeline can: on the decode thread as the frame is queued
+    (file sources: a stage can start work that needs the input only, such as the flow, while earlier
+    frames are still in the network), on the stylize thread as the frame leaves the queue (live
+    sources: frames dropped in the queue are never prepared). ``process`` may run on several worker
+    threads at once unless ``ordered``. ``close`` is called once by the pipeline that started it.
+    """
+
+    name: str
+    ordered: bool
+
+    def prepare(self, frame: Frame) -> None: ...
+
+    def process(self, frame: Frame) -> Frame: ...
+
+    def close(self) -> None: ...
+
+
+class FunctionStage:
+    """A plain ``frame -> frame`` callable as an unordered stage (tests, simple filters)."""
+
+    ordered = False
+
+    def __init__(self, function: Callable[[Frame], Frame], name: str = "function") -> None:
+        self.function = function
+        self.name = name
+
+    def prepare(self, frame: Frame) -> None:
+        pass
+
+    def process(self, frame: Frame) -> Frame:
+        return self.function(frame)
+
+    def close(self) -> None:
+        pass
+
+
+def as_stages(stages: Stage | Callable[[Frame], Frame] | Sequence[Stage | Callable[[Frame], Frame]]) -> list[Stage]:
+    """One stage, one callable or a list of either, as a list of stages."""
+    items = [stages] if isinstance(stages, Stage) or callable(stages) else list(stages)
+    return [item if isinstance(item, Stage) else FunctionStage(item) for item in items]
 
 
 class FrameQueue:
@@ -92,20 +140,17 @@ class FrameQueue:
 
 
 class Pipeline:
-    """Runs ``source -> stylize -> sinks``; ``run`` returns when every sink is closed."""
+    """Runs ``source -> stages -> sinks``; ``run`` returns when every sink and stage is closed."""
 
-    def __init__(self, source: Source, stylize: Callable[[Frame], Frame], sinks: Sequence[Sink],
-                 queue_size: int = 4, stats: PipelineStats | None = None, max_frames: int | None = None,
-                 prepare: Callable[[Frame], None] | None = None, workers: int = 1,
-                 finish: Callable[[Frame], Frame] | None = None) -> None:
-        """``prepare`` runs in the decode thread on every frame before it is queued: a stage can start
-        work that needs the input only (the temporal stage's flow) while earlier frames are stylized.
-        ``workers`` frames of a file source are stylized at once (live sources: always one, for
-        latency); ``finish`` then runs on each stylized frame in order."""
+    def __init__(self, source: Source, stages: Stage | Callable[[Frame], Frame] | Sequence[Stage | Callable[[Frame], Frame]],
+                 sinks: Sequence[Sink], queue_size: int = 4, stats: PipelineStats | None = None,
+                 max_frames: int | None = None, workers: int = 1) -> None:
+        """``workers`` frames of a file source go through the unordered stages at once (live sources:
+        always one, for latency); the stages from the first ordered one on then see them in order."""
         self.source = source
-        self.stylize = stylize
-        self.prepare = prepare
-        self.finish_frame = finish
+        self.stages = as_stages(stages)
+        first_ordered = next((i for i, stage in enumerate(self.stages) if stage.ordered), len(self.stages))
+        self.parallel, self.in_order = self.stages[:first_ordered], self.stages[first_ordered:]
         self.workers = 1 if source.info.live else max(1, int(workers))
         self.sinks = list(sinks)
         self.stats = stats or PipelineStats()
@@ -118,6 +163,7 @@ class Pipeline:
         self.stats.queues = {"decoded": self.inbox.__len__, "stylized": self.outbox.__len__}
         self.errors: list[BaseException] = []
         self.stopping = threading.Event()
+        self.stages_closed = False
         self.threads = [
             threading.Thread(target=self._guard, args=(self._decode,), name="decode", daemon=True),
             threading.Thread(target=self._guard, args=(self._stylize,), name="stylize", daemon=True),
@@ -166,21 +212,39 @@ class Pipeline:
         return self.finish()
 
     def finish(self) -> PipelineStats:
-        """After the threads end: re-raise the first stage error (sinks are closed by then)."""
+        """After the threads end: close the stages, re-raise the first error (sinks are closed by then)."""
+        self.close_stages()
         self.stats.finish()
         if self.errors:
             raise self.errors[0]
         return self.stats
 
-    # -- stages ----------------------------------------------------------------------------
-    def _guard(self, stage: Callable[[], None]) -> None:
+    def close_stages(self) -> None:
+        """Close every stage once (a stage's worker may hold jobs queued for frames never processed)."""
+        if self.stages_closed:
+            return
+        self.stages_closed = True
+        for stage in self.stages:
+            try:
+                stage.close()
+            except Exception as exc:  # noqa: BLE001 - one failing stage must not leave others open
+                log.warning("closing stage %s failed: %s", stage.name, exc)
+                self.errors.append(exc)
+
+    # -- threads ---------------------------------------------------------------------------
+    def _guard(self, work: Callable[[], None]) -> None:
         try:
-            stage()
+            work()
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread
             self.errors.append(exc)
             self.abort()
 
+    def _prepare(self, frame: Frame) -> None:
+        for stage in self.stages:
+            stage.prepare(frame)
+
     def _decode(self) -> None:
+        early = not self.source.info.live  # live frames may still be dropped: prepared as they leave the queue
         try:
             frames = iter(self.source.frames())
             count = 0
@@ -190,8 +254,8 @@ class Pipeline:
                 if frame is None:
                     break
                 self.stats.stage("decode", time.perf_counter() - started)
-                if self.prepare is not None:
-                    self.prepare(frame)
+                if early:
+                    self._prepare(frame)
                 if not self.inbox.put(frame):
                     break
                 count += 1
@@ -203,13 +267,16 @@ class Pipeline:
     def _stylize(self) -> None:
         pool = ThreadPoolExecutor(self.workers, thread_name_prefix="stylize") if self.workers > 1 else None
         running: deque[Future[tuple[Frame, float]]] = deque()  # in frame order
+        late = self.source.info.live
         try:
             while (frame := self.inbox.get()) is not END:
+                if late:
+                    self._prepare(frame)
                 if pool is None:
-                    if not self._deliver(*self._timed_stylize(frame)):
+                    if not self._deliver(*self._run_parallel(frame)):
                         return
                     continue
-                running.append(pool.submit(self._timed_stylize, frame))
+                running.append(pool.submit(self._run_parallel, frame))
                 if len(running) >= self.workers and not self._deliver(*running.popleft().result()):
                     return
             while running:
@@ -220,17 +287,19 @@ class Pipeline:
                 pool.shutdown(wait=True, cancel_futures=True)
             self.outbox.close()
 
-    def _timed_stylize(self, frame: Frame) -> tuple[Frame, float]:
+    def _run_parallel(self, frame: Frame) -> tuple[Frame, float]:
+        """The stages that may see frames out of order (a worker thread), timed."""
         started = time.perf_counter()
-        return self.stylize(frame), time.perf_counter() - started
+        for stage in self.parallel:
+            frame = stage.process(frame)
+        return frame, time.perf_counter() - started
 
     def _deliver(self, frame: Frame, seconds: float) -> bool:
-        """Finish a stylized frame (in order) and queue it for the sinks; False once aborted."""
-        if self.finish_frame is not None:
-            started = time.perf_counter()
-            frame = self.finish_frame(frame)
-            seconds += time.perf_counter() - started
-        self.stats.stage("stylize", seconds)
+        """Run the ordered stages on a frame (in frame order) and queue it for the sinks; False once aborted."""
+        started = time.perf_counter()
+        for stage in self.in_order:
+            frame = stage.process(frame)
+        self.stats.stage("stylize", seconds + time.perf_counter() - started)
         return self.outbox.put(frame)
 
     def _encode(self) -> None:

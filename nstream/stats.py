@@ -17,6 +17,15 @@ import numpy as np
 WINDOW = 4096  # recent samples kept for percentiles and means
 RATE_WINDOW_S = 2.0  # fps is measured over this many recent seconds
 
+# Keys of ``PipelineStats.info``: what the session, its stages and the run's outcome report beside the
+# measured figures (the dashboard, the summary and --stats-json read them; tests and tools parse the JSON).
+ENGINE, PRECISION, DEVICE, ENGINE_REASON = "engine", "precision", "device", "engine_reason"
+RESOLUTION, INPUT, LIVE, KIND, FRAME_COUNT = "resolution", "input", "live", "kind", "frame_count"
+OUTPUTS, WORKERS, NETWORK = "outputs", "workers", "network"
+STYLE, STYLES, STYLE_SWITCHES = "style", "styles", "style_switches"
+TEMPORAL, UNBLENDED, SCENE_CUTS, FLOW_RESETS, FLOW_MS = "temporal", "unblended", "scene_cuts", "flow_resets", "flow_ms"
+COMPLETE, INTERRUPTED, TRUNCATED = "complete", "interrupted", "truncated"
+
 
 class StageStats:
     def __init__(self, name: str) -> None:
@@ -82,7 +91,7 @@ class PipelineStats:
         (or the part asked for) went out; ``interrupted`` after Ctrl-C or SIGTERM; ``truncated`` when
         the input itself ended short of what it promised."""
         with self.lock:
-            self.info.update(complete=not (stopped or truncated), interrupted=interrupted, truncated=truncated)
+            self.info.update({COMPLETE: not (stopped or truncated), INTERRUPTED: interrupted, TRUNCATED: truncated})
 
     def snapshot(self) -> dict[str, Any]:
         now = time.monotonic()

@@ -30,6 +30,7 @@ import numpy as np
 
 from nstream.errors import NStreamError
 from nstream.frames import Frame
+from nstream.stats import STYLE, STYLE_SWITCHES, STYLES
 
 log = logging.getLogger(__name__)
 
@@ -71,12 +72,13 @@ class StyleSwitch:
         self.morph_from: tuple[int, float] | None = None  # (previous style, start) of the last key switch
         self.lock = threading.Lock()
         self.info: dict[str, Any] = info if info is not None else {}
-        self.info.update(style=self.names[0], style_switches=0)
+        self.info.update({STYLE: self.names[0], STYLE_SWITCHES: 0})
         if len(self.names) > 1:
-            self.info["styles"] = list(self.names)
+            self.info[STYLES] = list(self.names)
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         return self.stylizers[self.active](image)
+
 
     def stylize(self, frame: Frame) -> np.ndarray:
         """The frame's pixels through the style active at its timestamp (``every``) or now."""
@@ -134,10 +136,10 @@ class StyleSwitch:
             self._report(index % len(self.names))
 
     def _report(self, active: int) -> None:
-        if self.info.get("style") == self.names[active]:
+        if self.info.get(STYLE) == self.names[active]:
             return
-        self.info["style"] = self.names[active]
-        self.info["style_switches"] = self.info.get("style_switches", 0) + 1
+        self.info[STYLE] = self.names[active]
+        self.info[STYLE_SWITCHES] = self.info.get(STYLE_SWITCHES, 0) + 1
         log.info("style: %s", self.names[active])
 
     def next(self) -> None:
@@ -163,3 +165,28 @@ class StyleSwitch:
         previous = signal.getsignal(usr1)
         signal.signal(usr1, lambda *_: self.next())
         return lambda: signal.signal(usr1, previous)
+
+
+class NetworkStage:
+    """The pipeline stage that runs the network: each frame through the switch's active style.
+    Unordered: a frame's style depends on its timestamp or the switch, not on the frames before it."""
+
+    name = "network"
+    ordered = False
+
+    def __init__(self, switch: StyleSwitch) -> None:
+        self.switch = switch
+
+    def prepare(self, frame: Frame) -> None:
+        pass
+
+    def process(self, frame: Frame) -> Frame:
+        frame.image = self.switch.stylize(frame)
+        return frame
+
+    def close(self) -> None:
+        """Release every engine once (styles of one conditioned network share theirs)."""
+        engines = {id(each.engine): each.engine for each in self.switch.stylizers if hasattr(each, "engine")}
+        for engine in engines.values():
+            if hasattr(engine, "close"):
+                engine.close()

@@ -72,6 +72,32 @@ class _ListSink(Sink):
         self.closed = True
 
 
+class Ordered:
+    """A stage that must see frames in order (like the temporal blend)."""
+
+    name, ordered = "ordered", True
+
+    def __init__(self, process) -> None:
+        self.process = process
+        self.closed = 0
+
+    def prepare(self, frame: Frame) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+class Prepared(Ordered):
+    """An unordered stage that starts work in ``prepare``."""
+
+    ordered = False
+
+    def __init__(self, prepare, process) -> None:
+        super().__init__(process)
+        self.prepare = prepare
+
+
 def test_file_source_pipeline_is_frame_exact_with_a_slow_stage(tmp_path):
     clip = make_clip(tmp_path / "in.mp4", frames=20, audio=True)
     source = FileSource(str(clip))
@@ -108,7 +134,7 @@ def test_workers_stylize_frames_at_once_and_finish_sees_them_in_order(tmp_path):
         finished.append((frame.index, threading.current_thread().name))
         return frame
 
-    Pipeline(source, stage, [sink], queue_size=4, workers=2, finish=finish).run()
+    Pipeline(source, [stage, Ordered(finish)], [sink], queue_size=4, workers=2).run()
     source.close()
     assert most[0] == 2
     assert finished == [(i, "stylize") for i in range(16)]
@@ -129,7 +155,7 @@ def test_prepare_sees_every_frame_in_the_decode_thread_before_the_stage(tmp_path
         time.sleep(0.01)
         return frame
 
-    Pipeline(source, stage, [sink], queue_size=3, prepare=prepare).run()
+    Pipeline(source, [Prepared(prepare, stage)], [sink], queue_size=3).run()
     source.close()
     assert seen == [(i, "decode") for i in range(12)] and len(sink.frames) == 12
 
@@ -249,3 +275,36 @@ def test_live_file_mode_counts_drops_end_to_end(tmp_path, style_model):
     assert stats["dropped"] > 0
     assert stats["frames_out"] + stats["dropped"] == 60
     assert probe(tmp_path / "o.mp4")["frames"] == stats["frames_out"]
+
+
+def test_every_stage_is_closed_once_even_when_one_fails(tmp_path):
+    source = FileSource(str(make_clip(tmp_path / "in.mp4", frames=6, audio=False)))
+
+    def explode(frame: Frame) -> Frame:
+        if frame.index == 2:
+            raise _BrokenStage("boom")
+        return frame
+
+    first, last = Prepared(lambda frame: None, explode), Ordered(lambda frame: frame)
+    pipeline = Pipeline(source, [first, last], [_ListSink()], workers=2)
+    with pytest.raises(_BrokenStage):
+        pipeline.run()
+    pipeline.close_stages()
+    source.close()
+    assert first.closed == 1 and last.closed == 1
+
+
+def test_live_frames_are_prepared_as_they_leave_the_queue_never_when_dropped():
+    """Live: a frame dropped in the queue must not start work (a flow job for a frame never blended)."""
+    sink = _ListSink()
+    prepared: list[tuple[int, str]] = []
+
+    def slow(frame: Frame) -> Frame:
+        time.sleep(0.05)
+        return frame
+
+    stage = Prepared(lambda frame: prepared.append((frame.index, threading.current_thread().name)), slow)
+    stats = Pipeline(_TickSource(40, 0.005), [stage], [sink]).run().snapshot()
+    assert stats["dropped"] > 10
+    assert {name for _, name in prepared} == {"stylize"}
+    assert [index for index, _ in prepared] == [f.index for f in sink.frames]

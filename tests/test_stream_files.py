@@ -221,7 +221,7 @@ def test_two_workers_write_exactly_what_one_writes(tmp_path, style_model):
     (3, 1, False, True, (3, 1)),
 ])
 def test_plan_workers(workers, threads, live, cpu, expected):
-    from nstream.cli import plan_workers
+    from nstream.session import plan_workers
 
     assert plan_workers(workers, threads, live, cpu, cores=8) == expected
 

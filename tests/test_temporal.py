@@ -20,7 +20,7 @@ from nstream.temporal.blend import CHECKS, DEFAULT_STRENGTH, MAX_STRENGTH, check
 from nstream.temporal.flow import FlowBackend
 from nstream.temporal.metrics import measure_pairs, warping_error
 from nstream.temporal.scenecut import SceneCutDetector
-from nstream.temporal.stream import TemporalStylizer
+from nstream.temporal.stream import TemporalStage
 
 INNER = (slice(12, -12), slice(12, -12))  # away from the borders, where flow has nothing to match
 
@@ -63,7 +63,23 @@ def invert(f: Frame) -> Frame:
     return f
 
 
-def run_sequence(stylizer: TemporalStylizer, images: list[np.ndarray]) -> list[np.ndarray]:
+class Blended:
+    """A stylize callable (the network stage) then the temporal stage, as the pipeline runs them for one
+    frame: prepared, stylized, blended. Attributes not its own are the temporal stage's."""
+
+    def __init__(self, stylize, flow: FlowBackend, **options) -> None:
+        self.stylize = stylize
+        self.stage = TemporalStage(flow, **options)
+
+    def __call__(self, f: Frame) -> Frame:
+        self.stage.prepare(f)
+        return self.stage.process(self.stylize(f))
+
+    def __getattr__(self, name: str):
+        return getattr(self.stage, name)
+
+
+def run_sequence(stylizer: Blended, images: list[np.ndarray]) -> list[np.ndarray]:
     return [stylizer(frame(image, i)).image for i, image in enumerate(images)]
 
 
@@ -232,8 +248,8 @@ def test_blending_reduces_warping_error_and_steady_is_zero():
     pairs = measure_pairs(images, create_flow("farneback"))
     steady = [255 - image for image in images]
     assert warping_error(steady, pairs=pairs) < 2e-4
-    raw = run_sequence(TemporalStylizer(flickering(), create_flow("dis"), strength=0.0), images)
-    blended = run_sequence(TemporalStylizer(flickering(), create_flow("dis"), strength=0.5), images)
+    raw = run_sequence(Blended(flickering(), create_flow("dis"), strength=0.0), images)
+    blended = run_sequence(Blended(flickering(), create_flow("dis"), strength=0.5), images)
     e_raw, e_blend = warping_error(raw, pairs=pairs), warping_error(blended, pairs=pairs)
     assert e_raw > 20 * warping_error(steady, pairs=pairs) and e_raw > 2e-3
     assert e_blend < 0.6 * e_raw, (e_raw, e_blend)
@@ -242,7 +258,7 @@ def test_blending_reduces_warping_error_and_steady_is_zero():
 @pytest.mark.parametrize("strength, tolerance", [(0.5, 2.0), (MAX_STRENGTH, 6.0)])
 def test_slow_pan_neither_freezes_nor_smears(strength, tolerance):
     images = [shifted(0.5 * t, 0) for t in range(30)]
-    out = run_sequence(TemporalStylizer(invert, create_flow("dis"), strength=strength), images)[-1]
+    out = run_sequence(Blended(invert, create_flow("dis"), strength=strength), images)[-1]
     reference = 255 - images[-1]
     assert np.abs(out.astype(float) - reference)[INNER].mean() < tolerance  # follows the pan
 
@@ -293,7 +309,7 @@ def test_mask_smoothing_softens_the_occlusion_edge():
 def test_moving_object_leaves_no_ghost(check):
     background = shifted(0, 0)
     images = [object_frame(10 + 4 * t, background) for t in range(20)]
-    blender = TemporalStylizer(invert, create_flow("dis"), strength=MAX_STRENGTH, check=check)
+    blender = Blended(invert, create_flow("dis"), strength=MAX_STRENGTH, check=check)
     outputs = run_sequence(blender, images)
     reference = 255 - images[-1]
     error = np.abs(outputs[-1].astype(float) - reference).mean(axis=2)
@@ -302,19 +318,19 @@ def test_moving_object_leaves_no_ghost(check):
     assert blender.info["flow_resets"] == 0 and blender.info["scene_cuts"] == 0
     assert blender.info["temporal"].endswith("+consistency") == (check == "consistency")
     with pytest.raises(NStreamError, match="occlusion check"):
-        TemporalStylizer(invert, create_flow("dis"), check="psychic")
+        Blended(invert, create_flow("dis"), check="psychic")
 
 
 def test_hard_cut_resets_the_history():
     first = [shifted(t, 0) for t in range(5)]
     second = [np.ascontiguousarray(shifted(t, 0)[:, ::-1, ::-1] // 2 + 100) for t in range(3)]
-    blender = TemporalStylizer(flickering(sigma=0), create_flow("dis"), strength=0.5)
+    blender = Blended(flickering(sigma=0), create_flow("dis"), strength=0.5)
     outputs = run_sequence(blender, first + second)
     assert blender.info["scene_cuts"] == 1
     assert np.array_equal(outputs[5], 255 - second[0])  # the first frame of a shot is never blended
     assert not np.array_equal(outputs[6], 255 - second[1])  # and blending starts again after it
     # without the histogram check, the flow failure still resets the history
-    blind = TemporalStylizer(flickering(sigma=0), create_flow("dis"), strength=0.5, cut_threshold=None)
+    blind = Blended(flickering(sigma=0), create_flow("dis"), strength=0.5, cut_threshold=None)
     outputs = run_sequence(blind, first + [texture(96, 160, seed=9)])
     assert blind.info["flow_resets"] == 1 and np.array_equal(outputs[-1], 255 - texture(96, 160, seed=9))
 
@@ -346,7 +362,7 @@ class SlowFlow(FlowBackend):
 
 def test_live_mode_sends_frames_unblended_when_flow_falls_behind():
     images = [shifted(t, 0) for t in range(6)]
-    live = TemporalStylizer(invert, SlowFlow(), strength=0.5, live=True)
+    live = Blended(invert, SlowFlow(), strength=0.5, live=True)
     started = time.perf_counter()
     outputs = run_sequence(live, images)
     assert time.perf_counter() - started < 1.0  # never waited for the 0.6 s flow pairs
@@ -355,27 +371,33 @@ def test_live_mode_sends_frames_unblended_when_flow_falls_behind():
     live.close()
     # a file source waits for the flow instead: every frame after the first is blended
     stats = type("Stats", (), {"info": {}})()
-    filed = TemporalStylizer(invert, SlowFlow(), strength=0.5, live=False, stats=stats)
+    filed = Blended(invert, SlowFlow(), strength=0.5, live=False, stats=stats)
     run_sequence(filed, images[:3])
     assert stats.info["unblended"] == 0 and stats.info["flow_ms"] >= 300
 
 
 def test_file_mode_queues_the_flow_at_decode_time_with_the_same_result():
     images = [shifted(1.5 * t, 0.5 * t) for t in range(6)]
-    plain = run_sequence(TemporalStylizer(flickering(sigma=0), create_flow("dis"), strength=0.7), images)
-    ahead = TemporalStylizer(flickering(sigma=0), create_flow("dis"), strength=0.7)
+    plain = run_sequence(Blended(flickering(sigma=0), create_flow("dis"), strength=0.7), images)
+    ahead = Blended(flickering(sigma=0), create_flow("dis"), strength=0.7)
     frames = [frame(image, i) for i, image in enumerate(images)]
     for f in frames:
         ahead.prepare(f)  # the decode thread, before any frame reaches the network
     frames[-1].ahead["motion"].result()
     assert ahead.flow_runs == 5 and "motion" not in frames[0].ahead  # the first frame has nothing to blend with
-    outputs = [ahead(f).image for f in frames]
+    outputs = [ahead.stage.process(ahead.stylize(f)).image for f in frames]
     assert all(np.array_equal(a, b) for a, b in zip(plain, outputs, strict=True))
     assert ahead.info["unblended"] == 0
     ahead.close()
-    live = TemporalStylizer(invert, create_flow("dis"), strength=0.7, live=True)
-    live.prepare(frames[1])  # live frames never queue work ahead: it would add latency
-    assert not live.prepared and "motion" not in frames[1].ahead
+    # live frames never queue work behind a job still running: it would add latency (the pipeline
+    # prepares live frames only as they leave its queue: tests/test_pipeline.py)
+    live = TemporalStage(SlowFlow(), strength=0.7, live=True)
+    first, second, third = (frame(image, i) for i, image in enumerate(images[:3]))
+    for f in (first, second, third):
+        live.prepare(f)
+    assert "motion" in second.ahead and "motion" not in third.ahead and third.ahead["flow busy"]
+    assert live.process(invert(third)).image is not None and live.info["unblended"] == 1
+    live.close()
 
 
 # -- shared data (skipped without ../shared) -------------------------------------------------------

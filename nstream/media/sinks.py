@@ -89,6 +89,8 @@ class Sink:
     quit: threading.Event | None = None
     #: a network push (paced, low latency) rather than a local output
     push = False
+    #: called with each key pressed in a window the sink shows (the style switch listens)
+    on_key: Callable[[int], None] | None = None
 
     def open(self, info: SourceInfo) -> None:
         """Prepare for frames of ``info``'s size and timing."""
@@ -377,7 +379,6 @@ class WindowSink(Sink):
         self.lock = threading.Lock()
         self.closed = False
         self.shown = False
-        self.on_key: Callable[[int], None] | None = None  # any other key (the style switch listens)
 
     def open(self, info: SourceInfo) -> None:
         import cv2

@@ -103,9 +103,11 @@ class FileSource(Source):
     """A video file (mp4, mkv, mov, webm, avi, GIF, ...) read through PyAV, frame-exact."""
 
     def __init__(self, path: str, live: bool = False, keep_audio: bool = True, start: float | None = None,
-                 duration: float | None = None) -> None:
+                 duration: float | None = None, loops: int = 1, paced: bool | None = None) -> None:
         """``start`` and ``duration`` (seconds) cut a part out of the file: it is sought, frames and
-        audio outside the part are left out, and its timestamps start at 0."""
+        audio outside the part are left out, and its timestamps start at 0. ``loops`` plays it that
+        many times; ``paced`` (default: ``live``) goes at the file's own rate without dropping frames
+        (a push of a file)."""
         super().__init__()
         self.path = Path(path)
         if not self.path.exists():
@@ -126,8 +128,8 @@ class FileSource(Source):
         rate = stream.average_rate or stream.guessed_rate or Fraction(25)
         time_base = stream.time_base or Fraction(1, 90000)
         self.live = live
-        self.paced = live  # paced without being live: a push of a file keeps every frame but goes at its rate
-        self.loops = 1
+        self.paced = live if paced is None else paced
+        self.loops = max(1, loops)
         # AVI and raw elementary streams store no presentation times (B-frames come out with
         # packet-order pts): they are constant-rate, so the frame index gives the true timing.
         self.index_timing = self.container.format.name.split(",")[0] in INDEX_TIMED_FORMATS
@@ -604,12 +606,15 @@ def is_live_input(spec: str, live: bool = False) -> bool:
 def open_source(spec: str, *, live: bool = False, fps: float | None = None, width: int | None = None,
                 height: int | None = None, open_timeout: float = 10.0, read_timeout: float = 5.0,
                 reconnect_for: float = 30.0, rtsp_transport: str = "tcp", start: float | None = None,
-                duration: float | None = None) -> Source:
+                duration: float | None = None, loops: int = 1, paced: bool = False, audio: bool = True) -> Source:
     """Pick the source for ``--input``: a camera index, a URL, images or a video file (``start`` and
-    ``duration``, in seconds, cut a part out of a video file)."""
-    if (start is not None or duration is not None) and (
-            _is_camera(spec) or _is_network(spec) or _image_files(spec) is not None):
+    ``duration``, in seconds, cut a part out of a video file; ``loops`` replays it; ``paced`` goes at
+    its own rate; ``audio`` False leaves its sound out)."""
+    not_a_file = _is_camera(spec) or _is_network(spec) or _image_files(spec) is not None
+    if (start is not None or duration is not None) and not_a_file:
         raise NStreamError(f"--start and --duration work with video files only, not {spec}")
+    if loops > 1 and not_a_file:
+        raise NStreamError("--loop works with video files only")
     if _is_camera(spec):
         return WebcamSource(int(spec), width, height, fps)
     if _is_network(spec):
@@ -624,4 +629,5 @@ def open_source(spec: str, *, live: bool = False, fps: float | None = None, widt
         return ImageSource(files, rate, live)
     if not os.path.exists(spec):
         raise NStreamError(f"input not found: {spec}")
-    return FileSource(spec, live=live, start=start, duration=duration)
+    return FileSource(spec, live=live, keep_audio=audio, start=start, duration=duration, loops=loops,
+                      paced=live or paced)

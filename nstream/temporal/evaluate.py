@@ -28,9 +28,9 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 
 def build_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Options of ``python -m nstream eval``."""
+    from nstream.cli import add_temporal_arguments
     from nstream.models.registry import DEFAULT_STYLE
     from nstream.temporal.metrics import DEFAULT_METRIC_FLOW, METRIC_FLOWS
-    from nstream.temporal.options import add_arguments
 
     p.add_argument("video", help="video file to evaluate on")
     p.add_argument("-s", "--style", default=DEFAULT_STYLE, help="style name, checkpoint path, painting, tf26-NN or a blend "
@@ -48,7 +48,7 @@ def build_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         "to its finest level; farneback is independent of DIS but fails on fast motion)")
     p.add_argument("--out", help="folder for strip.png and diff.png (default result/eval_<video>_<style>/)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
-    add_arguments(p)
+    add_temporal_arguments(p)
     p.set_defaults(temporal_strength=DEFAULT_STRENGTH)
     return p
 
@@ -84,27 +84,31 @@ def stylize_sequence(frames: list[np.ndarray], stylize_image: Any, strength: flo
                      on_frame: Callable[[], None] | None = None) -> tuple[list[np.ndarray], float, dict[str, Any]]:
     """Run the stream's temporal stage (file mode: every frame blended) and time it; ``on_frame()``
     after each frame (a progress bar)."""
+    from dataclasses import replace
     from fractions import Fraction
 
+    from nstream.cli import temporal_config
     from nstream.frames import Frame
-    from nstream.temporal.options import wrap_stylize
+    from nstream.stats import PipelineStats
+    from nstream.temporal.config import build_temporal_stage
 
-    def stylize(frame: Frame) -> Frame:
-        frame.image = stylize_image(frame.image)
-        return frame
-
-    holder = argparse.Namespace(**{**vars(args), "temporal_strength": strength})
-    stats = argparse.Namespace(info={})
-    step = wrap_stylize(stylize, holder, live=False, stats=stats)
+    stats = PipelineStats()
+    stage = build_temporal_stage(replace(temporal_config(args), strength=strength), live=False, stats=stats)
     outputs = []
     started = time.perf_counter()
-    for index, image in enumerate(frames):
-        outputs.append(step(Frame(image, index, index, Fraction(1, 25), time.monotonic())).image)
-        if on_frame is not None:
-            on_frame()
-    seconds = time.perf_counter() - started
-    if hasattr(step, "close"):
-        step.close()
+    try:
+        for index, image in enumerate(frames):
+            frame = Frame(image, index, index, Fraction(1, 25), time.monotonic())
+            if stage is not None:
+                stage.prepare(frame)
+            frame.image = stylize_image(frame.image)
+            outputs.append((stage.process(frame) if stage is not None else frame).image)
+            if on_frame is not None:
+                on_frame()
+        seconds = time.perf_counter() - started
+    finally:
+        if stage is not None:
+            stage.close()
     return outputs, len(frames) / seconds, stats.info
 
 

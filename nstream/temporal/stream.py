@@ -1,25 +1,23 @@
-"""The temporal stage of the live/file pipeline: wraps the per-frame stylize callable.
+"""The temporal stage of the live/file pipeline: stylized frames blended with the warped history.
 
-:class:`TemporalStylizer` takes the pipeline's ``stylize(frame) -> frame`` and returns frames
-blended with the flow-warped previous output. Flow runs beside inference: when frame t arrives,
-the flow worker thread starts on (x_t, x_{t-1}) at once, the network stylizes x_t meanwhile, and the
-blend waits only for whatever flow work is left (OpenCV and PyTorch release the GIL, so the two
-really run at once).
+:class:`TemporalStage` runs after the network stage and needs frames in order. Flow runs beside
+inference: :meth:`TemporalStage.prepare` queues the motion job of each frame (flow between it and
+the frame before) on the flow worker thread before the network sees it, and the blend in
+:meth:`TemporalStage.process` waits only for whatever flow work is left (OpenCV and PyTorch release
+the GIL, so the two really run at once).
 
-File sources wait for the flow (every frame blended, output deterministic), and the pipeline starts
-it earlier still: :meth:`TemporalStylizer.prepare` runs in the decode thread and queues the motion
-job of each frame as it is decoded, so the flow worker runs up to a queue of frames ahead of the
-network and uses the CPU the network leaves idle instead of starting only when the network does.
-Live sources never wait longer than ``live_wait_s`` beyond the network: a frame whose flow is not
-ready goes out unblended and is counted in ``stats.info["unblended"]`` (the dashboard shows it), and
-no new flow job is queued behind one still running, so a slow flow never adds latency.
+For file sources the pipeline prepares each frame on the decode thread, so the flow worker runs up
+to a queue of frames ahead of the network and uses the CPU the network leaves idle; every frame
+waits for its flow (every frame blended, output deterministic). Live sources are prepared as they
+leave the queue and never wait longer than ``live_wait_s`` beyond the network: a frame whose flow
+is not ready goes out unblended and is counted in ``stats.info["unblended"]`` (the dashboard shows
+it), and no new flow job is queued behind one still running, so a slow flow never adds latency.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
@@ -28,22 +26,26 @@ import numpy as np
 
 from nstream.errors import NStreamError
 from nstream.frames import Frame
+from nstream.stats import FLOW_MS, FLOW_RESETS, SCENE_CUTS, TEMPORAL, UNBLENDED
 from nstream.temporal.blend import CHECKS, DEFAULT_CHECK, DEFAULT_STRENGTH, Motion, blend, check_strength, estimate_motion
 from nstream.temporal.flow import FlowBackend
 from nstream.temporal.scenecut import SceneCutDetector
 
 log = logging.getLogger(__name__)
+MOTION, BUSY = "motion", "flow busy"  # what prepare() leaves in Frame.ahead for process()
 
 
-class TemporalStylizer:
-    """``TemporalStylizer(stylize, flow)(frame) -> frame``: the stylized frame, temporally blended."""
+class TemporalStage:
+    """The pipeline stage that blends each stylized frame with the flow-warped previous output."""
 
-    def __init__(self, stylize: Callable[[Frame], Frame], flow: FlowBackend, strength: float = DEFAULT_STRENGTH,
-                 live: bool = False, cut_threshold: float | None = 0.3, smoothing: float | None = None,
-                 stats: Any = None, live_wait_s: float = 0.005, check: str = DEFAULT_CHECK, contrast: bool = True) -> None:
+    name = "temporal"
+    ordered = True
+
+    def __init__(self, flow: FlowBackend, strength: float = DEFAULT_STRENGTH, live: bool = False,
+                 cut_threshold: float | None = 0.3, smoothing: float | None = None, stats: Any = None,
+                 live_wait_s: float = 0.005, check: str = DEFAULT_CHECK, contrast: bool = True) -> None:
         if check not in CHECKS:
             raise NStreamError(f"unknown occlusion check {check!r}: use one of {', '.join(CHECKS)}")
-        self.stylize = stylize
         self.check = check
         self.contrast = contrast
         self.flow = flow
@@ -54,12 +56,11 @@ class TemporalStylizer:
         self.live_wait_s = live_wait_s
         self.info: dict[str, Any] = stats.info if stats is not None else {}
         checks = (" +consistency" if check == "consistency" else "") + ("" if contrast else " flat")
-        self.info.update(temporal=f"a={self.strength:g} flow={flow.describe()}{checks}", unblended=0, scene_cuts=0, flow_resets=0)
-        self.previous_input: np.ndarray | None = None
+        self.info.update({TEMPORAL: f"a={self.strength:g} flow={flow.describe()}{checks}", UNBLENDED: 0,
+                          SCENE_CUTS: 0, FLOW_RESETS: 0})
+        self.previous_input: np.ndarray | None = None  # the last frame prepare() saw
         self.history: np.ndarray | None = None  # the previous output (uint8)
         self.pending: Future[Motion] | None = None
-        self.ahead_input: np.ndarray | None = None  # the last frame prepare() saw (decode thread)
-        self.prepared = False
         self.flow_seconds = 0.0
         self.flow_runs = 0
         self.lock = threading.Lock()
@@ -70,46 +71,30 @@ class TemporalStylizer:
         with self.lock:
             self.flow_seconds += motion.seconds
             self.flow_runs += 1
-            self.info["flow_ms"] = round(1000 * self.flow_seconds / self.flow_runs, 2)
+            self.info[FLOW_MS] = round(1000 * self.flow_seconds / self.flow_runs, 2)
         return motion
 
     def prepare(self, frame: Frame) -> None:
-        """File mode, decode thread: queue this frame's motion job now (see the module docstring).
-        Live mode does nothing: a job queued ahead would add latency, and it is there to be skipped."""
-        if self.live or self.strength == 0:
+        """Queue the motion job between this frame and the one prepared before it (see the module
+        docstring); live: none behind a job still running, the frame will go out unblended."""
+        if self.strength == 0:
             return
-        self.prepared = True
-        current, previous = frame.image, self.ahead_input
-        self.ahead_input = current
-        if previous is not None and previous.shape == current.shape:
-            frame.ahead["motion"] = self.worker.submit(self._motion, current, previous)
+        current, previous = frame.image, self.previous_input
+        self.previous_input = current
+        if previous is None or previous.shape != current.shape:
+            return
+        if self.live and self.pending is not None and not self.pending.done():
+            frame.ahead[BUSY] = True  # the worker is still on an older pair: do not queue behind it
+            return
+        frame.ahead[MOTION] = self.pending = self.worker.submit(self._motion, current, previous)
 
     def _count(self, key: str) -> None:
         self.info[key] = self.info.get(key, 0) + 1
 
-    def __call__(self, frame: Frame) -> Frame:
-        current = frame.image
-        job: Future[Motion] | None = None
-        busy = False
-        if self.prepared:
-            job = frame.ahead.pop("motion", None)
-        elif self.strength > 0 and self.previous_input is not None and self.previous_input.shape == current.shape:
-            if self.live and self.pending is not None and not self.pending.done():
-                busy = True  # the worker is still on an older pair: do not queue behind it
-            else:
-                job = self.pending = self.worker.submit(self._motion, current, self.previous_input)
-        self.previous_input = current
-        return self._blend(self.stylize(frame), job, busy)
-
-    def finish(self, frame: Frame) -> Frame:
-        """File mode, split in two: the blend alone, for a frame the network has stylized already
-        (the pipeline runs the network on several frames at once and this in frame order)."""
-        if not self.prepared:
-            raise NStreamError("TemporalStylizer.finish needs the motion jobs that prepare() queues (file mode)")
-        return self._blend(frame, frame.ahead.pop("motion", None), False)
-
-    def _blend(self, frame: Frame, job: Future[Motion] | None, busy: bool) -> Frame:
-        """Blend the stylized ``frame`` with the history along ``job``'s motion; the history moves on."""
+    def process(self, frame: Frame) -> Frame:
+        """Blend the stylized ``frame`` with the history along its motion; the history moves on."""
+        job: Future[Motion] | None = frame.ahead.pop(MOTION, None)
+        busy = bool(frame.ahead.pop(BUSY, False))
         styled = frame.image
         out: np.ndarray | None = None
         if job is not None:
@@ -121,13 +106,13 @@ class TemporalStylizer:
             if motion is None:
                 busy = True
             elif motion.cut:
-                self._count("scene_cuts" if motion.cut == "scene cut" else "flow_resets")
+                self._count(SCENE_CUTS if motion.cut == "scene cut" else FLOW_RESETS)
                 log.info("frame %d: %s (histogram distance %.2f, reliable %.2f): history reset", frame.index, motion.cut,
                          motion.histogram_distance, motion.reliable)
             elif self.history is not None and self.history.shape == styled.shape:
                 out = blend(styled, self.history, motion, self.strength, self.contrast)
         if busy:
-            self._count("unblended")
+            self._count(UNBLENDED)
         if out is None:
             self.history = styled
             return frame
