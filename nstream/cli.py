@@ -225,10 +225,14 @@ def requires_torch(what: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m nstream COMMAND``: train, styles, export, bench, eval, import-weights, export-bundled."""
+    """``python -m nstream COMMAND``: batch, train, styles, export, bench, eval, import-weights, export-bundled."""
     from nstream.engines.graph_engine import torch_installed
 
     arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["batch"]:  # stream.py's sessions: runs on the light install too
+        from nstream.cluster.batch import main as batch_main
+
+        return batch_main(arguments[1:])
     if not torch_installed() and arguments[:1] != ["styles"]:
         if not arguments or arguments[0] in ("-h", "--help"):
             print("usage: python -m nstream styles (more commands with PyTorch: " + TORCH_HINT + ")")
@@ -244,6 +248,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m nstream", description="nstream tools")
     commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("batch", help="stylize many files (and the shots of long ones) at once, on a Ray cluster "
+                        "with --cluster; `python -m nstream batch -h` for its options", add_help=False)
     train_module.build_parser(commands.add_parser("train", help="train a style network", description=train_module.__doc__))
     distill_module.build_parser(commands.add_parser("distill", help="train a small network to reproduce a teacher style",
                                                     description=distill_module.__doc__,
