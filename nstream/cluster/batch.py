@@ -192,37 +192,76 @@ Reporter = Callable[[int, "int | None"], None]
 
 
 def run_piece(config: StreamConfig, piece: Piece, board: Any) -> dict[str, Any]:
-    """Stylize one piece (on a cluster worker, or in this process); mark it done; its figures."""
+    """Stylize one piece (on a cluster worker, or in this process); mark it done; its figures.
+
+    A split piece continues after the frames already in the work folder (a worker that died, a
+    stopped job): none of them is stylized or written again, and the first one left is blended with
+    the last one kept exactly as in an unbroken run (see :func:`_resume_session`)."""
     from nstream.cluster.progress import worker_label
-    from nstream.cluster.shots import RangeSource
-    from nstream.cluster.store import FrameFolderSink
     from nstream.session import build_session
 
     label = worker_label()
-    remote = hasattr(board.report, "remote")
-
-    def report(done: int, _total: int | None) -> None:
-        if remote:
-            board.report.remote(piece.key, label, done)
-        else:
-            board.report(piece.key, label, done)
-
     started = time.perf_counter()
+    piece.marker.parent.mkdir(parents=True, exist_ok=True)
+    piece.marker.with_suffix(".worker").write_text(label + "\n")  # who is on it: for a person, and the fault test
+    kept = 0
     if piece.whole:
         session = build_session(config)
     else:
-        piece_config = replace(config, outputs=[], source=replace(config.source, audio=False))
-        source = RangeSource(piece.input, piece.begin, piece.pts)
-        sink = FrameFolderSink(Path(piece.work) / "frames")
-        sink.open(source.info)  # a caller's own sinks come opened
-        session = build_session(piece_config, source=source, sinks=[sink])
+        session, kept = _resume_session(config, piece)
+        if session is None:
+            return _mark(piece, label, started, 0, [])
+    warm = 1 if kept and session.source.begin < piece.begin + kept else 0
+
+    since = time.time()
+
+    def report(done: int, _total: int | None) -> None:
+        made = max(0, done - warm)
+        if hasattr(board.report, "remote"):
+            board.report.remote(piece.key, label, kept + made, made, since)
+        else:
+            board.report(piece.key, label, kept + made, made, since)
+
     figures = session.run(on_progress=report)
-    if not figures.get("complete") or figures.get("frames_out") != (piece.frames or figures.get("frames_out")):
-        raise NStreamError(f"{piece.key}: stopped after {figures.get('frames_out')} of {piece.frames} frames")
+    made = figures.get("frames_out", 0) - warm
+    if not figures.get("complete") or (not piece.whole and kept + made != piece.frames):
+        raise NStreamError(f"{piece.key}: stopped after {kept + made} of {piece.frames} frames")
+    return _mark(piece, label, started, made, list(session.source.warnings))
+
+
+def _mark(piece: Piece, label: str, started: float, made: int, warnings: list[str]) -> dict[str, Any]:
     piece.marker.parent.mkdir(parents=True, exist_ok=True)
-    piece.marker.write_text(f"{figures.get('frames_out')}\n")
-    return {"frames": figures.get("frames_out", 0), "seconds": time.perf_counter() - started, "worker": label,
-            "warnings": list(session.source.warnings)}
+    piece.marker.write_text(f"{piece.frames}\n")
+    return {"piece": piece.key, "made": made, "seconds": time.perf_counter() - started, "worker": label,
+            "warnings": warnings}
+
+
+def _resume_session(config: StreamConfig, piece: Piece) -> tuple[Any, int]:
+    """(the session for the frames of ``piece`` not yet in the work folder, how many are), or
+    (None, all) when none is left. With the temporal blend on, the session starts one frame early on
+    the last kept frame, whose stored output stands in for the network (not run on it): the blend's
+    history after a frame is exactly that frame's output, so the next one comes out as unbroken."""
+    from nstream.cluster.shots import RangeSource
+    from nstream.cluster.store import FrameFolderSink, ResumeStage, frame_path
+    from nstream.session import build_session
+
+    folder = Path(piece.work) / "frames"
+    kept = 0
+    while kept < piece.frames and frame_path(folder, piece.begin + kept).exists():
+        kept += 1
+    if kept == piece.frames:
+        return None, kept
+    warm = 1 if kept and config.temporal.strength > 0 else 0
+    first = kept - warm
+    piece_config = replace(config, outputs=[], source=replace(config.source, audio=False))
+    source = RangeSource(piece.input, piece.begin + first, piece.pts[first:])
+    sink = FrameFolderSink(folder, skip_below=piece.begin + kept)
+    sink.open(source.info)  # a caller's own sinks come opened
+    session = build_session(piece_config, source=source, sinks=[sink])
+    if warm:
+        stages = session.pipeline.parallel  # the network, for every frame but the warm-up one
+        stages[0] = ResumeStage(stages[0], folder, piece.begin + first)
+    return session, kept
 
 
 def assemble(job: FileJob) -> dict[str, Any]:

@@ -15,24 +15,23 @@ from typing import Any, TextIO
 
 
 class Board:
-    """The actor's state: latest count per task, first and latest report per worker."""
+    """The actor's state: latest count per task; per worker, frames it made and since when."""
 
     def __init__(self) -> None:
         self.tasks: dict[str, tuple[str, int]] = {}
-        self.workers: dict[str, list[float]] = {}  # worker -> [first report time, frames since, last time]
+        self.workers: dict[str, dict[str, Any]] = {}
 
-    def report(self, task: str, worker: str, done: int) -> None:
-        """``task`` has ``done`` frames finished, on ``worker`` (node:pid)."""
-        now = time.time()
-        previous = self.tasks.get(task, (worker, 0))
-        gained = done - previous[1] if previous[0] == worker else done
+    def report(self, task: str, worker: str, done: int, made: int, since: float) -> None:
+        """``task`` has ``done`` frames finished, ``made`` of them by ``worker`` (node:pid) since ``since``."""
         self.tasks[task] = (worker, done)
-        entry = self.workers.setdefault(worker, [now, 0.0, now])
-        entry[1] += max(0, gained)
-        entry[2] = now
+        entry = self.workers.setdefault(worker, {"since": since, "made": {}, "last": since})
+        entry["since"] = min(entry["since"], since)
+        entry["made"][task] = made
+        entry["last"] = time.time()
 
     def snapshot(self) -> dict[str, Any]:
-        return {"tasks": dict(self.tasks), "workers": {k: list(v) for k, v in self.workers.items()}, "now": time.time()}
+        workers = {name: [w["since"], sum(w["made"].values()), w["last"]] for name, w in self.workers.items()}
+        return {"tasks": dict(self.tasks), "workers": workers, "now": time.time()}
 
 
 def start_board() -> Any:
@@ -85,7 +84,7 @@ def format_line(done: int, total: int, snapshot: dict[str, Any], elapsed: float,
     rates = []
     for worker, (first, frames, last) in sorted(snapshot["workers"].items()):
         span = max(last - first, 1e-6)
-        rates.append((worker, frames / span if frames > 1 else 0.0))
+        rates.append((worker, frames / span if frames else 0.0))
     fresh = done - already
     overall = fresh / elapsed if elapsed > 0 else 0.0
     percent = 100.0 * done / total if total else 100.0

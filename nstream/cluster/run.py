@@ -63,8 +63,8 @@ def _run_here(pieces: list[tuple[FileJob, Piece]], progress: JobProgress, result
 
     class Local:  # the board, with the progress line drawn at each report
         @staticmethod
-        def report(task: str, worker: str, done: int) -> None:
-            board.report(task, worker, done)
+        def report(task: str, worker: str, done: int, made: int, since: float) -> None:
+            board.report(task, worker, done, made, since)
             progress.show(board.snapshot())
 
     for job, piece in pieces:

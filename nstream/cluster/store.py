@@ -50,14 +50,38 @@ class FrameFolderSink(Sink):
 
     name = "frames"
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, skip_below: int = 0) -> None:
         self.folder = Path(folder)
+        self.skip_below = skip_below  # frames already there (a resumed piece's warm-up frame)
 
     def open(self, info: SourceInfo) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
 
     def write(self, frame: Frame) -> None:
-        write_frame(self.folder, frame.index, frame.image)
+        if frame.index >= self.skip_below:
+            write_frame(self.folder, frame.index, frame.image)
+
+
+class ResumeStage:
+    """The network stage, except for one frame whose finished output is read back instead."""
+
+    name = "network"
+    ordered = False
+
+    def __init__(self, network: Any, folder: Path, index: int) -> None:
+        self.network, self.folder, self.index = network, Path(folder), index
+
+    def prepare(self, frame: Frame) -> None:
+        self.network.prepare(frame)
+
+    def process(self, frame: Frame) -> Frame:
+        if frame.index == self.index:
+            frame.image = read_frame(self.folder, frame.index)
+            return frame
+        return self.network.process(frame)
+
+    def close(self) -> None:
+        self.network.close()
 
 
 class StoredFramesStage:
