@@ -1,0 +1,235 @@
+"""Batch jobs on a real Ray cluster: a head and a second node process started by the tests on this
+machine (ray.cluster_utils starts real raylets; Ray advertises the machine's own address, and a
+driver cannot join a loopback-only head because Ray rewrites 127.0.0.1 to that address).
+
+The reference is always the single-process run (stream.py): the distributed output must have the
+same frames, pixel for pixel (same code, same engine, same thread count on one machine), the same
+pts and the same audio.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from conftest import ROOT, assert_one_line_error, probe, run_stream
+
+ray = pytest.importorskip("ray", reason="the cluster extra (pip install 'nstream[cluster]') is not installed")
+
+
+def pattern(index: int, width: int, height: int, shot: int) -> np.ndarray:
+    """A smooth texture moving a pixel a frame; shot 1 has other colours (a hard cut)."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    r = np.sin((x + index) / 6.0) * 100 + 128
+    g = np.cos((y + index) / 9.0) * 100 + 128
+    b = np.sin((x + y + 2 * index) / 11.0) * 100 + 128
+    image = np.stack([r, g, b], axis=-1).astype(np.uint8)
+    return 255 - image[..., ::-1] if shot else image
+
+
+def shot_clip(path: Path, frames: int = 24, cut: int = 6, size: tuple[int, int] = (64, 48), fps: int = 25) -> Path:
+    """A clip with one scene cut at ``cut`` and a long shot after it, with a sine audio track."""
+    width, height = size
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        sound = out.add_stream("aac", rate=48000, layout="mono")
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(pattern(i, width, height, int(i >= cut)), format="rgb24")
+            frame.pts = i
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+        samples = int(48000 * frames / fps)
+        wave = (0.3 * np.sin(2 * math.pi * 440 * np.arange(samples) / 48000.0)).astype(np.float32)[None, :]
+        for start in range(0, samples, 1024):
+            chunk = av.AudioFrame.from_ndarray(wave[:, start:start + 1024], format="fltp", layout="mono")
+            chunk.sample_rate, chunk.pts = 48000, start
+            out.mux(sound.encode(chunk))
+        out.mux(sound.encode(None))
+    return path
+
+
+def batch_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "nstream", "batch", *args]
+
+
+def run_batch(*args: str, timeout: float = 400) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(batch_command(*args), cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def decoded(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as container:
+        return [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+
+
+def assert_same_video(result: Path, reference: Path) -> None:
+    """Same frame count, pts, audio length, and the same pixels in the same order."""
+    got, want = probe(result), probe(reference)
+    assert got["frames"] == want["frames"] and got["pts"] == want["pts"]
+    assert want["audio_seconds"] > 0 and got["audio_seconds"] == pytest.approx(want["audio_seconds"])
+    for index, (a, b) in enumerate(zip(decoded(result), decoded(reference), strict=True)):
+        assert np.array_equal(a, b), f"frame {index} differs by up to {np.abs(a.astype(int) - b).max()}"
+
+
+def reference(clip: Path, style: Path, out: Path) -> Path:
+    result = run_stream("-i", str(clip), "-s", str(style), "-o", str(out), "--no-dashboard")
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """A head and a second node, one CPU each, small object stores; shut down (its own processes) at the end."""
+    from ray.cluster_utils import Cluster
+
+    store = 80 * 1024 * 1024
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "object_store_memory": store,
+                                                              "include_dashboard": False})
+    try:
+        cluster.add_node(num_cpus=1, object_store_memory=store)
+        yield cluster.address
+    finally:
+        cluster.shutdown()
+
+
+def test_shots_are_where_the_temporal_stage_resets(tmp_path):
+    from nstream.cluster.shots import group_shots, scan_shots
+
+    scan = scan_shots(str(shot_clip(tmp_path / "in.mp4")), 0.3)
+    assert scan.starts == [0, 6] and scan.count == 24 and scan.shots() == [(0, 6), (6, 24)]
+    assert group_shots([(0, 2), (2, 3), (3, 10), (10, 11)], 3) == [(0, 3), (3, 11)]
+
+
+def test_batch_in_one_process_gives_stream_pys_file(tmp_path, style_model):
+    clip = shot_clip(tmp_path / "cut.mp4")
+    want = reference(clip, style_model, tmp_path / "ref.mp4")
+    result = run_batch(str(clip), "-s", str(style_model), "--out", str(tmp_path / "out"), "--split", "shots",
+                       "--piece-frames", "1")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (next((tmp_path / "out" / ".nstream-work").iterdir()) / "pieces").glob("*.done")) == \
+        ["000000-000006.done", "000006-000024.done"]
+    assert_same_video(tmp_path / "out" / "cut.mp4", want)
+
+
+@pytest.mark.slow
+def test_batch_on_a_two_node_cluster_matches_the_single_process_run(tmp_path, style_model, ray_cluster):
+    clip = shot_clip(tmp_path / "cut.mp4")
+    other = shot_clip(tmp_path / "short.mp4", frames=8, cut=20)  # a second file, not split: one whole session
+    result = run_batch(str(clip), str(other), "-s", str(style_model), "--out", str(tmp_path / "out"), "--split",
+                       "shots", "--piece-frames", "1", "--cluster", ray_cluster)
+    assert result.returncode == 0, result.stderr
+    assert "cluster: the Ray cluster at" in result.stderr and "frames 32/32 (100%)" in result.stderr
+    assert_same_video(tmp_path / "out" / "cut.mp4", reference(clip, style_model, tmp_path / "ref.mp4"))
+    assert_same_video(tmp_path / "out" / "short.mp4", reference(other, style_model, tmp_path / "ref_short.mp4"))
+
+
+def frames_in(work: Path) -> dict[str, tuple[int, int]]:
+    """Finished frames of a work folder: name -> (inode, mtime); a frame written again gets a new inode."""
+    found = {}
+    for path in work.glob("*/frames/[0-9]*.png"):
+        stat = path.stat()
+        found[path.name] = (stat.st_ino, stat.st_mtime_ns)
+    return found
+
+
+def wait_for(condition, what: str, limit_s: float = 300) -> None:
+    deadline = time.monotonic() + limit_s
+    while not condition():
+        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        time.sleep(0.05)
+
+
+LONG = {"frames": 90, "cut": 4, "size": (160, 120)}
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_piece_the_job_finishes_and_no_finished_frame_is_redone(tmp_path, style_model,
+                                                                                     ray_cluster):
+    clip = shot_clip(tmp_path / "long.mp4", **LONG)
+    work = tmp_path / "work"
+    proc = subprocess.Popen(batch_command(str(clip), "-s", str(style_model), "--out", str(tmp_path / "out"), "--work",
+                                          str(work), "--split", "shots", "--piece-frames", "1", "--cluster", ray_cluster),
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: len(frames_in(work)) >= LONG["cut"] + 5, "frames of the long shot")
+        label = next(work.glob("*/pieces/000004-000090.worker")).read_text().strip()
+        before = frames_in(work)
+        os.kill(int(label.rsplit(":", 1)[1]), signal.SIGKILL)
+        assert not list(work.glob("*/pieces/000004-000090.done")), "the piece finished before the kill"
+        out, err = proc.communicate(timeout=400)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    after = frames_in(work)
+    assert len(after) == LONG["frames"]
+    assert {name: after[name] for name in before} == before  # not one finished frame written again
+    assert next(work.glob("*/pieces/000004-000090.worker")).read_text().strip() != label  # another worker took over
+    assert_same_video(tmp_path / "out" / "long.mp4", reference(clip, style_model, tmp_path / "ref.mp4"))
+
+
+@pytest.mark.slow
+def test_the_driver_stopped_and_started_again_resumes(tmp_path, style_model, ray_cluster):
+    clip = shot_clip(tmp_path / "long.mp4", **LONG)
+    work = tmp_path / "work"
+    args = (str(clip), "-s", str(style_model), "--out", str(tmp_path / "out"), "--work", str(work), "--split", "shots",
+            "--piece-frames", "1", "--cluster", ray_cluster)
+    proc = subprocess.Popen(batch_command(*args), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: len(frames_in(work)) >= LONG["cut"] + 5, "frames of the long shot")
+    finally:
+        proc.kill()  # SIGKILL: no chance to tidy up
+        proc.wait()
+    time.sleep(1.0)  # the job's workers go with their driver; a frame they finish meanwhile is whole
+    before = frames_in(work)
+    assert len(before) < LONG["frames"]
+    result = run_batch(*args)
+    assert result.returncode == 0, result.stderr
+    assert "resuming" in result.stderr or "frames" in result.stderr
+    after = frames_in(work)
+    assert len(after) == LONG["frames"] and {name: after[name] for name in before} == before
+    assert_same_video(tmp_path / "out" / "long.mp4", reference(clip, style_model, tmp_path / "ref.mp4"))
+
+
+def test_an_unreachable_cluster_is_one_line_and_exit_2(tmp_path, style_model):
+    clip = shot_clip(tmp_path / "cut.mp4", frames=4)
+    with_port = run_batch(str(clip), "-s", str(style_model), "--out", str(tmp_path / "out"), "--cluster", "127.0.0.1:9")
+    assert with_port.returncode == 2
+    assert_one_line_error(with_port, "cannot reach the Ray cluster at 127.0.0.1:9")
+    client = run_batch(str(clip), "--out", str(tmp_path / "out"), "--cluster", "ray://127.0.0.1:9")
+    assert client.returncode == 2
+    assert_one_line_error(client, "cannot reach")
+    nonsense = run_batch(str(clip), "--out", str(tmp_path / "out"), "--cluster", "ray://")
+    assert nonsense.returncode == 2
+    assert_one_line_error(nonsense, "use auto, ray://HOST:PORT or HOST:PORT")
+    assert not (tmp_path / "out" / "cut.mp4").exists()
+
+
+def test_without_the_extra_cluster_is_one_line_naming_it(tmp_path):
+    clip = shot_clip(tmp_path / "cut.mp4", frames=4)
+    code = ("import sys; sys.modules['ray'] = None; from nstream.cli import main; "
+            f"sys.exit(main(['batch', {str(clip)!r}, '--out', {str(tmp_path / 'out')!r}, '--cluster', 'auto']))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert_one_line_error(result, "--cluster needs Ray", "pip install 'nstream[cluster]'")
+
+
+def test_bad_batch_input_is_one_line(tmp_path):
+    result = run_batch(str(tmp_path / "missing.mp4"), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert_one_line_error(result, "input not found")
+    clip = shot_clip(tmp_path / "cut.mp4", frames=4)
+    result = run_batch(str(clip), "--out", str(tmp_path / "out"), "-o", "x.mp4")
+    assert result.returncode == 2
+    assert_one_line_error(result, "--out")
