@@ -22,12 +22,11 @@ import numpy as np
 
 from nstream.errors import NStreamError, first_line
 from nstream.frames import Frame, SourceInfo
+from nstream.media.formats import IMAGE_SUFFIXES
+from nstream.media.formats import VIDEO_CONTAINERS as VIDEO_SUFFIXES
 
 log = logging.getLogger(__name__)
 
-VIDEO_SUFFIXES = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm",
-                  ".avi": "avi", ".gif": "gif", ".ts": "mpegts", ".flv": "flv"}
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 DEFAULT_CODECS = {"webm": "libvpx-vp9", "gif": "gif"}
 # Codecs a container can technically hold but players refuse there: transcoded like unsupported ones.
 NON_STANDARD_AUDIO = {"mp4": {"vorbis"}, "mov": {"vorbis"}}

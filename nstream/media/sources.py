@@ -21,11 +21,11 @@ import numpy as np
 
 from nstream.errors import NStreamError, first_line
 from nstream.frames import Frame, SourceInfo
+from nstream.media.formats import IMAGE_SUFFIXES
 
 log = logging.getLogger(__name__)
 
 NETWORK_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "rtmps://", "http://", "https://", "udp://", "srt://", "tcp://")
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm"}
 NETWORK_TIME_BASE = Fraction(1, 90000)
 INDEX_TIMED_FORMATS = {"avi", "h264", "hevc", "mjpeg", "rawvideo", "mpeg4", "m4v"}
 
