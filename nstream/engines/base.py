@@ -5,19 +5,22 @@ array in gives an array back, as the stylizer uses them; a torch tensor a tensor
 on a GPU do); the stylizer pads frames to a multiple of 4 before calling it. A conditioned
 network (one network, many styles) also takes the (1, D) style vector: an input, never baked
 into the engine, so switching and morphing styles needs no new engine. Backends differ only in
-how fast. Each is built with the ``reason`` it was chosen (shown on the dashboard) and releases
+how fast. PyTorch is imported only where a function needs it: the light install's engine uses
+this module too. Each is built with the ``reason`` it was chosen (shown on the dashboard) and releases
 its sessions, contexts or weights in ``close()``, which is safe to call twice.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
-
-import numpy as np
-import torch
+from typing import TYPE_CHECKING, Any, Protocol
 
 from nstream.devices import pick_device  # noqa: F401 - the engines' device picker lives in nstream.devices
 from nstream.engines import ENGINES, PRECISIONS  # noqa: F401 - re-exported here for the engines
+from nstream.errors import NStreamError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
 
 
 class Engine(Protocol):
@@ -37,6 +40,8 @@ class Engine(Protocol):
 
 def require_style(style: torch.Tensor | np.ndarray | None, dim: int) -> torch.Tensor:
     """A conditioned network's style input as (1, D) float; a missing or misshapen one is a bug upstream."""
+    import torch
+
     if style is None:
         raise ValueError("this network is conditioned: infer() needs the style vector")
     style = torch.as_tensor(style, dtype=torch.float32).reshape(1, -1)
@@ -47,5 +52,14 @@ def require_style(style: torch.Tensor | np.ndarray | None, dim: int) -> torch.Te
 
 def warmup_style(engine: Engine) -> torch.Tensor | None:
     """Any valid style input for a warm-up call (zeros of the right length), None for one-style networks."""
+    import torch
+
     dim = getattr(engine, "style_dim", None)
     return None if dim is None else torch.zeros(1, dim)
+
+
+def require_open(handle: Any, name: str) -> Any:
+    """``handle`` (a session, a context, a model) unless ``close()`` released it: running a closed engine is a bug."""
+    if handle is None:
+        raise NStreamError(f"the {name} engine was closed; build a new one")
+    return handle

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from nstream.engines.base import require_open
 from nstream.errors import NStreamError
 
 INPUT, OUTPUT, STYLE = "input", "output", "style"  # the names every exported graph uses (engines/export.py)
@@ -65,13 +66,6 @@ def as_numpy(value: Any) -> np.ndarray:
     if hasattr(value, "detach"):
         value = value.detach().cpu().numpy()
     return np.ascontiguousarray(value, dtype=np.float32)
-
-
-def require_open(handle: Any, name: str) -> Any:
-    """``handle`` (a session, a context, a model) unless ``close()`` released it: running a closed engine is a bug."""
-    if handle is None:
-        raise NStreamError(f"the {name} engine was closed; build a new one")
-    return handle
 
 
 class GraphEngine:

@@ -14,10 +14,10 @@ import torch
 from torch import nn
 
 from nstream.devices import pick_device
-from nstream.engines.base import require_style, warmup_style
+from nstream.engines.base import require_open, require_style, warmup_style
 from nstream.engines.cache import EngineCache
 from nstream.engines.export import INPUT, OUTPUT, STYLE, style_dim
-from nstream.engines.graph_engine import GraphEngine, require_open
+from nstream.engines.graph_engine import GraphEngine
 from nstream.engines.graphs import CHECK_SIZE, validated_graph
 from nstream.engines.precision import resolve_precision
 from nstream.errors import NStreamError

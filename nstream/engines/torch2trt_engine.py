@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from nstream.devices import pick_device
-from nstream.engines.graph_engine import require_open
+from nstream.engines.base import require_open
 from nstream.engines.precision import resolve_precision
 from nstream.engines.validate import THRESHOLDS, psnr
 from nstream.errors import NStreamError

@@ -7,9 +7,8 @@ import torch
 from torch import nn
 
 from nstream.devices import pick_device
-from nstream.engines.base import require_style, warmup_style
+from nstream.engines.base import require_open, require_style, warmup_style
 from nstream.engines.export import style_dim
-from nstream.engines.graph_engine import require_open
 from nstream.engines.precision import resolve_precision
 
 

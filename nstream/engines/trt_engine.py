@@ -21,10 +21,9 @@ import torch
 from torch import nn
 
 from nstream.devices import pick_device
-from nstream.engines.base import require_style, warmup_style
+from nstream.engines.base import require_open, require_style, warmup_style
 from nstream.engines.cache import CacheKey, EngineCache, device_tag, model_hash
 from nstream.engines.export import INPUT, OUTPUT, STYLE, style_dim
-from nstream.engines.graph_engine import require_open
 from nstream.engines.graphs import CHECK_SIZE, GraphBuild, gate, holdout_frames, validated_graph
 from nstream.engines.precision import resolve_precision
 from nstream.engines.quantize import calibration_dirs
