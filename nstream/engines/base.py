@@ -31,11 +31,14 @@ class Engine(Protocol):
     device: torch.device
     reason: str
 
-    def infer(self, batch: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor: ...
+    def infer(self, batch: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
+        """NCHW in 0..255 to the same (a NumPy array in gives one back); ``style`` for conditioned networks."""
 
-    def warmup(self, height: int, width: int) -> None: ...
+    def warmup(self, height: int, width: int) -> None:
+        """Run once at the working size, so the first real frame pays no set-up cost."""
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release sessions, contexts and weights; safe to call again. The engine cannot infer afterwards."""
 
 
 def require_style(style: torch.Tensor | np.ndarray | None, dim: int) -> torch.Tensor:

@@ -29,6 +29,7 @@ def torch_installed() -> bool:
 
 
 def require_ort() -> None:
+    """One line instead of an ImportError deep in a build when onnxruntime is missing."""
     if importlib.util.find_spec("onnxruntime") is None:
         raise NStreamError("onnxruntime is not installed: pip install onnxruntime (or use --engine torch)")
 

@@ -22,6 +22,7 @@ from nstream.errors import NStreamError
 
 
 def import_torch2trt() -> Any:
+    """torch2trt's converter, or one line saying how to get it."""
     try:
         from torch2trt import torch2trt
     except ImportError:
