@@ -216,19 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _device(name: str) -> Any:
-    import torch
+    from nstream.devices import pick_device
 
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise NStreamError(f"unknown --device {name!r}: use auto, cpu, cuda or cuda:N") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise NStreamError(f"--device {name}: no CUDA GPU is available here; use --device cpu")
-    if device.type not in ("cpu", "cuda"):
-        raise NStreamError(f"unsupported --device {name!r}: use auto, cpu, cuda or cuda:N")
-    return device
+    return pick_device(name)
 
 
 def _check(args: argparse.Namespace) -> None:

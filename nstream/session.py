@@ -183,9 +183,7 @@ def _build_engine(style: Any, config: EngineConfig, threads: int | None) -> Any:
     if style.model is None:
         from nstream.engines.graph_engine import GraphEngine
 
-        engine = GraphEngine(style.graph, threads)
-        engine.reason = "light install (no PyTorch): ONNX Runtime on the shipped graph"
-        return engine
+        return GraphEngine(style.graph, threads, reason="light install (no PyTorch): ONNX Runtime on the shipped graph")
     from nstream.engines import create_engine
 
     return create_engine(config.engine, style.model, config.device, config.precision, threads=threads)
@@ -194,7 +192,7 @@ def _build_engine(style: Any, config: EngineConfig, threads: int | None) -> Any:
 def _runs_on_cpu(config: EngineConfig, light: bool) -> bool:
     if light or config.engine in ("tensorrt", "torch2trt"):
         return light
-    from nstream.engines.base import pick_device
+    from nstream.devices import pick_device
 
     return pick_device(config.device).type == "cpu"
 

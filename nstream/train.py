@@ -179,9 +179,9 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
 
 
 def train_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    from nstream.devices import pick_device
+
+    return pick_device(name)
 
 
 def train(args: argparse.Namespace, progress: bool = True,
