@@ -250,7 +250,7 @@ def _describe(config: StreamConfig, info: Any, engine: Any, outputs: list[str], 
               ) -> dict[str, Any]:
     """What the dashboard, the summary and --stats-json say about the run beside the figures."""
     return {keys.ENGINE: engine.name, keys.PRECISION: engine.precision, keys.DEVICE: str(engine.device),
-            keys.ENGINE_REASON: getattr(engine, "reason", ""), keys.RESOLUTION: f"{info.width}x{info.height}",
+            keys.ENGINE_REASON: engine.reason, keys.RESOLUTION: f"{info.width}x{info.height}",
             keys.INPUT: info.name, keys.LIVE: info.live, keys.KIND: info.kind, keys.OUTPUTS: outputs,
             keys.WORKERS: workers, keys.NETWORK: network_note(config.style.styles[0], style),
             keys.FRAME_COUNT: expected_frames(info.frame_count, config.source.loop, config.source.max_frames)}
