@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from nstream.cli_args import Parser
 from nstream.config import DEMO_CLIP, EncodeConfig, EngineConfig, SourceConfig, StreamConfig, StyleConfig
 from nstream.engines.graph_engine import TORCH_HINT
 from nstream.errors import NStreamError
@@ -44,7 +45,7 @@ def stream_parser() -> argparse.ArgumentParser:
     from nstream.engines import ENGINES, PRECISIONS
     from nstream.models.registry import DEFAULT_STYLE
 
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="stream.py",
         description="Stylize a video file, webcam or network stream with a fast style network.",
         epilog="With no arguments: the bundled demo clip in the default style, to result/.",
@@ -242,7 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from nstream.models import convert_magenta
     from nstream.temporal import evaluate as temporal_eval
 
-    parser = argparse.ArgumentParser(prog="python -m nstream", description="nstream tools")
+    parser = Parser(prog="python -m nstream", description="nstream tools")
     commands = parser.add_subparsers(dest="command", required=True)
     train_module.build_parser(commands.add_parser("train", help="train a style network", description=train_module.__doc__))
     distill_module.build_parser(commands.add_parser("distill", help="train a small network to reproduce a teacher style",

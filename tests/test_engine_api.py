@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import re
 from pathlib import Path
 
 import numpy as np
@@ -94,16 +95,17 @@ def test_close_releases_and_is_idempotent(model: torch.nn.Module, tmp_path: Path
 
 
 def test_one_device_picker() -> None:
-    from nstream.offline_cli import _device
-    from nstream.train import train_device
-
-    assert pick_device("cpu") == _device("cpu") == train_device("cpu") == torch.device("cpu")
+    """nstream/devices.py is the only place that turns a --device name into a torch device."""
+    assert pick_device("cpu") == torch.device("cpu")
     assert pick_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
-    for picker in (pick_device, _device, train_device):
-        with pytest.raises(NStreamError, match="unknown --device"):
-            picker("gpu0")
-        with pytest.raises(NStreamError, match="unsupported --device"):
-            picker("meta")
+    with pytest.raises(NStreamError, match="unknown --device"):
+        pick_device("gpu0")
+    with pytest.raises(NStreamError, match="unsupported --device"):
+        pick_device("meta")
+    package = Path(__file__).resolve().parent.parent / "nstream"
+    pickers = [path.relative_to(package).as_posix() for path in package.rglob("*.py")
+               if re.search(r"torch\.device\(\s*(name|device|args\.device|config\.device)\b", path.read_text())]
+    assert pickers == ["devices.py"], pickers
     if not torch.cuda.is_available():
         with pytest.raises(NStreamError, match="no CUDA GPU"):
             pick_device("cuda")
