@@ -10,17 +10,15 @@ import argparse
 import importlib
 import json
 import logging
-import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nstream.cli_args import Parser
+from nstream.cli_args import Parser, run_guarded
 from nstream.config import DEMO_CLIP, EncodeConfig, EngineConfig, SourceConfig, StreamConfig, StyleConfig
 from nstream.engines.graph_engine import TORCH_HINT
-from nstream.errors import NStreamError
 from nstream.temporal.config import TemporalConfig
 
 log = logging.getLogger("nstream")
@@ -199,25 +197,10 @@ def run_stream(args: argparse.Namespace) -> dict[str, Any]:
     return snapshot
 
 
-def _run_guarded(action: Callable[[], Any]) -> int:
-    try:
-        action()
-    except NStreamError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # `... | head`: the reader has all it wanted
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
-    return 0
-
-
 def stream_main(argv: Sequence[str] | None = None) -> int:
     args = stream_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s: %(message)s")
-    return _run_guarded(lambda: run_stream(args))
+    return run_guarded(lambda: run_stream(args))
 
 
 def requires_torch(what: str) -> int:
@@ -281,16 +264,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0 if arguments else 2
         return requires_torch(f"python -m nstream {arguments[0]}")
     if not torch_installed():
-        return _run_guarded(_print_styles)
+        return run_guarded(_print_styles)
     args = tools_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     tool = TOOLS[args.command]
     runner = getattr(importlib.import_module(tool.module), tool.run)
     if tool.build is None:
-        return _run_guarded(runner)
+        return run_guarded(runner)
     if tool.prints_json:
-        return _run_guarded(lambda: print(json.dumps(runner(args))))
-    return _run_guarded(lambda: runner(args))
+        return run_guarded(lambda: print(json.dumps(runner(args))))
+    return run_guarded(lambda: runner(args))
 
 
 def _print_styles(console: Any = None) -> None:

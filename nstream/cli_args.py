@@ -9,8 +9,44 @@ that says what was expected.
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
+from collections.abc import Callable
 from typing import Any
+
+from nstream.errors import NStreamError
+
+
+def run_guarded(action: Callable[[], Any], sigterm_interrupts: bool = False) -> int:
+    """Run a command's action and turn how it ended into an exit status, for every command alike:
+    a user error is one ``error:`` line and its exit code (2), Ctrl-C (and SIGTERM when asked) 130 with
+    one line saying what was kept, a closed pipe (``... | head``) 0."""
+    previous = signal.getsignal(signal.SIGTERM) if sigterm_interrupts else None
+    if previous is not None:
+        try:
+            signal.signal(signal.SIGTERM, _raise_interrupt)
+        except ValueError:  # not the main thread: SIGTERM keeps its handler
+            previous = None
+    try:
+        action()
+    except NStreamError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt as exc:
+        print(str(exc) or "interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    return 0
+
+
+def _raise_interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
 
 
 class Parser(argparse.ArgumentParser):

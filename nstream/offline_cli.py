@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 from collections.abc import Sequence
 from typing import Any
 
-from nstream.cli_args import BooleanOption, HelpFormatter, Parser, int_list, names, non_negative, positive_int
-from nstream.errors import NStreamError
+from nstream.cli_args import BooleanOption, HelpFormatter, Parser, int_list, names, non_negative, positive_int, run_guarded
 from nstream.optimize.config import OfflineConfig
 
 
@@ -178,7 +176,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``offline.py``: exit 0 on success, 2 with one ``error:`` line on bad input."""
     from nstream.engines.graph_engine import torch_installed
-    from nstream.optimize.render import RenderInterrupted
 
     if not torch_installed():
         from nstream.cli import requires_torch
@@ -186,26 +183,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         return requires_torch("offline.py (optimization on a loss network)")
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s: %(message)s")
-    previous = signal.getsignal(signal.SIGTERM)
-
-    def on_term(*_: object) -> None:
-        raise KeyboardInterrupt
-
-    try:
-        signal.signal(signal.SIGTERM, on_term)
-    except ValueError:  # not the main thread
-        previous = None
-    try:
-        run(args)
-    except NStreamError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except RenderInterrupted as exc:
-        print(exc, file=sys.stderr)
-        return 130
-    except KeyboardInterrupt:
-        return 130
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-    return 0
+    return run_guarded(lambda: run(args), sigterm_interrupts=True)
