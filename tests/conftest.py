@@ -19,6 +19,8 @@ import torch
 from nstream.frames import Frame
 from nstream.media.sinks import Sink
 
+TORCH_THREADS = torch.get_num_threads()  # a fresh process's, before any engine caps it
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data"
 

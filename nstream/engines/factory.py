@@ -52,8 +52,9 @@ def auto_choice(device: torch.device) -> tuple[str, str]:
 
 
 def set_threads(threads: int | None) -> None:
-    """Cap torch's CPU threads for the torch engine (ONNX Runtime gets ``threads`` per session instead);
-    None leaves all cores. Torch's count is process-wide, so only an engine that runs torch sets it."""
+    """Cap torch's CPU threads too (ONNX Runtime gets ``threads`` per session): the torch work beside the
+    engine (the style predictor of --strength, RAFT) must not take every core on each worker. None leaves
+    all cores. Torch's count is process-wide: it stays capped for the rest of the process."""
     if threads is None:
         return
     if threads < 1:
@@ -75,8 +76,7 @@ def create_engine(kind: str, model: nn.Module, device: str | torch.device = "aut
     if kind not in ENGINES:
         raise NStreamError(f"unknown --engine {kind!r}: choose one of {', '.join(ENGINES)}")
     target = pick_device(device)
-    if threads is not None and threads < 1:
-        raise NStreamError(f"--threads {threads}: use 1 or more")
+    set_threads(threads)
     reason = "asked for"
     if kind == "auto":
         kind, reason = auto_choice(target)
@@ -89,7 +89,6 @@ def create_engine(kind: str, model: nn.Module, device: str | torch.device = "aut
     graph_options = {"cache": store, "calibration": calibration, "check_size": check_size}
     engine: Engine
     if kind == "torch":
-        set_threads(threads)
         engine = TorchEngine(model, target, resolved, reason=reason)
     elif kind == "onnxruntime":
         engine = _onnxruntime(model, target, resolved, reason, threads=threads, **graph_options)
@@ -119,5 +118,4 @@ def _onnxruntime(model: nn.Module, device: torch.device, precision: str, reason:
         if reason.startswith("asked for") or precision == "int8":
             raise
         log.warning("ONNX Runtime engine unavailable (%s); using eager PyTorch", exc)
-        set_threads(threads)
         return TorchEngine(model, device, precision, reason=f"auto: ONNX Runtime failed ({exc}); eager PyTorch")
