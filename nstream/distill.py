@@ -37,6 +37,8 @@ import torch
 from PIL import Image
 from torch import nn
 
+from nstream.cli_args import Parser
+from nstream.devices import pick_device
 from nstream.errors import NStreamError
 from nstream.models.architectures import ARCHITECTURES
 from nstream.train import (
@@ -46,12 +48,11 @@ from nstream.train import (
     resume,
     save_progress,
     stability_loss,
-    train_device,
 )
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    parser = parser or argparse.ArgumentParser(description=__doc__)
+    parser = parser or Parser(prog="nstream distill", description=__doc__)
     parser.add_argument("--teacher", required=True, help="the style to reproduce, as stream.py's -s takes it "
                         "(painting.jpg, tf26-NN, a blend, a style name or checkpoint)")
     parser.add_argument("--data", required=True, help="folder of training photos (searched recursively)")
@@ -170,7 +171,7 @@ def distill(args: argparse.Namespace, progress: bool = True,
     """Distill (or resume distilling) a student; returns the final loss terms and timing."""
     from nstream.progress import step_progress
 
-    device = train_device(args.device)
+    device = pick_device(args.device)
     if args.pool < args.batch_size:
         raise NStreamError(f"--pool {args.pool} is smaller than --batch-size {args.batch_size}")
     torch.manual_seed(args.seed)

@@ -139,10 +139,3 @@ class MultiLayerEncoder(nn.Module):
             if name in self.wanted:
                 out[name] = x
         return out
-
-
-def gram_matrix(features: torch.Tensor) -> torch.Tensor:
-    """Gram matrix normalized by C*H*W, so style weights mean the same at any image size."""
-    n, c, h, w = features.shape
-    flat = features.reshape(n, c, h * w)
-    return flat @ flat.transpose(1, 2) / (c * h * w)

@@ -183,9 +183,7 @@ def _build_engine(style: Any, config: EngineConfig, threads: int | None) -> Any:
     if style.model is None:
         from nstream.engines.graph_engine import GraphEngine
 
-        engine = GraphEngine(style.graph, threads)
-        engine.reason = "light install (no PyTorch): ONNX Runtime on the shipped graph"
-        return engine
+        return GraphEngine(style.graph, threads, reason="light install (no PyTorch): ONNX Runtime on the shipped graph")
     from nstream.engines import create_engine
 
     return create_engine(config.engine, style.model, config.device, config.precision, threads=threads)
@@ -194,7 +192,7 @@ def _build_engine(style: Any, config: EngineConfig, threads: int | None) -> Any:
 def _runs_on_cpu(config: EngineConfig, light: bool) -> bool:
     if light or config.engine in ("tensorrt", "torch2trt"):
         return light
-    from nstream.engines.base import pick_device
+    from nstream.devices import pick_device
 
     return pick_device(config.device).type == "cpu"
 
@@ -252,7 +250,7 @@ def _describe(config: StreamConfig, info: Any, engine: Any, outputs: list[str], 
               ) -> dict[str, Any]:
     """What the dashboard, the summary and --stats-json say about the run beside the figures."""
     return {keys.ENGINE: engine.name, keys.PRECISION: engine.precision, keys.DEVICE: str(engine.device),
-            keys.ENGINE_REASON: getattr(engine, "reason", ""), keys.RESOLUTION: f"{info.width}x{info.height}",
+            keys.ENGINE_REASON: engine.reason, keys.RESOLUTION: f"{info.width}x{info.height}",
             keys.INPUT: info.name, keys.LIVE: info.live, keys.KIND: info.kind, keys.OUTPUTS: outputs,
             keys.WORKERS: workers, keys.NETWORK: network_note(config.style.styles[0], style),
             keys.FRAME_COUNT: expected_frames(info.frame_count, config.source.loop, config.source.max_frames)}

@@ -186,7 +186,5 @@ class NetworkStage:
 
     def close(self) -> None:
         """Release every engine once (styles of one conditioned network share theirs)."""
-        engines = {id(each.engine): each.engine for each in self.switch.stylizers if hasattr(each, "engine")}
-        for engine in engines.values():
-            if hasattr(engine, "close"):
-                engine.close()
+        for engine in {id(each.engine): each.engine for each in self.switch.stylizers}.values():
+            engine.close()

@@ -19,13 +19,11 @@ from typing import Any
 import cv2
 import numpy as np
 
+from nstream.colors import preserve_colors
 from nstream.darkguard import follow_dark_input
 
 MULTIPLE = 4  # two stride-2 convolutions down, two 2x upsamples back
 MIN_SIDE = 24  # the networks' reflection padding needs frames at least this large
-# ITU-R BT.601, full range (JPEG): RGB -> Y, Cb, Cr and back
-_TO_YCBCR = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]], np.float32)
-_FROM_YCBCR = np.linalg.inv(_TO_YCBCR).astype(np.float32)
 
 
 def pad_to_multiple(x: np.ndarray, multiple: int = MULTIPLE, minimum: int = MIN_SIDE) -> tuple[np.ndarray, int, int]:
@@ -48,19 +46,6 @@ def padded_size(height: int, width: int) -> tuple[int, int]:
         return n + (-n) % MULTIPLE
 
     return side(height), side(width)
-
-
-def rgb_to_ycbcr(image: np.ndarray) -> np.ndarray:
-    """H x W x 3 RGB (0..255) to Y, Cb, Cr with the chroma centred on 128."""
-    out = image.astype(np.float32) @ _TO_YCBCR.T
-    out[..., 1:] += 128.0
-    return out
-
-
-def ycbcr_to_rgb(image: np.ndarray) -> np.ndarray:
-    shifted = image.astype(np.float32).copy()
-    shifted[..., 1:] -= 128.0
-    return shifted @ _FROM_YCBCR.T
 
 
 def resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -121,8 +106,7 @@ class Stylizer:
         if self.dark_guard:
             y = follow_dark_input(y, content)
         if self.preserve_colors:
-            y = np.clip(ycbcr_to_rgb(np.concatenate([rgb_to_ycbcr(y)[..., :1], rgb_to_ycbcr(content)[..., 1:]], axis=2)),
-                        0, 255)
+            y = preserve_colors(y, content)
         if self.strength < 1.0 and not self.mixes_vectors:
             y = self.strength * y + (1.0 - self.strength) * content
         return np.rint(y).astype(np.uint8)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +20,17 @@ import torch
 from PIL import Image
 from torch import nn
 
+from nstream.cli_args import Parser
+from nstream.devices import pick_device
 from nstream.errors import NStreamError
-from nstream.lossnet import LOSS_NETS, MultiLayerEncoder, gram_matrix, vgg_features
+from nstream.losses import PerceptualLoss, style_grams
+from nstream.lossnet import LOSS_NETS, MultiLayerEncoder, vgg_features
+from nstream.media.formats import IMAGE_SUFFIXES
 from nstream.models.architectures import ARCHITECTURES
 from nstream.models.checkpoints import save_style
 
 CONTENT_LAYER = "relu2_2"
 STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".webp"}
 
 
 def list_images(folder: str | Path) -> list[Path]:
@@ -69,35 +72,18 @@ def random_crops(files: list[Path], size: int, batch: int, rng: random.Random) -
         yield torch.stack(tiles)
 
 
-def total_variation(x: torch.Tensor) -> torch.Tensor:
-    return (x[..., 1:, :] - x[..., :-1, :]).abs().mean() + (x[..., :, 1:] - x[..., :, :-1]).abs().mean()
+class TrainingLoss(PerceptualLoss):
+    """The weighted content, Gram style and (absolute) TV terms against one style image, whose Gram
+    targets are computed once; ``loss(output, content)`` returns the terms and their ``total``."""
 
-
-class PerceptualLoss(nn.Module):
-    """Content + Gram style + TV losses against one style image (targets computed once)."""
-
-    def __init__(self, encoder: MultiLayerEncoder, style: torch.Tensor, weights: dict[str, float]) -> None:
-        super().__init__()
-        self.encoder = encoder
+    def __init__(self, encoder: nn.Module, style: torch.Tensor, weights: dict[str, float],
+                 content_layers: Sequence[str] = (CONTENT_LAYER,), style_layers: Sequence[str] = STYLE_LAYERS) -> None:
+        super().__init__(encoder, content_layers, style_layers, tv_power=1)
         self.weights = weights
-        with torch.no_grad():
-            feats = encoder(style)
-            self.style_grams = {name: gram_matrix(feats[name]) for name in STYLE_LAYERS}
+        self.set_style(style_grams(encoder, [style], [1.0], style_layers))
 
     def forward(self, output: torch.Tensor, content: torch.Tensor) -> dict[str, torch.Tensor]:
-        out_feats = self.encoder(output)
-        with torch.no_grad():
-            target = self.encoder(content)[CONTENT_LAYER]
-        content_loss = relative_error(out_feats[CONTENT_LAYER], target)
-        style_loss = sum(
-            relative_error(gram_matrix(out_feats[n]), self.style_grams[n].expand(output.shape[0], -1, -1))
-            for n in STYLE_LAYERS
-        ) / len(STYLE_LAYERS)
-        terms = {
-            "content": self.weights["content"] * content_loss,
-            "style": self.weights["style"] * style_loss,
-            "tv": self.weights["tv"] * total_variation(output),
-        }
+        terms = {k: self.weights[k] * v for k, v in self.terms(output, content).items()}
         terms["total"] = terms["content"] + terms["style"] + terms["tv"]
         return terms
 
@@ -137,14 +123,8 @@ def stability_loss(model: nn.Module, content: torch.Tensor, output: torch.Tensor
     return (((perturbed.float() - target.float()) ** 2) * mask).sum() / (mask.sum() * 3).clamp_min(1.0)
 
 
-def relative_error(value: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Squared error over the target's energy: every layer weighs the same, whatever the loss
-    network's activation scale (ImageNet and random VGGs differ by orders of magnitude)."""
-    return ((value - target) ** 2).sum() / (target**2).sum().clamp_min(1e-8)
-
-
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    parser = parser or argparse.ArgumentParser(prog="nstream train", description=__doc__)
+    parser = parser or Parser(prog="nstream train", description=__doc__)
     parser.add_argument("--style", required=True, help="style image")
     parser.add_argument("--data", required=True, help="folder of training images (searched recursively)")
     parser.add_argument("--out", required=True, help="checkpoint to write (.pth)")
@@ -178,19 +158,13 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     return parser
 
 
-def train_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def train(args: argparse.Namespace, progress: bool = True,
           on_step: Callable[[int, dict[str, float]], None] | None = None) -> dict[str, Any]:
     """Train (or resume) a style network; returns the final loss terms and timing.
 
     ``on_step(step, terms)`` sees every step's loss terms (tests check convergence with it).
     """
-    device = train_device(args.device)
+    device = pick_device(args.device)
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
     files = list_images(args.data)
@@ -198,7 +172,7 @@ def train(args: argparse.Namespace, progress: bool = True,
     features = vgg_features("vgg16", args.loss_net, args.vgg_weights, seed=args.seed)
     encoder = MultiLayerEncoder(features, [CONTENT_LAYER, *STYLE_LAYERS]).to(device)
     weights = {"content": args.content_weight, "style": args.style_weight, "tv": args.tv_weight}
-    criterion = PerceptualLoss(encoder, style, weights)
+    criterion = TrainingLoss(encoder, style, weights)
     model, arch = initial_model(args.init, args.arch)
     model = model.to(device).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)

@@ -16,6 +16,11 @@ import numpy as np
 import pytest
 import torch
 
+from nstream.frames import Frame
+from nstream.media.sinks import Sink
+
+TORCH_THREADS = torch.get_num_threads()  # a fresh process's, before any engine caps it
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data"
 
@@ -137,3 +142,19 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) 
     assert len(errors) == 1, result.stderr
     for fragment in fragments:
         assert fragment.lower() in errors[0].lower(), errors[0]
+
+
+class ListSink(Sink):
+    """A sink that keeps every frame it is given, and says whether it was closed."""
+
+    name = "list"
+
+    def __init__(self) -> None:
+        self.frames: list[Frame] = []
+        self.closed = False
+
+    def write(self, frame: Frame) -> None:
+        self.frames.append(frame)
+
+    def close(self) -> None:
+        self.closed = True

@@ -7,24 +7,8 @@ import threading
 import numpy as np
 import pytest
 
-from conftest import make_clip, probe, run_stream
+from conftest import ListSink, make_clip, probe, run_stream
 from nstream.errors import NStreamError
-from nstream.frames import Frame
-from nstream.media.sinks import Sink
-
-
-class ListSink(Sink):
-    name = "list"
-
-    def __init__(self) -> None:
-        self.frames: list[Frame] = []
-        self.closed = False
-
-    def write(self, frame: Frame) -> None:
-        self.frames.append(frame)
-
-    def close(self) -> None:
-        self.closed = True
 
 
 def test_stylize_video_matches_stream_py_frame_for_frame(tmp_path, style_model):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT, SHARED, assert_one_line_error, make_clip, probe, run_stream
+from conftest import ROOT, SHARED, TORCH_THREADS, assert_one_line_error, make_clip, probe, run_stream
 from nstream.errors import NStreamError
 from nstream.media.sources import read_image
 from nstream.models.checkpoints import load_style_model
@@ -68,7 +68,15 @@ def test_style_vector_changes_the_picture_not_the_network() -> None:
 def test_bundled_checkpoints_are_what_the_converter_writes(tmp_path: Path) -> None:
     from nstream.models.convert_magenta import import_weights
 
-    for written in import_weights(tmp_path):
+    # the reference vectors are float sums whose order follows torch's thread count, which an engine
+    # built earlier in this process may have capped: convert as a fresh process would
+    threads = torch.get_num_threads()
+    torch.set_num_threads(TORCH_THREADS)
+    try:
+        written_files = import_weights(tmp_path)
+    finally:
+        torch.set_num_threads(threads)
+    for written in written_files:
         fresh, fresh_meta = load_style_model(written)
         bundled, bundled_meta = load_style_model(PRETRAINED_DIR / written.name)
         assert fresh_meta == bundled_meta

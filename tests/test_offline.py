@@ -20,9 +20,10 @@ import pytest
 import torch
 
 from conftest import ROOT, assert_one_line_error, make_clip, probe
+from nstream.losses import total_variation as tv_loss
 from nstream.offline_cli import build_parser, main, run
 from nstream.optimize.loop import optimize
-from nstream.optimize.losses import long_term_weights, tv_loss
+from nstream.optimize.losses import long_term_weights
 from nstream.optimize.video import read_png
 from nstream.temporal.metrics import warping_error
 from nstream.temporal.occlusion import LOOSE, RUDER
@@ -172,6 +173,24 @@ def test_finished_render_goes_on_with_more_passes_and_their_own_settings(tmp_pat
     assert "pass_iters differs" in capsys.readouterr().err
 
 
+def test_a_shot_renders_on_its_own_from_python(tmp_path, moving, style):
+    """No argparse: a config, the work folder filled once, then frames [3, 6) as a sequence of their own
+    (a cluster worker's shot): its first frame starts afresh, nothing outside it is made."""
+    from nstream.optimize.config import OfflineConfig
+    from nstream.optimize.render import prepare_video
+
+    config = OfflineConfig(content=f"{moving}/", styles=[str(style)], output=str(tmp_path / "shot.mp4"), resize=32,
+                           iters=(5, 2), loss_net="random", threads=1, early_stopping=0.0)
+    job = prepare_video(config)
+    assert job.count == 6
+    reports, complete = job.render_frames(3, 6)
+    assert complete and [r.index for r in reports] == [3, 4, 5]
+    assert [r.iterations for r in reports] == [5, 2, 2]  # the shot's first frame gets the first-frame iterations
+    work = Path(f"{tmp_path / 'shot.mp4'}.work")
+    assert sorted(p.name for p in (work / "pass1").glob("*.png")) == ["000003.png", "000004.png", "000005.png"]
+    assert not list((work / "flow").glob("000003-000002.npz"))  # never looked across the shot's start
+
+
 def test_flow_cache_masks_use_its_tolerances(tmp_path):
     """A flow pair that disagrees by 1.5 px: unreliable under Ruder's constants, reliable under the loose ones."""
     from nstream.optimize.video import FlowCache, WorkFolder
@@ -310,6 +329,20 @@ def test_bad_input_is_one_error_line(tmp_path, style, capsys, extra, fragments):
     for fragment in fragments:
         assert fragment.lower() in errors[0].lower(), errors[0]
     assert not (tmp_path / "o.png").exists()
+
+
+@pytest.mark.parametrize(("change", "fragment"), [
+    ({"iters": (0, 5)}, "at least 1"), ({"styles": []}, "no style image"), ({"tv_weight": -1.0}, "0 or more"),
+    ({"long_term": [2]}, "must include 1"), ({"style_blend_weights": [1.0, 2.0]}, "2 values for 1 style"),
+])
+def test_a_python_caller_gets_the_command_lines_checks(change, fragment):
+    from dataclasses import replace
+
+    from nstream.errors import NStreamError
+    from nstream.optimize.config import OfflineConfig
+
+    with pytest.raises(NStreamError, match=fragment):
+        replace(OfflineConfig(content="a.mp4", styles=["s.jpg"]), **change).validate()
 
 
 def test_command_line_error_has_no_traceback(tmp_path, style):

@@ -10,10 +10,9 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from conftest import make_clip, probe, run_stream
+from conftest import ListSink, make_clip, probe, run_stream
 from nstream.errors import NStreamError
 from nstream.frames import Frame, SourceInfo
-from nstream.media.sinks import Sink
 from nstream.media.sources import FileSource, Source
 from nstream.pipeline import END, FrameQueue, Pipeline
 
@@ -58,20 +57,6 @@ def test_abort_wakes_a_blocked_producer():
     assert result == [False]
 
 
-class _ListSink(Sink):
-    name = "list"
-
-    def __init__(self) -> None:
-        self.frames: list[Frame] = []
-        self.closed = False
-
-    def write(self, frame: Frame) -> None:
-        self.frames.append(frame)
-
-    def close(self) -> None:
-        self.closed = True
-
-
 class Ordered:
     """A stage that must see frames in order (like the temporal blend)."""
 
@@ -101,7 +86,7 @@ class Prepared(Ordered):
 def test_file_source_pipeline_is_frame_exact_with_a_slow_stage(tmp_path):
     clip = make_clip(tmp_path / "in.mp4", frames=20, audio=True)
     source = FileSource(str(clip))
-    sink = _ListSink()
+    sink = ListSink()
 
     def slow(frame: Frame) -> Frame:
         time.sleep(0.01)
@@ -117,7 +102,7 @@ def test_file_source_pipeline_is_frame_exact_with_a_slow_stage(tmp_path):
 
 def test_workers_stylize_frames_at_once_and_finish_sees_them_in_order(tmp_path):
     source = FileSource(str(make_clip(tmp_path / "in.mp4", frames=16, audio=False)))
-    sink = _ListSink()
+    sink = ListSink()
     lock = threading.Lock()
     running, most, finished = [0], [0], []
 
@@ -143,7 +128,7 @@ def test_workers_stylize_frames_at_once_and_finish_sees_them_in_order(tmp_path):
 
 def test_prepare_sees_every_frame_in_the_decode_thread_before_the_stage(tmp_path):
     source = FileSource(str(make_clip(tmp_path / "in.mp4", frames=12, audio=False)))
-    sink = _ListSink()
+    sink = ListSink()
     seen: list[tuple[int, str]] = []
 
     def prepare(frame: Frame) -> None:
@@ -168,7 +153,7 @@ def test_a_finished_pipeline_is_freed_at_once(tmp_path):
     source = FileSource(str(make_clip(tmp_path / "in.mp4", frames=3, audio=False)))
     gc.disable()
     try:
-        pipeline = Pipeline(source, lambda frame: frame, [_ListSink()])
+        pipeline = Pipeline(source, lambda frame: frame, [ListSink()])
         pipeline.run()
         gone = weakref.ref(pipeline)
         del pipeline
@@ -184,7 +169,7 @@ class _BrokenStage(Exception):
 
 def test_stage_error_still_closes_sinks(tmp_path):
     source = FileSource(str(make_clip(tmp_path / "in.mp4", frames=10, audio=False)))
-    sink = _ListSink()
+    sink = ListSink()
 
     def explode(frame: Frame) -> Frame:
         if frame.index == 3:
@@ -231,7 +216,7 @@ class _FailingSource(_TickSource):
 
 
 def test_a_source_failing_mid_way_still_delivers_what_it_decoded():
-    sink = _ListSink()
+    sink = ListSink()
 
     def slow(frame: Frame) -> Frame:
         time.sleep(0.02)
@@ -246,7 +231,7 @@ def test_a_source_failing_mid_way_still_delivers_what_it_decoded():
 def test_live_source_latency_stays_bounded_with_a_slow_engine():
     """Frames arrive every 10 ms, the engine takes 100 ms: most frames are dropped (counted),
     and the latency of those delivered stays near the engine's own time, not growing."""
-    sink = _ListSink()
+    sink = ListSink()
 
     def slow(frame: Frame) -> Frame:
         time.sleep(0.1)
@@ -286,7 +271,7 @@ def test_every_stage_is_closed_once_even_when_one_fails(tmp_path):
         return frame
 
     first, last = Prepared(lambda frame: None, explode), Ordered(lambda frame: frame)
-    pipeline = Pipeline(source, [first, last], [_ListSink()], workers=2)
+    pipeline = Pipeline(source, [first, last], [ListSink()], workers=2)
     with pytest.raises(_BrokenStage):
         pipeline.run()
     pipeline.close_stages()
@@ -296,7 +281,7 @@ def test_every_stage_is_closed_once_even_when_one_fails(tmp_path):
 
 def test_live_frames_are_prepared_as_they_leave_the_queue_never_when_dropped():
     """Live: a frame dropped in the queue must not start work (a flow job for a frame never blended)."""
-    sink = _ListSink()
+    sink = ListSink()
     prepared: list[tuple[int, str]] = []
 
     def slow(frame: Frame) -> Frame:

@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from conftest import moving_pattern
+from nstream.colors import rgb_to_ycbcr
 from nstream.engines import TorchEngine
 from nstream.models.johnson import TransformerNet
-from nstream.stylizer import Stylizer, pad_to_multiple, padded_size, rgb_to_ycbcr
+from nstream.stylizer import Stylizer, pad_to_multiple, padded_size
 
 
 @pytest.fixture(scope="module")

@@ -300,7 +300,7 @@ def assemble(job: FileJob) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m nstream batch``: one ``error:`` line and exit 2 for bad input."""
-    from nstream.cli import _run_guarded
+    from nstream.cli_args import run_guarded
 
     def action() -> None:
         args = parse(list(sys.argv[2:] if argv is None else argv))
@@ -308,4 +308,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         run_batch(args)
 
-    return _run_guarded(action)
+    return run_guarded(action, sigterm_interrupts=True)

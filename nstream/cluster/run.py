@@ -45,6 +45,9 @@ def run_batch(args: argparse.Namespace) -> dict[str, Any]:
             _run_here(pieces, progress, results)
         else:
             _run_on_ray(pieces, progress, results, args)
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt("stopped: every finished frame is kept in the work folder; run the same command "
+                                "again to resume") from None
     finally:
         if cluster is not None:
             cluster.shutdown()

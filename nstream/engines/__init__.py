@@ -1,9 +1,13 @@
 """Inference engines behind one interface: ``infer(NCHW float batch in 0..255) -> same``.
 
-``base`` (interface, eager PyTorch), ``export`` (ONNX), ``onnxrt`` (ONNX Runtime), ``graph_engine``
-(a shipped ONNX graph, no PyTorch: the light install), ``bundled`` (writes those graphs),
-``trt_engine`` (TensorRT), ``torch2trt_engine``, ``quantize`` (INT8 calibration), ``validate``
-(the PSNR gate), ``cache`` (``engines/``), ``factory`` (``create_engine`` and ``auto``).
+Two layers. The shared build layer: ``export`` (ONNX), ``quantize`` (INT8 calibration),
+``validate`` (the PSNR gate), ``cache`` (``engines/``), and ``graphs``, which chains them into one
+validated, cached graph per model and precision. The backends on top, which use that layer and
+never each other: ``torch_engine`` (eager PyTorch), ``onnxrt`` (ONNX Runtime), ``graph_engine``
+(a shipped ONNX graph, no PyTorch: the light install), ``trt_engine`` (TensorRT) and
+``torch2trt_engine``. Beside them: ``base`` (the interface), ``precision`` (``resolve_precision``:
+what ``auto`` precision means), ``factory`` (``create_engine`` and the ``auto`` engine), ``bundled``
+(writes the shipped graphs). The device picker is :func:`nstream.devices.pick_device`.
 
 The names below load on first use (PEP 562), so importing the package, or its PyTorch-free
 ``graph_engine``, does not import PyTorch.
@@ -16,8 +20,8 @@ from typing import Any
 
 ENGINES = ("auto", "torch", "onnxruntime", "tensorrt", "torch2trt")
 PRECISIONS = ("auto", "fp32", "fp16", "int8")
-_LAZY = {"Engine": "base", "TorchEngine": "base", "pick_device": "base", "auto_choice": "factory",
-         "create_engine": "factory"}
+_LAZY = {"Engine": "base", "TorchEngine": "torch_engine", "pick_device": "base", "auto_choice": "factory",
+         "create_engine": "factory", "resolve_precision": "precision"}
 
 __all__ = ["ENGINES", "PRECISIONS", *_LAZY]
 

@@ -22,11 +22,10 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
-from nstream.engines.export import INPUT, OUTPUT, check_styles, export_onnx, save_onnx
+from nstream.engines.export import INPUT, OUTPUT, export_onnx, save_onnx
 from nstream.engines.graph_engine import GraphEngine
-from nstream.engines.onnxrt import holdout_frames
+from nstream.engines.graphs import gate, holdout_frames
 from nstream.engines.quantize import calibration_dirs
-from nstream.engines.validate import check_engine, torch_reference
 from nstream.errors import NStreamError
 from nstream.models.checkpoints import load_style_model
 from nstream.models.registry import BUNDLED_DIR, list_styles
@@ -109,10 +108,9 @@ def write_graph(checkpoint: Path, arch: str) -> tuple[Path, str]:
         measured = f"vectors within {check_predictor(model, engine):.1e}"
     else:
         frames = holdout_frames(calibration_dirs(None)[1], (256, 144))
-        styles = check_styles(model, len(frames))
-        psnr = check_engine(engine.infer, torch_reference(model, frames, styles), frames, "fp32",
-                            f"the shipped graph of {checkpoint.name}", styles)
+        psnr = gate(engine.infer, model, "fp32", f"the shipped graph of {checkpoint.name}", frames)
         measured = f"PSNR {psnr:.1f} dB"
+    engine.close()
     return save_onnx(graph, checkpoint.with_suffix(GRAPH_SUFFIX)), measured
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from nstream.engines.base import require_open
 from nstream.errors import NStreamError
 
 INPUT, OUTPUT, STYLE = "input", "output", "style"  # the names every exported graph uses (engines/export.py)
@@ -28,6 +29,7 @@ def torch_installed() -> bool:
 
 
 def require_ort() -> None:
+    """One line instead of an ImportError deep in a build when onnxruntime is missing."""
     if importlib.util.find_spec("onnxruntime") is None:
         raise NStreamError("onnxruntime is not installed: pip install onnxruntime (or use --engine torch)")
 
@@ -73,21 +75,29 @@ class GraphEngine:
     name = "onnxruntime"
     device = "cpu"
 
-    def __init__(self, graph: bytes | str | Path, threads: int | None = None, precision: str = "fp32") -> None:
-        self.session = cpu_session(graph, threads)
+    def __init__(self, graph: bytes | str | Path, threads: int | None = None, precision: str = "fp32", *,
+                 reason: str = "asked for") -> None:
+        self.session: Any = cpu_session(graph, threads)
         self.precision = precision
-        self.reason = "asked for"
+        self.reason = reason
         inputs = {i.name: i for i in self.session.get_inputs()}
         self.style_dim = int(inputs[STYLE].shape[-1]) if STYLE in inputs else None
 
     def infer(self, batch: Any, style: Any = None) -> np.ndarray:
+        """NCHW in 0..255 to the same, as float32 arrays (a CPU tensor is read without importing torch)."""
+        session = require_open(self.session, self.name)
         feeds = {INPUT: as_numpy(batch)}
         if self.style_dim is not None:
             if style is None:
                 raise ValueError("this network is conditioned: infer() needs the style vector")
             feeds[STYLE] = as_numpy(style).reshape(1, self.style_dim)
-        return self.session.run([OUTPUT], feeds)[0]
+        return session.run([OUTPUT], feeds)[0]
 
     def warmup(self, height: int, width: int) -> None:
+        """One call at the working size, so the first frame does not pay for ONNX Runtime's first-run setup."""
         style = None if self.style_dim is None else np.zeros((1, self.style_dim), np.float32)
         self.infer(np.zeros((1, 3, height, width), np.float32), style)
+
+    def close(self) -> None:
+        """Drop the session (ONNX Runtime frees it with the last reference); a second call does nothing."""
+        self.session = None

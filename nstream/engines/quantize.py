@@ -22,10 +22,10 @@ from PIL import Image
 
 from nstream.engines.cache import REPO_ROOT
 from nstream.engines.export import INPUT, STYLE, save_onnx
+from nstream.media.formats import IMAGE_SUFFIXES
 from nstream.errors import NStreamError
 
 CALIBRATION_DIR = REPO_ROOT / "calibration"
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
 def calibration_dirs(root: str | Path | None = None) -> tuple[Path, Path]:

@@ -14,12 +14,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from nstream.engines.base import pick_device
+from nstream.devices import pick_device
+from nstream.engines.base import require_open
+from nstream.engines.precision import resolve_precision
 from nstream.engines.validate import THRESHOLDS, psnr
 from nstream.errors import NStreamError
 
 
 def import_torch2trt() -> Any:
+    """torch2trt's converter, or one line saying how to get it."""
     try:
         from torch2trt import torch2trt
     except ImportError:
@@ -33,7 +36,8 @@ class Torch2TRTEngine:
 
     name = "torch2trt"
 
-    def __init__(self, model: nn.Module, device: str | torch.device = "auto", precision: str = "auto") -> None:
+    def __init__(self, model: nn.Module, device: str | torch.device = "auto", precision: str = "auto", *,
+                 reason: str = "asked for") -> None:
         if getattr(model, "style_dim", None) is not None:
             raise NStreamError("torch2trt converts one-style networks only: use --engine tensorrt for conditioned "
                                "networks (paintings, tf26 styles), whose style vector is an input")
@@ -41,21 +45,20 @@ class Torch2TRTEngine:
         self.device = pick_device(device)
         if self.device.type != "cuda":
             raise NStreamError("the torch2trt engine needs a CUDA GPU: use --engine onnxruntime on CPU")
-        if precision == "auto":
-            precision = "fp16"
-        if precision not in ("fp32", "fp16"):
-            raise NStreamError(f"the torch2trt engine runs fp32 or fp16, not {precision!r}")
-        self.precision, self.reason = precision, "asked for"
-        self.model = copy.deepcopy(model).to(self.device, torch.float32).eval()
+        self.precision = resolve_precision(self.name, self.device, precision)
+        self.reason = reason
+        self.model: nn.Module | None = copy.deepcopy(model).to(self.device, torch.float32).eval()
         self.converted: dict[tuple[int, ...], Any] = {}
         self.psnr = float("nan")
 
     @torch.inference_mode()
     def _converted(self, shape: tuple[int, ...]) -> Any:
+        """The module converted for ``shape`` (converting and checking it the first time it is seen)."""
+        model = require_open(self.model, self.name)
         if shape not in self.converted:
             sample = torch.rand(shape, device=self.device, generator=torch.Generator(self.device).manual_seed(0)) * 255
-            module = self.convert(self.model, [sample], fp16_mode=self.precision == "fp16")
-            score = psnr(self.model(sample).cpu().numpy(), module(sample).float().cpu().numpy())
+            module = self.convert(model, [sample], fp16_mode=self.precision == "fp16")
+            score = psnr(model(sample).cpu().numpy(), module(sample).float().cpu().numpy())
             if score < THRESHOLDS[self.precision]:
                 raise NStreamError(f"torch2trt's conversion differs from PyTorch (PSNR {score:.1f} dB; reflection padding "
                                    "lost without its plugin library?): refusing it, use --engine tensorrt")
@@ -71,5 +74,11 @@ class Torch2TRTEngine:
         return self._converted(tuple(x.shape))(x).float()
 
     def warmup(self, height: int, width: int) -> None:
+        """Converts (and checks) for the working size now rather than on the first frame."""
         self.infer(torch.zeros(1, 3, height, width, device=self.device))
         torch.cuda.synchronize(self.device)
+
+    def close(self) -> None:
+        """Drop the converted modules and the model copy (their TensorRT engines go with them); idempotent."""
+        self.converted.clear()
+        self.model = None

@@ -6,7 +6,8 @@ a height/width range; plans are cached in ``engines/`` and a timing cache makes 
 
 NOT VERIFIED: no machine of this project has TensorRT. This code follows the documented Python
 API (build_serialized_network, set_input_shape, set_tensor_address, execute_async_v3) and its
-tests skip where TensorRT or a GPU is absent.
+tests skip where TensorRT or a GPU is absent. The ONNX graph it parses is the one ONNX Runtime
+runs and the tests check (:func:`nstream.engines.graphs.validated_graph`).
 """
 
 from __future__ import annotations
@@ -19,19 +20,21 @@ from typing import Any
 import torch
 from torch import nn
 
-from nstream.engines.base import pick_device, require_style, warmup_style
+from nstream.devices import pick_device
+from nstream.engines.base import require_open, require_style, warmup_style
 from nstream.engines.cache import CacheKey, EngineCache, device_tag, model_hash
-from nstream.engines.export import INPUT, OUTPUT, STYLE, check_styles, style_dim
-from nstream.engines.onnxrt import CHECK_SIZE, holdout_frames, validated_graph
+from nstream.engines.export import INPUT, OUTPUT, STYLE, style_dim
+from nstream.engines.graphs import CHECK_SIZE, GraphBuild, gate, holdout_frames, validated_graph
+from nstream.engines.precision import resolve_precision
 from nstream.engines.quantize import calibration_dirs
-from nstream.engines.validate import check_engine, torch_reference
 from nstream.errors import NStreamError
 
 log = logging.getLogger("nstream.engines")
 PLAN_FILE = "model.plan"
 TIMING_CACHE = "timing.cache"
 # (min, opt, max) of (height, width); multiples of 4 as the stylizer pads to.
-DEFAULT_PROFILE = ((64, 64), (720, 1280), (1088, 1920))
+Profile = tuple[tuple[int, int], tuple[int, int], tuple[int, int]]
+DEFAULT_PROFILE: Profile = ((64, 64), (720, 1280), (1088, 1920))
 
 
 def import_tensorrt() -> Any:
@@ -44,7 +47,7 @@ def import_tensorrt() -> Any:
     return tensorrt
 
 
-def parse_profile(text: str) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
+def parse_profile(text: str) -> Profile:
     """``HxW:HxW:HxW`` (min:opt:max) into sizes, each a multiple of 4 and ordered."""
     try:
         sizes = tuple(tuple(int(v) for v in part.lower().split("x")) for part in text.split(":"))
@@ -63,64 +66,69 @@ class TensorRTEngine:
 
     name = "tensorrt"
 
-    def __init__(self, model: nn.Module, device: str | torch.device = "auto", precision: str = "auto",
+    def __init__(self, model: nn.Module, device: str | torch.device = "auto", precision: str = "auto", *,
                  cache: EngineCache | None = None, calibration: str | Path | None = None,
-                 profile: tuple[tuple[int, int], tuple[int, int], tuple[int, int]] = DEFAULT_PROFILE,
-                 check_size: tuple[int, int] | None = CHECK_SIZE, workspace_gib: float = 4.0) -> None:
+                 profile: Profile = DEFAULT_PROFILE, check_size: tuple[int, int] | None = CHECK_SIZE,
+                 workspace_gib: float = 4.0, reason: str = "asked for") -> None:
         trt = import_tensorrt()
         self.device = pick_device(device)
         if self.device.type != "cuda":
             raise NStreamError("the tensorrt engine needs a CUDA GPU: use --engine onnxruntime on CPU")
-        if precision == "auto":
-            precision = "fp16"
-        if precision not in ("fp32", "fp16", "int8"):
-            raise NStreamError(f"the tensorrt engine runs fp32, fp16 or int8, not {precision!r}")
-        self.precision, self.profile, self.reason = precision, profile, "asked for"
+        self.precision = resolve_precision(self.name, self.device, precision)
+        self.profile, self.reason, self.workspace_gib = profile, reason, workspace_gib
         self.style_dim = style_dim(model)
         self.cache = cache or EngineCache()
         self.logger = trt.Logger(trt.Logger.WARNING)
-        self.build = graph = validated_graph(model, precision, self.cache, calibration, check_size)
-        shape_range = ":".join(f"{h}x{w}" for h, w in profile)
-        key = CacheKey("tensorrt", model_hash(model), precision, shape_range, f"trt{trt.__version__}",
-                       device_tag(self.device), extra=f"graph:{graph.path.parent.name}")
-        path, self.cache_status = self.cache.fetch(key, PLAN_FILE)
+        self.runtime = trt.Runtime(self.logger)  # outlives the engine it deserializes (released last in close)
+        self.build = validated_graph(model, self.precision, self.cache, calibration, check_size)
+        key = self._plan_key(trt, model)
         self.plan_path = self.cache.entry(key) / PLAN_FILE
-        plan = path.read_bytes() if path is not None else self._build(trt, graph.path.read_bytes(), workspace_gib)
-        self.engine = trt.Runtime(self.logger).deserialize_cuda_engine(plan)
+        plan = self._load(trt, key)
+        self.context = self.engine.create_execution_context()
+        self.stream = torch.cuda.Stream(self.device)
+        if self.cache_status == "hit":
+            self.psnr = float(self.cache.info(key).get("psnr", float("nan")))
+            return
+
+        def run(x: Any, style: Any = None) -> Any:
+            return self.infer(torch.from_numpy(x), None if style is None else torch.from_numpy(style)).cpu().numpy()
+
+        holdout = holdout_frames(calibration_dirs(calibration)[1], check_size)
+        self.psnr = gate(run, model, self.precision, f"the TensorRT {self.precision} plan", holdout)
+        self.cache.commit(key, PLAN_FILE, plan, {"psnr": self.psnr})
+
+    def _plan_key(self, trt: Any, model: nn.Module) -> CacheKey:
+        """A plan depends on the graph it was built from, the shape range, TensorRT's version and the GPU."""
+        shape_range = ":".join(f"{h}x{w}" for h, w in self.profile)
+        return CacheKey("tensorrt", model_hash(model), self.precision, shape_range, f"trt{trt.__version__}",
+                        device_tag(self.device), extra=f"graph:{self.build.path.parent.name}")
+
+    def _load(self, trt: Any, key: CacheKey) -> bytes:
+        """The cached plan, or a new one; a cached plan that does not deserialize is rebuilt (sets ``cache_status``)."""
+        path, self.cache_status = self.cache.fetch(key, PLAN_FILE)
+        plan = path.read_bytes() if path is not None else self._build(trt, self.build)
+        self.engine = self.runtime.deserialize_cuda_engine(plan)
         if self.engine is None:
             if path is None:
                 raise NStreamError("TensorRT could not load the plan it just built; see the TensorRT log above")
             log.warning("cached TensorRT plan %s does not load; rebuilding", path)
             self.cache.discard(key)
-            plan = self._build(trt, graph.path.read_bytes(), workspace_gib)
-            self.engine = trt.Runtime(self.logger).deserialize_cuda_engine(plan)
+            plan = self._build(trt, self.build)
+            self.engine = self.runtime.deserialize_cuda_engine(plan)
             self.cache_status = "corrupt: plan does not deserialize"
-        self.context = self.engine.create_execution_context()
-        self.stream = torch.cuda.Stream(self.device)
-        if path is None or self.cache_status.startswith("corrupt"):
-            holdout = holdout_frames(calibration_dirs(calibration)[1], check_size)
-            styles = check_styles(model, len(holdout))
+        return plan
 
-            def run(x: Any, style: Any = None) -> Any:
-                return self.infer(torch.from_numpy(x), None if style is None else torch.from_numpy(style)).cpu().numpy()
-
-            self.psnr = check_engine(run, torch_reference(model, holdout, styles), holdout, precision,
-                                     f"the TensorRT {precision} plan", styles)
-            self.cache.commit(key, PLAN_FILE, plan, {"psnr": self.psnr})
-        else:
-            self.psnr = float(self.cache.info(key).get("psnr", float("nan")))
-
-    def _build(self, trt: Any, onnx_bytes: bytes, workspace_gib: float) -> bytes:
+    def _build(self, trt: Any, graph: GraphBuild) -> bytes:
         """ONNX -> strongly typed network -> serialized plan, reusing and updating the timing cache."""
         started = time.perf_counter()
         builder = trt.Builder(self.logger)
         network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
         parser = trt.OnnxParser(network, self.logger)
-        if not parser.parse(onnx_bytes):
+        if not parser.parse(graph.path.read_bytes()):
             first = parser.get_error(0).desc() if parser.num_errors else "unknown error"
             raise NStreamError(f"TensorRT cannot parse the ONNX graph: {first}")
         config = builder.create_builder_config()
-        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_gib * (1 << 30)))
+        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(self.workspace_gib * (1 << 30)))
         shapes = [(1, 3, h, w) for h, w in self.profile]
         profile = builder.create_optimization_profile()
         profile.set_shape(INPUT, *shapes)
@@ -143,6 +151,7 @@ class TensorRTEngine:
 
     def infer(self, batch: Any, style: Any = None) -> Any:
         """NCHW in 0..255 to the same; a NumPy array in gives one back (copied to and from the GPU)."""
+        context = require_open(self.context, self.name)
         if not isinstance(batch, torch.Tensor):
             return self.infer(torch.from_numpy(batch), style).cpu().numpy()
         (low_h, low_w), _, (high_h, high_w) = self.profile
@@ -153,15 +162,15 @@ class TensorRTEngine:
         x = batch.detach().to(self.device, torch.float32).contiguous()
         y = torch.empty_like(x)
         self.stream.wait_stream(torch.cuda.current_stream(self.device))
-        self.context.set_input_shape(INPUT, tuple(x.shape))
-        self.context.set_tensor_address(INPUT, x.data_ptr())
+        context.set_input_shape(INPUT, tuple(x.shape))
+        context.set_tensor_address(INPUT, x.data_ptr())
         if self.style_dim is not None:
             s = require_style(style, self.style_dim).to(self.device).contiguous()
-            self.context.set_input_shape(STYLE, tuple(s.shape))
-            self.context.set_tensor_address(STYLE, s.data_ptr())
+            context.set_input_shape(STYLE, tuple(s.shape))
+            context.set_tensor_address(STYLE, s.data_ptr())
             s.record_stream(self.stream)
-        self.context.set_tensor_address(OUTPUT, y.data_ptr())
-        if not self.context.execute_async_v3(self.stream.cuda_stream):
+        context.set_tensor_address(OUTPUT, y.data_ptr())
+        if not context.execute_async_v3(self.stream.cuda_stream):
             raise NStreamError("TensorRT execution failed; see the TensorRT log above")
         torch.cuda.current_stream(self.device).wait_stream(self.stream)
         x.record_stream(self.stream)
@@ -169,5 +178,16 @@ class TensorRTEngine:
         return y
 
     def warmup(self, height: int, width: int) -> None:
+        """One call at the working size: TensorRT sets up the profile's shapes before the first real frame."""
         self.infer(torch.zeros(1, 3, height, width, device=self.device), warmup_style(self))
         torch.cuda.synchronize(self.device)
+
+    def close(self) -> None:
+        """Release the execution context, then the engine, then the runtime (TensorRT's required order),
+        after the work queued on the stream; a second call does nothing."""
+        if self.context is None:
+            return
+        self.stream.synchronize()
+        self.context = None
+        self.engine = None
+        self.runtime = None

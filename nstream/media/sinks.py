@@ -22,12 +22,10 @@ import numpy as np
 
 from nstream.errors import NStreamError, first_line
 from nstream.frames import Frame, SourceInfo
+from nstream.media.formats import IMAGE_SUFFIXES, VIDEO_CONTAINERS
 
 log = logging.getLogger(__name__)
 
-VIDEO_SUFFIXES = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm",
-                  ".avi": "avi", ".gif": "gif", ".ts": "mpegts", ".flv": "flv"}
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 DEFAULT_CODECS = {"webm": "libvpx-vp9", "gif": "gif"}
 # Codecs a container can technically hold but players refuse there: transcoded like unsupported ones.
 NON_STANDARD_AUDIO = {"mp4": {"vorbis"}, "mov": {"vorbis"}}
@@ -466,11 +464,11 @@ def open_sink(spec: str, *, codec: str | None = None, crf: int | None = None, pr
     if suffix in IMAGE_SUFFIXES or spec.endswith("/") or Path(spec).is_dir():
         check_writable(spec, folder=suffix not in IMAGE_SUFFIXES)
         return ImageSink(spec)
-    if suffix not in VIDEO_SUFFIXES:
-        known = ", ".join(sorted(VIDEO_SUFFIXES | dict.fromkeys(IMAGE_SUFFIXES)))
+    if suffix not in VIDEO_CONTAINERS:
+        known = ", ".join(sorted(VIDEO_CONTAINERS | dict.fromkeys(IMAGE_SUFFIXES)))
         raise NStreamError(f"unsupported output type {suffix or '(none)'!r} for {spec}: use one of {known}")
     check_writable(spec)
-    fmt = VIDEO_SUFFIXES[suffix]
+    fmt = VIDEO_CONTAINERS[suffix]
     options = dict(FRAGMENTED) if fmt in ("mp4", "mov") else {}
     return AVSink(spec, fmt=fmt, keep_audio=keep_audio, options=options, **common)
 

@@ -11,7 +11,8 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -21,11 +22,11 @@ import numpy as np
 
 from nstream.errors import NStreamError, first_line
 from nstream.frames import Frame, SourceInfo
+from nstream.media.formats import IMAGE_SUFFIXES
 
 log = logging.getLogger(__name__)
 
 NETWORK_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "rtmps://", "http://", "https://", "udp://", "srt://", "tcp://")
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm"}
 NETWORK_TIME_BASE = Fraction(1, 90000)
 INDEX_TIMED_FORMATS = {"avi", "h264", "hevc", "mjpeg", "rawvideo", "mpeg4", "m4v"}
 
@@ -97,6 +98,17 @@ class _PyAVDecoder:
         if held is not None:
             held[1].extend(pending_audio)
             yield held
+
+
+@dataclass
+class _Cursor:
+    """Where ``FileSource.frames`` is across loops: the next output index, the last pts given out, and
+    the first frame's pts and wall time (pacing)."""
+
+    index: int = 0
+    last_pts: int | None = None
+    first_pts: int | None = None
+    started: float = field(default_factory=time.monotonic)
 
 
 class FileSource(Source):
@@ -185,72 +197,82 @@ class FileSource(Source):
         """Every decodable frame (of the part, when cutting), in order; ``loops`` > 1 replays it with
         continuing pts. A file that ends short of what it promised is stylized to where it breaks, and
         said in ``warnings`` (``truncated`` set)."""
-        index, offset, last_pts = 0, 0, None
-        start, first_pts = time.monotonic(), None
-        tb = self.info.time_base
-        frame_step = max(1, round(1 / (self.info.rate * tb)))
+        cursor = _Cursor()
+        frame_step = max(1, round(1 / (self.info.rate * self.info.time_base)))
         for loop in range(self.loops):
+            offset = 0
             if loop:
                 self.container.close()
                 self.container = av.open(str(self.path), metadata_errors="ignore")
                 self.decoder = _PyAVDecoder(self.container, str(self.path))
-                offset = last_pts + frame_step
-            loop_first, held, decoded, ended = None, None, 0, False
-            begin, end = self._cut_range()
-            carry: list[Any] = []  # audio demuxed with frames before the part
-            try:
-                for vframe, audio in self.decoder.decoded(self.stop_event):
-                    pts = vframe.pts
-                    if pts is None or self.index_timing:  # no usable pts: constant rate by frame index
-                        pts = round(decoded / (self.info.rate * tb))
-                    decoded += 1
-                    if begin is not None and pts < begin:
-                        carry.extend(audio)
-                        continue
-                    if end is not None and pts >= end:
-                        if held is not None:
-                            held[2].extend(audio)
-                        ended = True
-                        break
-                    if carry:
-                        audio, carry = carry + audio, []
-                    if loop_first is None:
-                        loop_first = pts
-                    out_pts = offset + pts - (loop_first if loop or self.cutting else 0)
-                    if last_pts is not None and out_pts <= last_pts:
-                        continue  # a repeated timestamp cannot be encoded: the frame is a duplicate
-                    last_pts = out_pts
-                    image = _rotate(vframe.to_ndarray(format="rgb24"), self.rotation)
-                    if held is not None:
-                        frame = self._emit(held, index, loop, loop_first, end, start, first_pts)
-                        if frame is None:
-                            return
-                        first_pts = held[1] if first_pts is None else first_pts
-                        yield frame
-                        index += 1
-                    held = (image, out_pts, list(audio))
-            except av.error.FFmpegError as exc:
-                if index == 0 and held is None:
-                    raise NStreamError(f"cannot decode {self.path} ({first_line(exc)}): corrupt or unsupported video") from None
-                self.truncated = True
-                self.warnings.append(f"{self.path.name}: decoding stopped after frame {index + (held is not None)} "
-                                     f"({first_line(exc)}); the input is truncated or corrupt")
-                ended = True
-            if held is not None:
-                frame = self._emit(held, index, loop, loop_first, end, start, first_pts)
-                if frame is None:
-                    return
-                first_pts = held[1] if first_pts is None else first_pts
-                yield frame
-                index += 1
-            if self.stop_event.is_set():
+                offset = cursor.last_pts + frame_step
+            if not (yield from self._decode_pass(loop, offset, cursor)):
                 return
-            if not ended:
-                self._check_complete(end)
             if self.truncated:
                 break
-        if index == 0:
+        if cursor.index == 0:
             raise NStreamError(f"{self.path} has no decodable video frames")
+
+    def _decode_pass(self, loop: int, offset: int, cursor: _Cursor) -> Generator[Frame, None, bool]:
+        """One pass over the file (or its part), frames in order; returns False when stopped. Each frame is
+        held until the next one is decoded, so the audio demuxed in between rides on the right frame."""
+        tb = self.info.time_base
+        loop_first, held, decoded, ended = None, None, 0, False
+        begin, end = self._cut_range()
+        carry: list[Any] = []  # audio demuxed with frames before the part
+        try:
+            for vframe, audio in self.decoder.decoded(self.stop_event):
+                pts = vframe.pts
+                if pts is None or self.index_timing:  # no usable pts: constant rate by frame index
+                    pts = round(decoded / (self.info.rate * tb))
+                decoded += 1
+                if begin is not None and pts < begin:
+                    carry.extend(audio)
+                    continue
+                if end is not None and pts >= end:
+                    if held is not None:
+                        held[2].extend(audio)
+                    ended = True
+                    break
+                if carry:
+                    audio, carry = carry + audio, []
+                if loop_first is None:
+                    loop_first = pts
+                out_pts = offset + pts - (loop_first if loop or self.cutting else 0)
+                if cursor.last_pts is not None and out_pts <= cursor.last_pts:
+                    continue  # a repeated timestamp cannot be encoded: the frame is a duplicate
+                cursor.last_pts = out_pts
+                image = _rotate(vframe.to_ndarray(format="rgb24"), self.rotation)
+                if held is not None:
+                    if (frame := self._release(held, loop, loop_first, end, cursor)) is None:
+                        return False
+                    yield frame
+                held = (image, out_pts, list(audio))
+        except av.error.FFmpegError as exc:
+            if cursor.index == 0 and held is None:
+                raise NStreamError(f"cannot decode {self.path} ({first_line(exc)}): corrupt or unsupported video") from None
+            self.truncated = True
+            self.warnings.append(f"{self.path.name}: decoding stopped after frame {cursor.index + (held is not None)} "
+                                 f"({first_line(exc)}); the input is truncated or corrupt")
+            ended = True
+        if held is not None:
+            if (frame := self._release(held, loop, loop_first, end, cursor)) is None:
+                return False
+            yield frame
+        if self.stop_event.is_set():
+            return False
+        if not ended:
+            self._check_complete(end)
+        return True
+
+    def _release(self, held: tuple[Any, int, list[Any]], loop: int, loop_first: int | None, end: int | None,
+                 cursor: _Cursor) -> Frame | None:
+        """The held frame as the next output frame (None when stopped while pacing); the cursor moves on."""
+        frame = self._emit(held, cursor.index, loop, loop_first, end, cursor.started, cursor.first_pts)
+        if frame is not None:
+            cursor.first_pts = held[1] if cursor.first_pts is None else cursor.first_pts
+            cursor.index += 1
+        return frame
 
     def _cut_range(self) -> tuple[int | None, int | None]:
         """The part to keep, in the video stream's pts (None: no bound); seeks to its start."""

@@ -30,13 +30,13 @@ import numpy as np
 
 from nstream.engines.graph_engine import TORCH_HINT, GraphEngine, torch_installed
 from nstream.errors import NStreamError
+from nstream.media.formats import STYLE_IMAGE_SUFFIXES
 from nstream.models.registry import resolve_style
 
 PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
 PAINTINGS_DIR = Path(__file__).resolve().parent.parent / "paintings"  # public-domain paintings, shipped
 TF26_COUNT = 26
 TF26_NAME = re.compile(r"^tf26-(\d{1,2})$")
-PAINTING_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".ppm")
 MIN_PAINTING_SIDE = 32
 PREDICTOR_SIZE = 256  # the style predictor sees the central square at this size
 FAMILY_NETWORK = {"magenta": "magenta_arbitrary", "tf26": "tf26"}
@@ -181,7 +181,7 @@ def split_blend(spec: str) -> list[tuple[str, float]]:
 def family_of(part: str) -> str:
     if TF26_NAME.match(part):
         return "tf26"
-    if Path(part).suffix.lower() in PAINTING_SUFFIXES:
+    if Path(part).suffix.lower() in STYLE_IMAGE_SUFFIXES:
         return "magenta"
     return "checkpoint"
 

@@ -1,4 +1,4 @@
-"""Stylize one image or frame: targets, start image, coarse-to-fine scales, colour preservation.
+"""Stylize one image or frame: targets, start image, coarse-to-fine scales.
 
 Images travel as HxWx3 uint8 RGB arrays (what is stored on disk) or float32 [0, 1] arrays (a
 warped start image); tensors exist only inside. Coarse-to-fine (``scales`` > 1) optimizes at
@@ -16,9 +16,10 @@ import numpy as np
 import torch
 
 from nstream.errors import NStreamError
+from nstream.losses import style_grams
 from nstream.lossnet import MultiLayerEncoder
 from nstream.optimize.loop import OptimizeResult, StepFn, optimize
-from nstream.optimize.losses import GatysLoss, LossWeights, TemporalTarget, style_grams
+from nstream.optimize.losses import GatysLoss, LossWeights, TemporalTarget
 
 INITS = ("content", "random", "prev-warped")
 MIN_SCALE_SIDE = 16
@@ -79,13 +80,6 @@ def fit_size(width: int, height: int, max_side: int | None, even: bool = False) 
     if even:
         return max(2, 2 * round(width * scale / 2)), max(2, 2 * round(height * scale / 2))
     return max(1, round(width * scale)), max(1, round(height * scale))
-
-
-def preserve_colors(styled: np.ndarray, content: np.ndarray) -> np.ndarray:
-    """Gatys et al. (2016) luminance-only transfer: stylized luminance, the content's colours (YCrCb)."""
-    y = cv2.cvtColor(styled, cv2.COLOR_RGB2YCrCb)[..., :1]
-    crcb = cv2.cvtColor(content, cv2.COLOR_RGB2YCrCb)[..., 1:]
-    return cv2.cvtColor(np.concatenate([y, crcb], axis=2), cv2.COLOR_YCrCb2RGB)
 
 
 def scale_sizes(width: int, height: int, scales: int) -> list[tuple[int, int]]:

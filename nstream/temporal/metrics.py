@@ -111,7 +111,8 @@ class StyleFidelity:
                  device: str = "cpu", seed: int = 0) -> None:
         import torch
 
-        from nstream.lossnet import MultiLayerEncoder, gram_matrix, vgg_features
+        from nstream.losses import gram_matrix
+        from nstream.lossnet import MultiLayerEncoder, vgg_features
 
         self.torch, self.gram = torch, gram_matrix
         self.size, self.device = size, device
