@@ -133,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="CPU threads for torch (default: torch's choice, all cores); on a busy machine 1 can be much faster")
     net.add_argument("--progress", action=bool_opt, default=True, help="progress bars (plain lines when not a terminal)")
     net.add_argument("-v", "--verbose", action="store_true")
+    from nstream.cluster.offline import add_arguments
+
+    add_arguments(p)
     return p
 
 
@@ -159,6 +162,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from nstream.optimize.render import render
     from nstream.optimize.report import RenderView
 
+    if args.cluster or args.shots:  # shots (and chunks) as tasks: nstream/cluster/offline.py
+        from nstream.cluster.offline import run_split
+
+        return run_split(config_from_args(args), args)
     result = render(config_from_args(args), view=partial(RenderView, enabled=args.progress),
                     warn=lambda text: print(f"warning: {text}", file=sys.stderr))
     print(result.summary)

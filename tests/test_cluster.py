@@ -238,3 +238,90 @@ def test_bad_batch_input_is_one_line(tmp_path):
     result = run_batch(str(clip), "--out", str(tmp_path / "out"), "-o", "x.mp4")
     assert result.returncode == 2
     assert_one_line_error(result, "--out")
+
+
+# -- offline.py: shots and chunks as tasks -------------------------------------------------------
+
+OFFLINE_FAST = ["-z", "32", "-i", "8,4", "--loss-net", "random", "--threads", "1", "--no-progress", "-e", "0",
+                "--chunk", "4", "--warmup", "1"]
+
+
+def stripes(path: Path) -> Path:
+    y, x = np.mgrid[0:64, 0:64]
+    lines = ((np.sin((x + y) / 2.0) > 0) * 200 + 30).astype(np.uint8)
+    av.VideoFrame.from_ndarray(np.stack([lines, 255 - lines, np.full_like(lines, 90)], axis=-1),
+                               format="rgb24").to_image().save(path)
+    return path
+
+
+def offline_command(clip: Path, style: Path, output: Path, *extra: str) -> list[str]:
+    return [sys.executable, str(ROOT / "offline.py"), "-c", str(clip), "-s", str(style), "-o", str(output),
+            *OFFLINE_FAST, *extra]
+
+
+def finished(work: Path) -> dict[str, np.ndarray]:
+    from nstream.optimize.workfolder import read_png
+
+    return {path.name: read_png(path) for path in sorted((work / "pass1").glob("[0-9]*.png"))}
+
+
+def test_spans_are_shots_cut_into_chunks_that_warm_up_inside_their_shot():
+    from nstream.cluster.offline import Span, plan_spans
+
+    assert plan_spans(14, [0, 4], 4, 1) == [Span(0, 4), Span(4, 8), Span(8, 12, 1), Span(12, 14, 1)]
+    assert plan_spans(10, [0, 9], None, 2) == [Span(0, 9), Span(9, 10)]
+    assert plan_spans(9, [0], 4, 3) == [Span(0, 4), Span(4, 8, 3), Span(8, 9, 3)]
+
+
+@pytest.mark.slow
+def test_offline_by_shot_on_the_cluster_gives_the_single_process_frames(tmp_path, ray_cluster):
+    clip, style = shot_clip(tmp_path / "cut.mp4", frames=14, cut=4), stripes(tmp_path / "stripes.png")
+    here = subprocess.run(offline_command(clip, style, tmp_path / "here.mp4", "--shots"), cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert here.returncode == 0, here.stderr
+    there = subprocess.run(offline_command(clip, style, tmp_path / "there.mp4", "--cluster", ray_cluster), cwd=ROOT,
+                           capture_output=True, text=True, timeout=600)
+    assert there.returncode == 0, there.stderr
+    assert "2 shot(s), 4 span(s)" in there.stderr
+    want, got = finished(tmp_path / "here.mp4.work"), finished(tmp_path / "there.mp4.work")
+    assert list(got) == list(want) and len(got) == 14
+    for name in want:  # same seed, same code, one torch thread each: the same pixels
+        assert np.array_equal(got[name], want[name]), name
+    assert sorted(p.name for p in (tmp_path / "there.mp4.work" / "warmup").iterdir()) == ["000008-000012",
+                                                                                         "000012-000014"]
+    a, b = probe(tmp_path / "here.mp4"), probe(tmp_path / "there.mp4")
+    assert a["frames"] == b["frames"] == 14 and a["pts"] == b["pts"] == probe(clip)["pts"]
+    assert b["audio_seconds"] == pytest.approx(a["audio_seconds"]) and b["audio_seconds"] > 0
+
+
+def pass1_files(work: Path) -> dict[str, tuple[int, int]]:
+    found = {}
+    for path in list(work.glob("pass1/[0-9]*.png")) + list(work.glob("warmup/*/pass1/[0-9]*.png")):
+        stat = path.stat()
+        found[str(path.relative_to(work))] = (stat.st_ino, stat.st_mtime_ns)
+    return found
+
+
+@pytest.mark.slow
+def test_offline_worker_killed_and_driver_restarted_nothing_finished_is_rendered_again(tmp_path, ray_cluster):
+    clip, style = shot_clip(tmp_path / "cut.mp4", frames=14, cut=4), stripes(tmp_path / "stripes.png")
+    work = tmp_path / "out.mp4.work"
+    command = offline_command(clip, style, tmp_path / "out.mp4", "--cluster", ray_cluster)
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:  # a worker killed in the middle of span [4, 8): Ray runs the task again, it goes on from there
+        wait_for(lambda: (work / "pass1" / "000005.png").exists(), "two frames of span [4, 8)", proc)
+        before = pass1_files(work)
+        os.kill(int((work / "pieces" / "000004-000008.worker").read_text().strip().rsplit(":", 1)[1]), signal.SIGKILL)
+        wait_for(lambda: len(pass1_files(work)) >= len(before) + 2, "frames after the kill", proc)
+        during = pass1_files(work)
+    finally:  # then the driver itself killed
+        proc.kill()
+        proc.wait()
+    time.sleep(1.0)
+    assert not (tmp_path / "out.mp4").exists()
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    after = pass1_files(work)
+    assert {name: after[name] for name in during} == during  # not one finished frame rendered again
+    assert {name: after[name] for name in before} == before
+    assert len(finished(work)) == 14 and probe(tmp_path / "out.mp4")["frames"] == 14

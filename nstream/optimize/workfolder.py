@@ -197,7 +197,7 @@ class FlowCache:
             forward, backward = self.backend(frame_a, frame_b), self.backend(frame_b, frame_a)
             for (x, y), (f, g) in (((a, b), (forward, backward)), ((b, a), (backward, forward))):
                 target = self.path(x, y)
-                partial = target.with_name(f".{target.stem}.partial.npz")
+                partial = target.with_name(f".{target.stem}.{os.getpid()}.partial.npz")  # workers may share a pair
                 mask = reliability_mask(f, g, tolerances=self.tolerances)
                 np.savez(partial, flow=f.astype(np.float32), mask=mask.astype(np.float32))
                 os.replace(partial, target)

@@ -1,0 +1,233 @@
+"""``offline.py ... --cluster``: a Gatys–Ruder video render split into shots and chunks, run as Ray tasks.
+
+The driver sets the render up once (:func:`nstream.optimize.render.prepare_video`: options checked,
+content frames decoded into the work folder), finds the shots on those frames (the stream's
+scene-cut test) and cuts shots longer than ``--chunk`` into chunks. Each span is a task that renders
+its frames into the shared work folder with :meth:`VideoJob.render_frames`'s own code: every
+finished frame on disk, nothing rendered twice, a killed worker's task resumed by Ray where it was.
+The driver muxes the output with the input's timing and audio once every span is in.
+
+A chunk that does not start a shot begins its chain ``--warmup`` frames early: those frames are
+rendered (all passes) into ``warmup/<span>/`` and thrown away, so the first kept frame has a real
+history (its start image and temporal loss come from a warped predecessor) instead of starting
+afresh. Inside a chunk multi-pass and long-term consistency work as on one machine, over the
+warm-up frames too; across a seam only the forward chain is carried (by the warm-up), the backward
+passes of one chunk never see the next. ``bench/cluster_seams.py`` measures what a seam costs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from nstream.errors import NStreamError
+from nstream.optimize.video import Hooks
+from nstream.optimize.workfolder import WorkFolder, frame_name
+
+DEFAULT_WARMUP = 2  # frames: see docs/BENCHMARKS.md, "cluster seams"
+
+
+@dataclass(frozen=True)
+class Span:
+    """Frames [begin, end) kept, rendered from ``begin - warm`` on."""
+
+    begin: int
+    end: int
+    warm: int = 0
+
+    @property
+    def key(self) -> str:
+        return f"{self.begin:06d}-{self.end:06d}"
+
+    @property
+    def first(self) -> int:
+        return self.begin - self.warm
+
+
+def plan_spans(count: int, starts: list[int], chunk: int | None, warmup: int) -> list[Span]:
+    """Shots from ``starts`` (first frames), each cut into chunks of at most ``chunk`` frames; a chunk
+    that does not start its shot warms up on up to ``warmup`` frames of its own shot."""
+    spans = []
+    ends = starts[1:] + [count]
+    for shot_begin, shot_end in zip(starts, ends, strict=True):
+        size = chunk or shot_end - shot_begin
+        for begin in range(shot_begin, shot_end, size):
+            spans.append(Span(begin, min(begin + size, shot_end), min(warmup, begin - shot_begin)))
+    return spans
+
+
+def find_shots(work: WorkFolder, threshold: float | None) -> list[int]:
+    """First frame of every shot of the stored content frames (histogram test of the live blend)."""
+    from nstream.temporal.scenecut import SceneCutDetector
+
+    detector = SceneCutDetector(threshold)
+    starts = [0]
+    for index in range(work.count()):
+        if detector.is_cut(detector.distance(work.content(index))) and index:
+            starts.append(index)
+    return starts
+
+
+class SpanFolder(WorkFolder):
+    """The work folder as one span sees it: its warm-up frames live apart, in ``warmup/<span>/``."""
+
+    def __init__(self, root: Path, span: Span, passes: int) -> None:
+        super().__init__(root)
+        self.span = span
+        self.scratch = self.root / "warmup" / span.key
+        if span.warm:
+            for pass_index in range(passes):
+                (self.scratch / f"pass{pass_index + 1}").mkdir(parents=True, exist_ok=True)
+
+    def frame_path(self, pass_index: int, index: int) -> Path:
+        if index < self.span.begin:
+            return self.scratch / f"pass{pass_index + 1}" / frame_name(index)
+        return super().frame_path(pass_index, index)
+
+
+class _Reporter(Hooks):
+    """Hooks that count kept frames finished (all passes) and tell the progress board."""
+
+    def __init__(self, board: Any, key: str, label: str, span: Span, done: int) -> None:
+        self.board, self.key, self.label, self.span = board, key, label, span
+        self.done, self.made, self.since = done, 0, time.time()
+
+    def frame_done(self, report: Any) -> None:
+        if report.index >= self.span.begin:
+            self.done += 1
+            self.made += 1
+        send = self.board.report.remote if hasattr(self.board.report, "remote") else self.board.report
+        send(self.key, self.label, self.done, self.made, self.since)
+
+
+def render_span(config: Any, span: Span, board: Any) -> dict[str, Any]:
+    """Render one span into the shared work folder (a Ray task, or in this process); its figures."""
+    from nstream.cluster.progress import worker_label
+    from nstream.optimize.render import prepare_video
+    from nstream.optimize.video import finished_frames, render_frames
+
+    label = worker_label()
+    job = prepare_video(replace(config, resume=True, max_frames=None))  # content is there: nothing decoded again
+    work = SpanFolder(job.work.root, span, config.passes)
+    (work.root / "pieces").mkdir(exist_ok=True)
+    (work.root / "pieces" / f"{span.key}.worker").write_text(label + "\n")
+    done = finished_frames(work, config.passes, span.begin, span.end)
+    hooks = _Reporter(board, span.key, label, span, done)
+    started = time.perf_counter()
+    reports, complete = render_frames(work, job.transfer, job.open_flows(), job.settings(), hooks, span.first, span.end)
+    if not complete:
+        raise NStreamError(f"span {span.key} stopped before its end")
+    return {"span": span.key, "made": hooks.made, "seconds": time.perf_counter() - started, "worker": label,
+            "frame_seconds": [r.seconds for r in reports if r.index >= span.begin]}
+
+
+def run_split(config: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """The driver: set up, plan, run every span (Ray with ``--cluster``, else here), mux; what it did."""
+    from nstream.cluster.progress import Board, JobProgress
+    from nstream.optimize.config import output_kind
+    from nstream.optimize.render import prepare_video
+    from nstream.optimize.video import finished_frames
+
+    if args.cluster:
+        from nstream.cluster.connect import require_ray
+
+        require_ray()
+    job = prepare_video(config, warn=lambda text: print(f"warning: {text}", file=sys.stderr))
+    starts = find_shots(job.work, None if args.no_scene_cuts else args.scene_cut)
+    spans = plan_spans(job.count, starts, args.chunk or None, args.warmup)
+    passes = config.passes
+    todo = [s for s in spans if finished_frames(job.work, passes, s.begin, s.end) < (s.end - s.begin) * passes]
+    total = job.count * passes
+    progress = JobProgress(total=total, already=total - sum((s.end - s.begin) * passes for s in todo))
+    print(f"{job.count} frames, {len(starts)} shot(s), {len(spans)} span(s); {len(todo)} to render", file=sys.stderr)
+    results: list[dict[str, Any]] = []
+    for span in todo:  # what a span has finished already counts as done
+        progress.already += finished_frames(job.work, passes, span.begin, span.end)
+    if args.cluster:
+        _on_ray(config, todo, progress, results, args)
+    else:
+        board = Board()
+        for span in todo:
+            results.append(render_span(config, span, _Shown(board, progress)))
+        progress.show(board.snapshot(), final=True)
+    job.write_output(output_kind(job.output, still=False))
+    print(f"wrote {job.output} ({job.count} frames, {job.width}x{job.height}); frames kept in {job.work.root}")
+    return {"output": job.output, "frames": job.count, "spans": [s.key for s in spans], "results": results}
+
+
+class _Shown:
+    """A local board that draws the progress line at every report."""
+
+    def __init__(self, board: Any, progress: Any) -> None:
+        self.board, self.progress = board, progress
+
+    def report(self, *args: Any) -> None:
+        self.board.report(*args)
+        self.progress.show(self.board.snapshot())
+
+
+def _on_ray(config: Any, spans: list[Span], progress: Any, results: list[dict[str, Any]],
+            args: argparse.Namespace) -> None:
+    """Every span as a Ray task with its resources declared; retried when its worker dies."""
+    from nstream.cluster.connect import connect
+    from nstream.cluster.progress import start_board
+
+    cluster = connect(args.cluster, num_cpus=args.num_cpus)
+    print(cluster.describe(), file=sys.stderr)
+    try:
+        import ray
+
+        board = start_board()
+        gpus = args.task_gpus if args.task_gpus is not None else (1.0 if config.device.startswith("cuda") else 0.0)
+        task = ray.remote(max_retries=args.retries, retry_exceptions=False)(render_span)
+        refs = {task.options(num_cpus=args.task_cpus, num_gpus=gpus).remote(config, span, board): span for span in spans}
+        while refs:
+            ready, _ = ray.wait(list(refs), num_returns=1, timeout=0.5)
+            progress.show(ray.get(board.snapshot.remote()))
+            for ref in ready:
+                span = refs.pop(ref)
+                results.append(_task_result(ref, span))
+        progress.show(ray.get(board.snapshot.remote()), final=True)
+    finally:
+        cluster.shutdown()
+
+
+def _task_result(ref: Any, span: Span) -> dict[str, Any]:
+    import ray
+
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as exc:
+        if isinstance(exc.cause, NStreamError):
+            raise NStreamError(str(exc.cause)) from None
+        raise
+    except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError) as exc:
+        raise NStreamError(f"span {span.key}: its worker died and the retries are spent ({type(exc).__name__}); "
+                           "rerun to resume") from None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """offline.py's ``cluster`` option group."""
+    from nstream.temporal.scenecut import DEFAULT_CUT_THRESHOLD
+
+    group = parser.add_argument_group("cluster (shots and chunks as Ray tasks)")
+    group.add_argument("--cluster", metavar="ADDRESS", help="auto (a local Ray for this run), ray://HOST:PORT or "
+                       "HOST:PORT (an existing cluster; the work folder must be on storage every node shares)")
+    group.add_argument("--shots", action="store_true", help="render shot by shot (and chunk by chunk) in this "
+                       "process, as --cluster would: the same frames, for a reference or a machine without Ray")
+    group.add_argument("--chunk", type=int, default=0, metavar="N", help="cut shots longer than N frames into chunks "
+                       "that render in parallel (default 0: whole shots)")
+    group.add_argument("--warmup", type=int, default=DEFAULT_WARMUP, metavar="W",
+                       help="frames a chunk renders before its first kept frame and throws away")
+    group.add_argument("--scene-cut", type=float, default=DEFAULT_CUT_THRESHOLD, metavar="T",
+                       help="histogram distance that starts a new shot")
+    group.add_argument("--no-scene-cuts", action="store_true", help="one shot (chunks only)")
+    group.add_argument("--task-cpus", type=float, default=1.0, help="CPUs each task reserves")
+    group.add_argument("--task-gpus", type=float, default=None, help="GPUs each task reserves (default 1 with "
+                       "--device cuda*, else 0)")
+    group.add_argument("--retries", type=int, default=3, help="times a task runs again after its worker died")
+    group.add_argument("--num-cpus", type=int, help="--cluster auto: CPUs of the local Ray (default all)")
