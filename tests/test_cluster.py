@@ -325,3 +325,18 @@ def test_offline_worker_killed_and_driver_restarted_nothing_finished_is_rendered
     assert {name: after[name] for name in during} == during  # not one finished frame rendered again
     assert {name: after[name] for name in before} == before
     assert len(finished(work)) == 14 and probe(tmp_path / "out.mp4")["frames"] == 14
+
+
+def test_progress_counts_a_retried_task_once_and_shows_rates_and_time_left():
+    from nstream.cluster.progress import Board, format_line, format_seconds
+
+    board = Board()
+    board.report("a", "10.0.0.1:11", 4, 4, since=time.time() - 2.0)
+    board.report("b", "10.0.0.2:22", 3, 3, since=time.time() - 1.0)
+    board.report("a", "10.0.0.2:33", 6, 2, since=time.time() - 1.0)  # task a again on another worker, 4 kept
+    snapshot = board.snapshot()
+    assert sum(done for _, done in snapshot["tasks"].values()) == 9
+    line = format_line(9, 20, snapshot, elapsed=3.0)
+    assert line.startswith("frames 9/20 (45%) | 3 worker(s): 10.0.0.1:11 ")
+    assert " f/s" in line and "ETA 4s" in line
+    assert format_seconds(3725) == "1h02m" and format_seconds(65) == "1m05s" and format_seconds(None) == "?"

@@ -103,6 +103,8 @@ def connect(spec: str, num_cpus: int | None = None, object_store_mb: int = DEFAU
         options["address"] = spec.strip()
     try:
         context = ray.init(**options)
+    except ImportError as exc:  # ray:// needs Ray's client parts (grpcio), which a bare `pip install ray` lacks
+        raise NStreamError(f"--cluster {spec} needs Ray's client ({first_line(exc)}): {EXTRA_HINT}") from None
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise NStreamError(f"cannot join the Ray cluster at {spec} ({first_line(exc)})") from None
     dashboard = getattr(context, "dashboard_url", "") or ""
