@@ -340,3 +340,11 @@ def test_progress_counts_a_retried_task_once_and_shows_rates_and_time_left():
     assert line.startswith("frames 9/20 (45%) | 3 worker(s): 10.0.0.1:11 ")
     assert " f/s" in line and "ETA 4s" in line
     assert format_seconds(3725) == "1h02m" and format_seconds(65) == "1m05s" and format_seconds(None) == "?"
+
+
+def test_the_output_fades_from_one_chunk_to_the_next_over_the_warm_up_frames():
+    from nstream.cluster.offline import Span, seam_weight
+
+    spans = [Span(0, 6), Span(6, 12, 2), Span(12, 14, 2)]
+    assert [seam_weight(spans, i)[1] for i in range(3, 8)] == [0.0, pytest.approx(1 / 3), pytest.approx(2 / 3), 0.0, 0.0]
+    assert seam_weight(spans, 4)[0] == spans[1] and seam_weight(spans, 11)[0] == spans[2]

@@ -8,11 +8,13 @@ finished frame on disk, nothing rendered twice, a killed worker's task resumed b
 The driver muxes the output with the input's timing and audio once every span is in.
 
 A chunk that does not start a shot begins its chain ``--warmup`` frames early: those frames are
-rendered (all passes) into ``warmup/<span>/`` and thrown away, so the first kept frame has a real
-history (its start image and temporal loss come from a warped predecessor) instead of starting
-afresh. Inside a chunk multi-pass and long-term consistency work as on one machine, over the
-warm-up frames too; across a seam only the forward chain is carried (by the warm-up), the backward
-passes of one chunk never see the next. ``bench/cluster_seams.py`` measures what a seam costs.
+rendered (all passes) into ``warmup/<span>/``, so the first kept frame has a real history (its
+start image and temporal loss come from a warped predecessor) instead of starting afresh, and the
+output cross-fades from the chunk before to the warm-up frames over those frames (the two chains
+never agree exactly; the fade spreads their difference over ``warm + 1`` frame pairs). Inside a
+chunk multi-pass and long-term consistency work as on one machine, over the warm-up frames too;
+across a seam only the forward chain is carried (by the warm-up), the backward passes of one chunk
+never see the next. ``bench/cluster_bench.py seams`` measures what a seam costs.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from nstream.errors import NStreamError
 from nstream.optimize.video import Hooks
 from nstream.optimize.workfolder import WorkFolder, frame_name
 
-DEFAULT_WARMUP = 2  # frames: see docs/BENCHMARKS.md, "cluster seams"
+DEFAULT_WARMUP = 4  # frames: the worst seam pair comes within 15 % of an unchunked render's (docs/BENCHMARKS.md, "Cluster")
 
 
 @dataclass(frozen=True)
@@ -154,9 +156,48 @@ def run_split(config: Any, args: argparse.Namespace) -> dict[str, Any]:
         for span in todo:
             results.append(render_span(config, span, _Shown(board, progress)))
         progress.show(board.snapshot(), final=True)
-    job.write_output(output_kind(job.output, still=False))
+    write_crossfaded(job, spans, output_kind(job.output, still=False))
     print(f"wrote {job.output} ({job.count} frames, {job.width}x{job.height}); frames kept in {job.work.root}")
     return {"output": job.output, "frames": job.count, "spans": [s.key for s in spans], "results": results}
+
+
+def seam_weight(spans: list[Span], index: int) -> tuple[Span | None, float]:
+    """(the span whose warm-up covers frame ``index``, how much of that warm-up frame the output takes):
+    over the warm-up the output fades from the chunk before (0) towards the chunk after (1), so the
+    jump between the two chains is spread over ``warm + 1`` frame pairs instead of one."""
+    for span in spans:
+        if span.first <= index < span.begin:
+            return span, (index - span.first + 1) / (span.warm + 1)
+    return None, 0.0
+
+
+def output_frame(work: WorkFolder, spans: list[Span], passes: int, index: int) -> Any:
+    """Frame ``index`` of the output: the finished frame, cross-faded with a warm-up frame near a seam."""
+    import numpy as np
+
+    from nstream.optimize.workfolder import read_png
+
+    image = read_png(work.frame_path(passes - 1, index))
+    span, weight = seam_weight(spans, index)
+    if span is None:
+        return image
+    warm = read_png(SpanFolder(work.root, span, passes).frame_path(passes - 1, index))
+    mixed = (1.0 - weight) * image.astype(np.float32) + weight * warm.astype(np.float32)
+    return np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
+
+
+def write_crossfaded(job: Any, spans: list[Span], kind: str) -> None:
+    """Mux the output (the input's timing and audio) from the finished frames, seams cross-faded."""
+    from nstream.colors import preserve_colors_uint8
+    from nstream.optimize.mux import write_video
+
+    c = job.config
+
+    def frame(index: int) -> Any:
+        image = output_frame(job.work, spans, c.passes, index)
+        return preserve_colors_uint8(image, job.work.content(index)) if c.preserve_colors else image
+
+    write_video(c.content, job.output, kind, frame, job.count, job.width, job.height, c.audio, c.crf)
 
 
 class _Shown:
