@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +122,7 @@ class Server:
         return self.proc.returncode
 
 
+@contextmanager
 def serving(data: Path, styles: Path, *args: str, **kwargs: Any) -> Iterator[Server]:
     """A started server that is stopped when the block (or the fixture) ends."""
     server = Server(data, styles, *args, **kwargs)

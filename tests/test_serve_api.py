@@ -26,7 +26,8 @@ def styles(tmp_path_factory, style_model, red_style_model) -> Path:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, styles):
-    yield from serving(tmp_path_factory.mktemp("serve") / "data", styles, "--max-upload-mb", "1")
+    with serving(tmp_path_factory.mktemp("serve") / "data", styles, "--max-upload-mb", "1") as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -189,7 +190,7 @@ def long_clip(folder: Path) -> Path:
 
 def test_a_full_queue_answers_429_and_cancel_and_delete_work(tmp_path, styles, clip):
     with_long = long_clip(tmp_path)
-    for server in serving(tmp_path / "data", styles, "--workers", "1", "--queue", "1"):
+    with serving(tmp_path / "data", styles, "--workers", "1", "--queue", "1") as server:
         running = server.submit(with_long).json()["id"]
         waiting = server.submit(clip).json()["id"]
         refused = server.submit(clip)
@@ -210,7 +211,7 @@ def test_a_full_queue_answers_429_and_cancel_and_delete_work(tmp_path, styles, c
 
 def test_the_time_limit_stops_a_job_and_results_expire(tmp_path, styles, clip):
     with_long = long_clip(tmp_path)
-    for server in serving(tmp_path / "data", styles, "--job-timeout", "1", "--ttl", "4"):
+    with serving(tmp_path / "data", styles, "--job-timeout", "1", "--ttl", "4") as server:
         slow = server.submit(with_long).json()["id"]
         failed = server.wait(slow)
         assert failed["state"] == "failed" and "time limit of 1 s" in failed["error"]
@@ -225,7 +226,7 @@ def test_the_time_limit_stops_a_job_and_results_expire(tmp_path, styles, clip):
 
 
 def test_results_expire_after_the_ttl(tmp_path, styles):
-    for server in serving(tmp_path / "data", styles, "--ttl", "5"):
+    with serving(tmp_path / "data", styles, "--ttl", "5") as server:
         made = server.api("POST", "/api/jobs", files={"file": ("p.png", png_bytes())}, data={"style": "red"}).json()
         done = server.wait(made["id"])
         assert done["state"] == "done" and done["expires"] == pytest.approx(done["finished"] + 5)
@@ -238,17 +239,17 @@ def test_results_expire_after_the_ttl(tmp_path, styles):
 
 def test_a_restart_keeps_finished_results(tmp_path, styles, clip):
     data = tmp_path / "data"
-    for server in serving(data, styles):
+    with serving(data, styles) as server:
         job = server.submit(clip).json()["id"]
         assert server.wait(job)["state"] == "done"
         first = server.api("GET", f"/api/jobs/{job}/result").content
-    for server in serving(data, styles):
+    with serving(data, styles) as server:
         assert server.api("GET", f"/api/jobs/{job}").json()["state"] == "done"
         assert server.api("GET", f"/api/jobs/{job}/result").content == first
 
 
 def test_the_token(tmp_path, styles, clip):
-    for server in serving(tmp_path / "data", styles, token="s3cret-token-1"):
+    with serving(tmp_path / "data", styles, token="s3cret-token-1") as server:
         anonymous = requests.get(server.url + "/api/styles", timeout=10)
         assert anonymous.status_code == 401 and "token" in anonymous.json()["error"]
         wrong = requests.get(server.url + "/api/styles", headers={"Authorization": "Bearer s3cret-token-2"}, timeout=10)

@@ -1,0 +1,128 @@
+"""The page in a real browser: Debian's chromium, headless, driven by Selenium through chromium-driver.
+Upload a clip, watch the progress bar reach the end, download the result through the browser and check
+its frames and audio; a bad upload's error shows on the page; with a token the page asks for it."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import make_clip, probe
+from serve_server import install_styles, serving
+
+webdriver = pytest.importorskip("selenium.webdriver", reason="the browser tests drive chromium with selenium (test extra)")
+CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+pytestmark = [pytest.mark.slow, pytest.mark.browser,
+              pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="needs Debian's chromium and chromium-driver "
+                                 "(apt-get install chromium chromium-driver)")]
+
+# Everything that would reach out to the network stays off: on a closed network it is refused anyway.
+QUIET = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--disable-dev-shm-usage", "--window-size=1100,1500"]
+
+
+def chromium(profile: Path, downloads: Path | None = None, extra: tuple[str, ...] = ()) -> webdriver.Chrome:
+    """A headless chromium with a fresh profile (and downloads going to ``downloads``)."""
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in (*QUIET, f"--user-data-dir={profile}", *extra):
+        options.add_argument(argument)
+    if downloads is not None:
+        options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
+                                                  "download.prompt_for_download": False})
+    return webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=DRIVER))
+
+
+def wait_for(condition, limit: float = 120.0, every: float = 0.1):
+    """Poll ``condition`` until it returns something truthy; that value (a deadline is a failure, not a
+    timing claim: it only keeps a broken run from hanging)."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"gave up waiting after {limit} s")
+
+
+@pytest.fixture(scope="module")
+def styles(tmp_path_factory, style_model, red_style_model) -> Path:
+    return install_styles(tmp_path_factory.mktemp("serve-styles"), style_model, red_style_model)
+
+
+def test_upload_progress_download_in_the_browser(tmp_path, styles):
+    from selenium.webdriver.common.by import By
+
+    clip = make_clip(tmp_path / "holiday.mp4", frames=10, size=(64, 48), audio=True)
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    with serving(tmp_path / "data", styles) as server:
+        driver = chromium(tmp_path / "profile", downloads)
+        try:
+            driver.get(server.url)
+            wait_for(lambda: len(driver.find_elements(By.CSS_SELECTOR, "#gallery .style")) == 2)
+            driver.find_element(By.CSS_SELECTOR, '#gallery [data-style="red"]').click()
+            driver.find_element(By.ID, "file").send_keys(str(clip))
+            driver.find_element(By.ID, "start").click()
+            item = wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "#jobs li.job"))[0]
+            seen = []
+
+            def finished() -> bool:
+                seen.append(float(item.find_element(By.TAG_NAME, "progress").get_attribute("value")))
+                return item.get_attribute("data-state") in ("done", "failed", "cancelled")
+
+            wait_for(finished, every=0.05)
+            assert item.get_attribute("data-state") == "done", item.text
+            assert seen[-1] == 1.0 and seen == sorted(seen)
+            assert "10 / 10 frames" in item.find_element(By.CLASS_NAME, "meta").text
+            wait_for(lambda: item.find_elements(By.CSS_SELECTOR, ".preview video"))
+            driver.save_screenshot(str(tmp_path / "page.png"))
+            item.find_element(By.CLASS_NAME, "download").click()
+            result = wait_for(lambda: [p for p in downloads.iterdir() if p.suffix == ".mp4"])[0]
+            assert result.name == "holiday_red.mp4"
+        finally:
+            driver.quit()
+    got, sent = probe(result), probe(clip)
+    assert got["frames"] == sent["frames"] == 10 and (got["width"], got["height"]) == (64, 48)
+    assert got["audio_codec"] == "aac" and got["audio_seconds"] == pytest.approx(sent["audio_seconds"], abs=0.03)
+    from nstream.temporal.evaluate import read_frames
+
+    for frame in read_frames(str(result), 10):  # the red network: every pixel red, through the codec
+        assert frame[..., 0].mean() > 230 and frame[..., 1:].mean() < 30
+    assert (tmp_path / "page.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_bad_upload_shows_its_error_on_the_page_and_a_token_asks_for_a_login(tmp_path, styles):
+    from selenium.webdriver.common.by import By
+
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video at all\n" * 50)
+    with serving(tmp_path / "data", styles, token="browser-token-1") as server:
+        driver = chromium(tmp_path / "profile")
+        try:
+            driver.get(server.url)
+            wait_for(lambda: driver.find_element(By.ID, "login").is_displayed())
+            driver.find_element(By.ID, "token").send_keys("wrong-token")
+            driver.find_element(By.CSS_SELECTOR, "#login-form button").click()
+            wait_for(lambda: "wrong token" in driver.find_element(By.ID, "login-error").text)
+            driver.find_element(By.ID, "token").clear()
+            driver.find_element(By.ID, "token").send_keys("browser-token-1")
+            driver.find_element(By.CSS_SELECTOR, "#login-form button").click()
+            wait_for(lambda: len(driver.find_elements(By.CSS_SELECTOR, "#gallery .style")) == 2)
+            assert not driver.find_element(By.ID, "login").is_displayed()
+            driver.find_element(By.ID, "file").send_keys(str(text))
+            driver.find_element(By.ID, "start").click()
+            message = wait_for(lambda: driver.find_element(By.ID, "error").text)
+            assert "not a video or image" in message
+            assert not driver.find_elements(By.CSS_SELECTOR, "#jobs li.job")
+        finally:
+            driver.quit()
+
+
+def mean_colour(picture: np.ndarray) -> tuple[float, float, float]:
+    return tuple(float(picture[..., c].mean()) for c in range(3))
