@@ -22,6 +22,11 @@ requests = pytest.importorskip("requests", reason="the web tests talk HTTP with 
 pytest.importorskip("uvicorn", reason="the web app needs its extra: pip install 'nstream[serve]'")
 
 ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+# Everything that would reach out to the network stays off: on a closed network it is refused anyway.
+QUIET = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--disable-dev-shm-usage", "--window-size=1100,1500"]
 
 
 def free_port() -> int:
@@ -130,3 +135,30 @@ def serving(data: Path, styles: Path, *args: str, **kwargs: Any) -> Iterator[Ser
         yield server
     finally:
         server.stop()
+
+
+def chromium(profile: Path, downloads: Path | None = None, extra: tuple[str, ...] = ()) -> Any:
+    """Debian's chromium, headless, through chromium-driver, with a fresh profile (and downloads going
+    to ``downloads``); nothing is downloaded (no Selenium Manager: both paths are given)."""
+    from selenium import webdriver
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in (*QUIET, f"--user-data-dir={profile}", *extra):
+        options.add_argument(argument)
+    if downloads is not None:
+        options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
+                                                  "download.prompt_for_download": False})
+    return webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=DRIVER))
+
+
+def wait_for(condition: Any, limit: float = 120.0, every: float = 0.1) -> Any:
+    """Poll ``condition`` until it returns something truthy, and return that (the limit only keeps a broken
+    run from hanging: it is not a claim about speed)."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"gave up waiting after {limit} s")

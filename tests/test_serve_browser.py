@@ -4,50 +4,17 @@ its frames and audio; a bad upload's error shows on the page; with a token the p
 
 from __future__ import annotations
 
-import shutil
-import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from conftest import make_clip, probe
-from serve_server import install_styles, serving
+from serve_server import CHROMIUM, DRIVER, chromium, install_styles, serving, wait_for
 
-webdriver = pytest.importorskip("selenium.webdriver", reason="the browser tests drive chromium with selenium (test extra)")
-CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+pytest.importorskip("selenium", reason="the browser tests drive chromium with selenium (test extra)")
 pytestmark = [pytest.mark.slow, pytest.mark.browser,
               pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="needs Debian's chromium and chromium-driver "
                                  "(apt-get install chromium chromium-driver)")]
-
-# Everything that would reach out to the network stays off: on a closed network it is refused anyway.
-QUIET = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage", "--window-size=1100,1500"]
-
-
-def chromium(profile: Path, downloads: Path | None = None, extra: tuple[str, ...] = ()) -> webdriver.Chrome:
-    """A headless chromium with a fresh profile (and downloads going to ``downloads``)."""
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in (*QUIET, f"--user-data-dir={profile}", *extra):
-        options.add_argument(argument)
-    if downloads is not None:
-        options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
-                                                  "download.prompt_for_download": False})
-    return webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=DRIVER))
-
-
-def wait_for(condition, limit: float = 120.0, every: float = 0.1):
-    """Poll ``condition`` until it returns something truthy; that value (a deadline is a failure, not a
-    timing claim: it only keeps a broken run from hanging)."""
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"gave up waiting after {limit} s")
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +90,3 @@ def test_a_bad_upload_shows_its_error_on_the_page_and_a_token_asks_for_a_login(t
         finally:
             driver.quit()
 
-
-def mean_colour(picture: np.ndarray) -> tuple[float, float, float]:
-    return tuple(float(picture[..., c].mean()) for c in range(3))
