@@ -19,6 +19,13 @@ pytestmark = pytest.mark.slow
 CLIENTS, WORKERS, QUEUE, ROUNDS = 5, 1, 1, 4
 
 
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """Results of one clip and style are the same picture; not always bit-exact while the CPU is contended
+    (docs/BENCHMARKS.md, "Web app")."""
+    error = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return float("inf") if error == 0 else 10 * float(np.log10(255.0**2 / error))
+
+
 def upload_together(server, clip: Path, clients: int) -> list:
     """``clients`` uploads released at the same moment; their responses."""
     gate = threading.Barrier(clients)
@@ -49,7 +56,7 @@ def test_concurrent_uploads_finish_or_get_429_and_memory_stays_flat(tmp_path, st
                 (tmp_path / "out.mp4").write_bytes(server.api("GET", f"/api/jobs/{job}/result").content)
                 frames = np.stack(read_frames(str(tmp_path / "out.mp4"), 100))
                 reference = frames if reference is None else reference
-                assert frames.shape == (10, 48, 64, 3) and np.array_equal(frames, reference)
+                assert frames.shape == (10, 48, 64, 3) and psnr(frames, reference) > 40
                 assert server.api("DELETE", f"/api/jobs/{job}").status_code == 204
             memory.append(server.rss_mb())
     # the first round loads the libraries and warms the allocator; later rounds must not add to it
