@@ -31,6 +31,15 @@ class StyleChoice:
         return {"id": self.id, "name": self.name, "kind": self.kind, "thumbnail": f"/api/styles/{self.id}/thumbnail"}
 
 
+def display_name(spec: str, kind: str) -> str:
+    """What the page shows: words, no file suffix or ``_lite`` (the same network family either way), and
+    paintings marked as such (a painting and a trained network may share a name)."""
+    from nstream.models.registry import LITE_SUFFIX
+
+    words = Path(spec).stem.removesuffix(LITE_SUFFIX).replace("_", " ")
+    return f"{words} (painting)" if kind == "painting" else words
+
+
 def installed_styles() -> list[StyleChoice]:
     """Every installed style: trained networks (a name with a ``_lite`` sibling once: the session picks the
     network for the device), the bundled paintings, the 26 styles."""
@@ -39,10 +48,10 @@ def installed_styles() -> list[StyleChoice]:
 
     entries = list_styles()
     names = {entry.name for entry in entries}
-    choices = [StyleChoice(entry.name, entry.name.replace("_", " "), "network", entry.path) for entry in entries
+    choices = [StyleChoice(entry.name, display_name(entry.name, "network"), "network", entry.path) for entry in entries
                if not (entry.name.endswith(LITE_SUFFIX) and entry.name.removesuffix(LITE_SUFFIX) in names)]
     if arbitrary_available():
-        choices += [StyleChoice(name, Path(name).stem.replace("_", " "), "painting", PAINTINGS_DIR / name)
+        choices += [StyleChoice(name, display_name(name, "painting"), "painting", PAINTINGS_DIR / name)
                     for name in bundled_paintings()]
     tf26 = PRETRAINED_DIR / "tf26.safetensors"
     if tf26.is_file():
@@ -60,14 +69,14 @@ def named_styles(specs: list[str]) -> list[StyleChoice]:
         family = family_of(spec)
         if family == "checkpoint":
             entry = resolve_style(spec)
-            choices.append(StyleChoice(spec, Path(spec).stem.replace("_", " "), "network", entry.path))
+            choices.append(StyleChoice(spec, display_name(spec, "network"), "network", entry.path))
         elif family == "tf26" and TF26_NAME.match(spec):
             choices.append(StyleChoice(spec, spec, "tf26"))
         else:
             from nstream.models.style_spec import read_painting
 
             read_painting(painting_path(spec))
-            choices.append(StyleChoice(spec, Path(spec).stem.replace("_", " "), "painting", Path(painting_path(spec))))
+            choices.append(StyleChoice(spec, display_name(spec, "painting"), "painting", Path(painting_path(spec))))
     return choices
 
 

@@ -131,7 +131,7 @@ def _style(form: Any, folder: Path, gallery: Any) -> tuple[str, str]:
         choice = gallery.get(name)
         if choice is None:
             raise UploadError(400, f"unknown style {name!r}: GET /api/styles lists the styles this server offers")
-        return choice.id, choice.id.replace("/", "_")
+        return choice.id, Path(choice.id).stem
     if not gallery.arbitrary:
         raise UploadError(400, "this server has no arbitrary-style network: pick a style from GET /api/styles")
     media = identify(painting.path, "style image")

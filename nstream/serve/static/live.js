@@ -109,7 +109,8 @@ async function liveFigures() {
   document.getElementById("fig-p95").textContent = text(figures.latency_ms && figures.latency_ms.p95, " ms");
   document.getElementById("fig-dropped").textContent = text(figures.dropped);
   document.getElementById("fig-received").textContent = text(live.received);
-  document.getElementById("fig-style").textContent = figures.style ? (live.names.get(figures.style) || figures.style) : "-";
+  const active = status.styles[status.active];
+  document.getElementById("fig-style").textContent = figures.style ? (live.names.get(active) || active) : "-";
   liveSay(status.state, status.error || "");
   if (status.state === "running") liveActive(status.active);
   if (status.state === "failed" || status.state === "ended") await liveStop(status.error || "");
