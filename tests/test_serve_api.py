@@ -248,6 +248,23 @@ def test_a_restart_keeps_finished_results(tmp_path, styles, clip):
         assert server.api("GET", f"/api/jobs/{job}/result").content == first
 
 
+def test_a_restart_reruns_waiting_jobs_and_fails_the_one_it_cut_off(tmp_path, styles, clip):
+    data = tmp_path / "data"
+    endless = make_clip(tmp_path / "endless.mp4", frames=1500, size=(64, 48), audio=False)
+    with serving(data, styles, "--workers", "1", "--queue", "1") as server:
+        running = server.submit(endless).json()["id"]
+        waiting = server.submit(clip).json()["id"]
+        server.wait(running, until=("running",))
+        # SIGTERM: the running job is stopped, the waiting one stays queued on disk; uvicorn shuts down
+        # gracefully, then lets the signal end the process as it would have (status -15), not a kill
+        assert server.stop() == -15
+    with serving(data, styles) as server:
+        cut = server.api("GET", f"/api/jobs/{running}").json()
+        assert cut["state"] == "failed" and "shut down while this job ran" in cut["error"]
+        assert not (data / "jobs" / running / "result.mp4").exists()
+        assert server.wait(waiting)["state"] == "done"
+
+
 def test_the_token(tmp_path, styles, clip):
     with serving(tmp_path / "data", styles, token="s3cret-token-1") as server:
         anonymous = requests.get(server.url + "/api/styles", timeout=10)

@@ -17,6 +17,14 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser,
                                  "(apt-get install chromium chromium-driver)")]
 
 
+def downloaded(folder: Path, suffix: str) -> Path | None:
+    """The finished download: chromium reserves the final name with an empty file at the start and writes
+    into a ``.crdownload`` beside it until the end."""
+    files = list(folder.iterdir())
+    done = [p for p in files if p.suffix == suffix and p.stat().st_size > 0]
+    return done[0] if done and not any(p.suffix == ".crdownload" for p in files) else None
+
+
 @pytest.fixture(scope="module")
 def styles(tmp_path_factory, style_model, red_style_model) -> Path:
     return install_styles(tmp_path_factory.mktemp("serve-styles"), style_model, red_style_model)
@@ -50,7 +58,7 @@ def test_upload_progress_download_in_the_browser(tmp_path, styles):
             wait_for(lambda: item.find_elements(By.CSS_SELECTOR, ".preview video"))
             driver.save_screenshot(str(tmp_path / "page.png"))
             item.find_element(By.CLASS_NAME, "download").click()
-            result = wait_for(lambda: [p for p in downloads.iterdir() if p.suffix == ".mp4"])[0]
+            result = wait_for(lambda: downloaded(downloads, ".mp4"))
             assert result.name == "holiday_red.mp4"
         finally:
             driver.quit()

@@ -265,7 +265,7 @@ class JobManager:
 
         session = build_session(self.stream_config(job))
         job.runtime["session"] = session
-        if job.runtime.get("cancel") or job.runtime.get("timed_out"):
+        if any(job.runtime.get(flag) for flag in ("cancel", "timed_out", "shutdown")):  # asked while it was built
             session.stop()
 
         def progress(done: int, total: int | None) -> None:

@@ -270,6 +270,12 @@ class LiveManager:
         return StreamConfig(source=SourceConfig(input="webrtc", live=True), style=StyleConfig(styles=self.style_ids()),
                             engine=EngineConfig(engine=self.config.engine, device=self.config.device))
 
+    def forget_ended(self, keep: int = 8) -> None:
+        """Drop all but the ``keep`` newest ended calls (their status stays readable a while after the end)."""
+        ended = [live_id for live_id, live in self.sessions.items() if live.state in ("ended", "failed")]
+        for live_id in ended[: max(0, len(ended) - keep)]:
+            del self.sessions[live_id]
+
     def active(self) -> list[LiveSession]:
         return [live for live in self.sessions.values() if live.state in ("connecting", "starting", "running")]
 
@@ -279,6 +285,7 @@ class LiveManager:
 
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))  # no STUN: this server is reached directly
         live = LiveSession(self, pc, StylizedTrack.create(asyncio.get_running_loop()))
+        self.forget_ended()
         self.sessions[live.id] = live
 
         @pc.on("track")

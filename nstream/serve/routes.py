@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from nstream.errors import NStreamError
 from nstream.serve.jobs import TERMINAL, Full, Job
 from nstream.serve.security import COOKIE, same_secret, session_value
 from nstream.serve.uploads import DRAIN_LIMIT, UploadError, identify, receive_form
@@ -55,7 +56,10 @@ async def thumbnail(request: Request) -> Response:
     choice = gallery.get(request.path_params["style_id"])
     if choice is None:
         return error(404, f"unknown style {request.path_params['style_id']!r}: GET /api/styles lists them")
-    path = await anyio.to_thread.run_sync(gallery.thumbnail, choice)
+    try:
+        path = await anyio.to_thread.run_sync(gallery.thumbnail, choice)
+    except NStreamError as exc:  # a style that does not load here (say, a johnson network without PyTorch)
+        return error(503, f"no thumbnail for {choice.id!r}: {exc}")
     return FileResponse(path, media_type="image/jpeg", headers={"cache-control": "max-age=86400"})
 
 
