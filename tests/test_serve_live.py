@@ -97,3 +97,77 @@ def test_the_webcam_over_webrtc_comes_back_stylized_and_switches_style(tmp_path,
         finally:
             driver.quit()
         assert "Traceback" not in server.output(), server.output()
+
+
+def test_the_live_api_from_a_python_webrtc_client(tmp_path, styles):
+    """aiortc on the client side too: the offer/answer, the style switch by name, the bad requests, the
+    one-call limit (429), the end of a call."""
+    import asyncio
+
+    import numpy as np
+    from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription, VideoStreamTrack
+
+    class Pattern(VideoStreamTrack):
+        async def recv(self):
+            import av
+
+            pts, time_base = await self.next_timestamp()
+            frame = av.VideoFrame.from_ndarray(moving_pattern(pts // 3000, 160, 120), format="rgb24")
+            frame.pts, frame.time_base = pts, time_base
+            return frame
+
+    async def offer() -> tuple[RTCPeerConnection, asyncio.Queue]:
+        pc, frames = RTCPeerConnection(RTCConfiguration(iceServers=[])), asyncio.Queue()
+
+        @pc.on("track")
+        def on_track(track) -> None:
+            async def pump() -> None:
+                while True:
+                    frames.put_nowait((await track.recv()).to_ndarray(format="rgb24"))
+
+            asyncio.ensure_future(pump())
+
+        pc.addTransceiver(Pattern(), direction="sendrecv")
+        await pc.setLocalDescription(await pc.createOffer())
+        return pc, frames
+
+    async def newest(frames: asyncio.Queue, after: int = 0) -> np.ndarray:
+        picture = await asyncio.wait_for(frames.get(), 60)
+        for _ in range(after):
+            picture = await asyncio.wait_for(frames.get(), 60)
+        while not frames.empty():
+            picture = frames.get_nowait()
+        return picture
+
+    async def scenario(server) -> str:
+        post = lambda path, body: asyncio.to_thread(server.api, "POST", path, json=body)  # noqa: E731
+        assert (await post("/api/live", {"type": "offer"})).status_code == 400
+        assert "video track" in (await post("/api/live", {"sdp": "v=0\r\n", "type": "offer"})).json()["error"]
+        pc, frames = await offer()
+        made = await post("/api/live", {"sdp": pc.localDescription.sdp, "type": "offer"})
+        assert made.status_code == 201 and made.json()["styles"] == ["seeded", "red"]
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=made.json()["sdp"], type=made.json()["type"]))
+        call = made.json()["id"]
+        seeded = await newest(frames, after=3)
+        assert seeded.shape == (120, 160, 3) and not is_red([seeded[..., c].mean() for c in range(3)])
+        other, _ = await offer()
+        busy = await post("/api/live", {"sdp": other.localDescription.sdp, "type": "offer"})
+        assert busy.status_code == 429 and "--max-live" in busy.json()["error"]
+        await other.close()
+        assert (await post(f"/api/live/{call}/style", {"index": 7})).status_code == 400
+        assert (await post(f"/api/live/{call}/style", {"style": "nope"})).status_code == 400
+        switched = await post(f"/api/live/{call}/style", {"style": "red"})
+        assert switched.status_code == 200 and switched.json()["active"] == 1
+        for _ in range(200):
+            picture = await newest(frames)
+            if is_red([picture[..., c].mean() for c in range(3)]):
+                break
+        assert is_red([picture[..., c].mean() for c in range(3)])
+        assert (await asyncio.to_thread(server.api, "DELETE", f"/api/live/{call}")).status_code == 204
+        await pc.close()
+        return call
+
+    with serving(tmp_path / "data", styles) as server:
+        call = asyncio.run(scenario(server))
+        wait_for(lambda: server.api("GET", f"/api/live/{call}").json()["state"] == "ended")
+        assert "Traceback" not in server.output(), server.output()

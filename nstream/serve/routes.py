@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
@@ -104,6 +104,9 @@ async def create_job(request: Request) -> JSONResponse:
     except UploadError as exc:
         state.jobs.release(job_id)
         return error(exc.status, exc.message)
+    except ClientDisconnect:
+        state.jobs.release(job_id)
+        return error(400, "the upload was cut off before its end")
     except BaseException:
         state.jobs.release(job_id)
         raise
