@@ -46,16 +46,19 @@ def install_styles(folder: Path, seeded: Path, red: Path) -> Path:
 class Server:
     """``python -m nstream serve ARGS`` until ``stop``; ``api(method, path, ...)`` sends the token if any."""
 
-    def __init__(self, data: Path, styles: Path, *args: str, token: str | None = None, port: int | None = None) -> None:
+    def __init__(self, data: Path, styles: Path, *args: str, token: str | None = None, port: int | None = None,
+                 without_torch: bool = False) -> None:
         self.data, self.token = data, token
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        command = [sys.executable, "-m", "nstream", "serve", "--port", str(self.port), "--data-dir", str(data), *args]
+        launcher = [str(ROOT / "tests" / "without_torch.py"), str(ROOT / "nstream" / "serve" / "cli.py")] \
+            if without_torch else ["-m", "nstream", "serve"]
+        command = [sys.executable, *launcher, "--port", str(self.port), "--data-dir", str(data), *args]
         if token:
             command += ["--token", token]
         if "-s" not in args and "--style" not in args:
             command += ["-s", "seeded", "-s", "red"]
-        env = {**os.environ, "NSTREAM_STYLES": str(styles), "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "NSTREAM_STYLES": str(styles), "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT)}
         self.log = open(data.parent / f"server-{self.port}.log", "w")  # noqa: SIM115 - closed in stop
         self.proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         self._wait_ready()
@@ -75,7 +78,8 @@ class Server:
         raise RuntimeError(f"nstream serve did not answer within {limit} s:\n{self.output()}")
 
     def output(self) -> str:
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         return (self.data.parent / f"server-{self.port}.log").read_text()
 
     def headers(self) -> dict[str, str]:
@@ -115,9 +119,10 @@ class Server:
                 return int(line.split()[1]) / 1024
         return 0.0
 
-    def stop(self) -> int:
+    def stop(self, how: int = signal.SIGTERM) -> int:
+        """Stop the server with ``how`` (killed if it has not ended 30 s later); its exit status."""
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            self.proc.send_signal(how)
             try:
                 self.proc.wait(30)
             except subprocess.TimeoutExpired:

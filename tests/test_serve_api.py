@@ -4,6 +4,7 @@ bad inputs, the queue's 429, cancel, the time limit, expiry, a restart, the toke
 from __future__ import annotations
 
 import io
+import signal
 import subprocess
 import sys
 import time
@@ -291,3 +292,17 @@ def test_any_address_but_loopback_needs_a_token(tmp_path, styles):
                             capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.startswith("error: --host 0.0.0.0 opens the server to the network: give --token"), result.stderr
+
+
+def test_the_light_install_serves_too(tmp_path, styles, clip):
+    """Without PyTorch (tests/without_torch.py): the bundled lite style from its ONNX graph, a thumbnail,
+    a job with its audio."""
+    with serving(tmp_path / "data", styles, "-s", "starry_night", without_torch=True) as server:
+        assert server.api("GET", "/api/styles/starry_night/thumbnail").status_code == 200
+        job = server.submit(clip, style="starry_night").json()["id"]
+        assert server.wait(job)["state"] == "done"
+        (tmp_path / "out.mp4").write_bytes(server.api("GET", f"/api/jobs/{job}/result").content)
+        assert server.stop(signal.SIGINT) in (0, 130)  # Ctrl-C ends it in Python: without_torch then checks sys.modules
+        assert "without_torch: imported" not in server.output(), server.output()
+    got = probe(tmp_path / "out.mp4")
+    assert got["frames"] == 10 and got["audio_codec"] == "aac"
