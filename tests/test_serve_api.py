@@ -306,3 +306,16 @@ def test_the_light_install_serves_too(tmp_path, styles, clip):
         assert "without_torch: imported" not in server.output(), server.output()
     got = probe(tmp_path / "out.mp4")
     assert got["frames"] == 10 and got["audio_codec"] == "aac"
+
+
+def test_cors_only_for_the_origins_named(tmp_path, styles, clip):
+    with serving(tmp_path / "data", styles, "--cors-origin", "http://app.example") as server:
+        preflight = server.api("OPTIONS", "/api/jobs", headers={"Origin": "http://app.example",
+                                                               "Access-Control-Request-Method": "POST"})
+        assert preflight.headers["access-control-allow-origin"] == "http://app.example"
+        named = server.api("POST", "/api/jobs", files={"file": ("c.mp4", clip.read_bytes())}, data={"style": "seeded"},
+                           headers={"Origin": "http://app.example"})
+        assert named.status_code == 201 and named.headers["access-control-allow-origin"] == "http://app.example"
+        other = server.api("POST", "/api/jobs", files={"file": ("c.mp4", clip.read_bytes())}, data={"style": "seeded"},
+                           headers={"Origin": "http://evil.example"})
+        assert other.status_code == 403 and "access-control-allow-origin" not in other.headers
