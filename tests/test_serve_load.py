@@ -56,7 +56,7 @@ def test_concurrent_uploads_finish_or_get_429_and_memory_stays_flat(tmp_path, st
                 (tmp_path / "out.mp4").write_bytes(server.api("GET", f"/api/jobs/{job}/result").content)
                 frames = np.stack(read_frames(str(tmp_path / "out.mp4"), 100))
                 reference = frames if reference is None else reference
-                assert frames.shape == (10, 48, 64, 3) and psnr(frames, reference) > 40
+                assert frames.shape == (10, 48, 64, 3) and psnr(frames, reference) > 30
                 assert server.api("DELETE", f"/api/jobs/{job}").status_code == 204
             memory.append(server.rss_mb())
     # the first round loads the libraries and warms the allocator; later rounds must not add to it
