@@ -17,6 +17,17 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser,
                                  "(apt-get install chromium chromium-driver)")]
 
 
+# A file dropped on the page's drop zone, as a drag from the desktop delivers it.
+DROP = """
+const [text, name] = arguments;
+const data = new DataTransfer();
+data.items.add(new File([text], name, { type: "video/mp4" }));
+const zone = document.getElementById("drop");
+zone.dispatchEvent(new DragEvent("dragover", { dataTransfer: data, bubbles: true, cancelable: true }));
+zone.dispatchEvent(new DragEvent("drop", { dataTransfer: data, bubbles: true, cancelable: true }));
+"""
+
+
 def downloaded(folder: Path, suffix: str) -> Path | None:
     """The finished download: chromium reserves the final name with an empty file at the start and writes
     into a ``.crdownload`` beside it until the end."""
@@ -75,8 +86,6 @@ def test_upload_progress_download_in_the_browser(tmp_path, styles):
 def test_a_bad_upload_shows_its_error_on_the_page_and_a_token_asks_for_a_login(tmp_path, styles):
     from selenium.webdriver.common.by import By
 
-    text = tmp_path / "notes.mp4"
-    text.write_text("not a video at all\n" * 50)
     with serving(tmp_path / "data", styles, token="browser-token-1") as server:
         driver = chromium(tmp_path / "profile")
         try:
@@ -90,7 +99,8 @@ def test_a_bad_upload_shows_its_error_on_the_page_and_a_token_asks_for_a_login(t
             driver.find_element(By.CSS_SELECTOR, "#login-form button").click()
             wait_for(lambda: len(driver.find_elements(By.CSS_SELECTOR, "#gallery .style")) == 2)
             assert not driver.find_element(By.ID, "login").is_displayed()
-            driver.find_element(By.ID, "file").send_keys(str(text))
+            driver.execute_script(DROP, "not a video at all\n" * 50, "notes.mp4")  # dragged onto the drop zone
+            wait_for(lambda: "notes.mp4" in driver.find_element(By.ID, "chosen").text)
             driver.find_element(By.ID, "start").click()
             message = wait_for(lambda: driver.find_element(By.ID, "error").text)
             assert "not a video or image" in message
