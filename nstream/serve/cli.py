@@ -38,6 +38,9 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     p.add_argument("--engine", default="auto", help="inference engine for every job (as stream.py --engine)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--max-live", type=int, default=1, help="live webcam calls at once (default 1)")
+    p.add_argument("--live-style", action="append", default=[], metavar="STYLE",
+                   help="a style of the live view (repeatable; each is loaded when a call starts, so a switch costs "
+                        "nothing); default: the offered styles but the 26 tf26 ones")
     p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
                    help="allow API calls from pages of this origin (repeatable; default: none, CORS off)")
     p.add_argument("-v", "--verbose", action="store_true")
@@ -52,7 +55,8 @@ def server_config(args: argparse.Namespace) -> ServerConfig:
     return ServerConfig(host=args.host, port=args.port, token=token, data_dir=args.data_dir or default_data_dir(),
                         max_upload_mb=args.max_upload_mb, workers=args.workers, queue=args.queue,
                         job_timeout_s=args.job_timeout, ttl_s=args.ttl, styles=list(args.style), engine=args.engine,
-                        device=args.device, max_live=args.max_live, cors_origins=list(args.cors_origin))
+                        device=args.device, max_live=args.max_live, live_styles=list(args.live_style),
+                        cors_origins=list(args.cors_origin))
 
 
 M_ARENA_MAX = -8  # glibc's mallopt parameter

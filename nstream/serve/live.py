@@ -243,6 +243,7 @@ class LiveSession:
                        "frames_in": snap["frames_in"], "frames_out": snap["frames_out"],
                        "resolution": snap.get("resolution"), "style": snap.get("style"), "engine": snap.get("engine")}
         return {"id": self.id, "state": self.state, "error": self.error, "styles": self.manager.style_ids(),
+                "names": self.manager.names(),
                 "active": self.session.switch.active if self.session is not None else 0, "figures": figures}
 
 
@@ -250,8 +251,14 @@ class LiveManager:
     """The live calls this server holds (at most ``max_live``), and how each one's session is configured."""
 
     def __init__(self, config: Any, gallery: Any) -> None:
+        from nstream.serve.gallery import named_styles
+
         self.config, self.gallery = config, gallery
         self.sessions: dict[str, LiveSession] = {}
+        if config.live_styles:
+            self.choices = named_styles(config.live_styles)
+        else:  # 26 buttons of the multi-style network would bury the others; --live-style names them
+            self.choices = [choice for choice in gallery.choices if choice.kind != "tf26"] or gallery.choices[:8]
 
     def available(self) -> bool:
         try:
@@ -261,7 +268,10 @@ class LiveManager:
         return True
 
     def style_ids(self) -> list[str]:
-        return [choice.id for choice in self.gallery.choices]
+        return [choice.id for choice in self.choices]
+
+    def names(self) -> list[str]:
+        return [choice.name for choice in self.choices]
 
     def stream_config(self) -> Any:
         """Every offered style loaded up front (a switch then costs nothing), temporal blending on."""
@@ -349,8 +359,8 @@ async def start_live(request: Request) -> Response:
     except Exception as exc:  # noqa: BLE001 - a malformed offer is the client's error
         return JSONResponse({"error": f"cannot use this offer ({first_line(exc)})"}, status_code=400)
     local = live.pc.localDescription
-    return JSONResponse({"id": live.id, "sdp": local.sdp, "type": local.type, "styles": manager.style_ids()},
-                        status_code=201)
+    return JSONResponse({"id": live.id, "sdp": local.sdp, "type": local.type, "styles": manager.style_ids(),
+                         "names": manager.names()}, status_code=201)
 
 
 def _live(request: Request) -> LiveSession | None:

@@ -45,6 +45,7 @@ class ServerConfig:
     engine: str = "auto"
     device: str = "auto"
     max_live: int = 1  # live WebRTC sessions at once
+    live_styles: list[str] = field(default_factory=list)  # styles of a live call; empty: the offered ones but tf26
     cors_origins: list[str] = field(default_factory=list)  # CORS stays off unless origins are named
 
     @property

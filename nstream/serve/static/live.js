@@ -50,6 +50,7 @@ async function liveStart() {
     if (!response.ok) throw new Error(answer.error || response.statusText);
     live.id = answer.id;
     await pc.setRemoteDescription({ sdp: answer.sdp, type: answer.type });
+    answer.styles.forEach((id, index) => live.names.set(id, answer.names[index]));
     liveButtons(answer.styles);
     document.getElementById("live-stop").disabled = false;
     live.timer = setInterval(liveFigures, 1000);
