@@ -4,6 +4,7 @@ bad inputs, the queue's 429, cancel, the time limit, expiry, a restart, the toke
 from __future__ import annotations
 
 import io
+import os
 import signal
 import subprocess
 import sys
@@ -322,3 +323,20 @@ def test_cors_only_for_the_origins_named(tmp_path, styles, clip):
         other = server.api("POST", "/api/jobs", files={"file": ("c.mp4", clip.read_bytes())}, data={"style": "seeded"},
                            headers={"Origin": "http://evil.example"})
         assert other.status_code == 403 and "access-control-allow-origin" not in other.headers
+
+
+def test_a_big_upload_streams_to_disk_not_into_memory(tmp_path, styles):
+    """48 MB through a server that takes 64: its memory does not grow by the upload's size (it went to
+    disk as it arrived), and the refused file is gone afterwards."""
+    junk = tmp_path / "junk.mp4"
+    with open(junk, "wb") as handle:
+        for _ in range(48):
+            handle.write(os.urandom(1024 * 1024))
+    with serving(tmp_path / "data", styles, "--max-upload-mb", "64") as server:
+        server.api("GET", "/api/styles")
+        before = server.rss_mb()
+        with open(junk, "rb") as handle:
+            answer = server.api("POST", "/api/jobs", files={"file": ("junk.mp4", handle)}, data={"style": "seeded"})
+        assert answer.status_code == 415 and "not a video or image" in answer.json()["error"]
+        assert server.rss_mb() - before < 24, (before, server.rss_mb())
+        assert not list((server.data / "jobs").iterdir())
