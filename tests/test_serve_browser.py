@@ -1,6 +1,7 @@
 """The page in a real browser: Debian's chromium, headless, driven by Selenium through chromium-driver.
 Upload a clip, watch the progress bar reach the end, download the result through the browser and check
-its frames and audio; a bad upload's error shows on the page; with a token the page asks for it."""
+its frames and audio; with a token the page asks for it; a bad upload's error shows on the page; a job is
+cancelled and deleted from its buttons."""
 
 from __future__ import annotations
 
@@ -83,7 +84,7 @@ def test_upload_progress_download_in_the_browser(tmp_path, styles):
     assert (tmp_path / "page.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_a_bad_upload_shows_its_error_on_the_page_and_a_token_asks_for_a_login(tmp_path, styles):
+def test_login_a_bad_upload_and_cancel_and_delete_on_the_page(tmp_path, styles):
     from selenium.webdriver.common.by import By
 
     with serving(tmp_path / "data", styles, token="browser-token-1") as server:
@@ -105,6 +106,17 @@ def test_a_bad_upload_shows_its_error_on_the_page_and_a_token_asks_for_a_login(t
             message = wait_for(lambda: driver.find_element(By.ID, "error").text)
             assert "not a video or image" in message
             assert not driver.find_elements(By.CSS_SELECTOR, "#jobs li.job")
+            long = make_clip(tmp_path / "long.mp4", frames=1500, size=(64, 48), audio=False)
+            driver.find_element(By.ID, "file").send_keys(str(long))
+            driver.find_element(By.ID, "start").click()
+            item = wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "#jobs li.job[data-state=running]"))[0]
+            job = item.get_attribute("data-job")
+            item.find_element(By.CLASS_NAME, "cancel").click()
+            wait_for(lambda: item.get_attribute("data-state") == "cancelled")
+            assert not item.find_element(By.CLASS_NAME, "cancel").is_displayed()
+            item.find_element(By.CLASS_NAME, "delete").click()
+            wait_for(lambda: not driver.find_elements(By.CSS_SELECTOR, "#jobs li.job"))
+            assert server.api("GET", f"/api/jobs/{job}").status_code == 404
         finally:
             driver.quit()
 
