@@ -227,6 +227,7 @@ TOOLS = {
     "distill": Tool("nstream.distill", "train a small network to reproduce a teacher style", "build_parser", "distill",
                     prints_json=True),
     "styles": Tool("nstream.cli", "list the installed styles", None, "_print_styles"),
+    "serve": Tool("nstream.serve.cli", "the web app: upload and download, and the live webcam", "build_parser", "run"),
     "export": Tool("nstream.bench", "build, check and cache an ONNX/TensorRT engine", "build_export_parser",
                    "run_export"),
     "bench": Tool("nstream.bench", "stylize-only speed per engine, precision and size", "build_bench_parser",
@@ -257,18 +258,22 @@ def tools_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m nstream COMMAND``: ``batch`` and the commands of :data:`TOOLS`; without PyTorch only
-    ``styles`` and ``batch``."""
+    """``python -m nstream COMMAND``: the commands of :data:`TOOLS`; without PyTorch only ``styles``, ``serve``
+    and ``batch``."""
     from nstream.engines.graph_engine import torch_installed
 
     arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["serve"]:  # the web app runs on the light install too
+        from nstream.serve.cli import main as serve_main
+
+        return serve_main(arguments[1:])
     if arguments[:1] == ["batch"]:  # stream.py's sessions: runs on the light install too
         from nstream.cluster.batch import main as batch_main
 
         return batch_main(arguments[1:])
     if not torch_installed() and arguments[:1] != ["styles"]:
         if not arguments or arguments[0] in ("-h", "--help"):
-            print("usage: python -m nstream styles (more commands with PyTorch: " + TORCH_HINT + ")")
+            print("usage: python -m nstream styles|serve (more commands with PyTorch: " + TORCH_HINT + ")")
             return 0 if arguments else 2
         return requires_torch(f"python -m nstream {arguments[0]}")
     if not torch_installed():

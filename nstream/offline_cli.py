@@ -15,10 +15,12 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nstream.cli_args import BooleanOption, HelpFormatter, Parser, int_list, names, non_negative, positive_int, run_guarded
-from nstream.optimize.config import OfflineConfig
+
+if TYPE_CHECKING:  # the config imports PyTorch, which the light install lacks: main() says so first
+    from nstream.optimize.config import OfflineConfig
 
 
 def _iterations(text: str) -> tuple[int, int]:
@@ -33,6 +35,7 @@ def _iterations(text: str) -> tuple[int, int]:
 def build_parser() -> argparse.ArgumentParser:
     """The ``offline.py`` options; their defaults are :class:`OfflineConfig`'s."""
     from nstream.lossnet import LOSS_NETS
+    from nstream.optimize.config import OfflineConfig
     from nstream.optimize.loop import OPTIMIZERS
     from nstream.optimize.transfer import INITS
     from nstream.temporal import FLOWS
@@ -141,6 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def config_from_args(args: argparse.Namespace) -> OfflineConfig:
     """The parsed options as a render configuration."""
+    from nstream.optimize.config import OfflineConfig
+
     return OfflineConfig(
         content=args.content, styles=list(args.style), output=args.output, style_blend_weights=args.style_blend_weights,
         resize=args.resize, limit_frames=args.limit_frames, audio=args.audio, crf=args.crf, work_dir=args.work_dir,

@@ -172,6 +172,7 @@ class Pipeline:
 
     # -- control ---------------------------------------------------------------------------
     def start(self) -> None:
+        self.stats.begin()
         for thread in self.threads:
             thread.start()
 

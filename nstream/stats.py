@@ -83,6 +83,11 @@ class PipelineStats:
             self.latencies.append(latency)
             self.latency_max = max(self.latency_max, latency)
 
+    def begin(self) -> None:
+        """The clock of the run's rates starts when the pipeline does, not when engines began to build."""
+        with self.lock:
+            self.started = time.monotonic()
+
     def finish(self) -> None:
         self.ended = time.monotonic()
 

@@ -40,6 +40,7 @@ def test_corrupt_image_in_a_folder_keeps_the_images_before_it(tmp_path, style_mo
     assert Image.open(tmp_path / "out" / "a.png").size == (40, 30)
 
 
+@pytest.mark.slow
 def test_truncated_mp4_keeps_what_decodes(tmp_path, style_model):
     """mp4 with its index at the end, cut in half: no index, so nothing is decodable -> error;
     an mkv cut in half still yields its first frames, which are written and playable."""
@@ -110,6 +111,7 @@ def test_unwritable_output(tmp_path, style_model):
     assert_one_line_error(result, "out")
 
 
+@pytest.mark.slow
 def test_unsupported_output_type(tmp_path, style_model):
     clip = make_clip(tmp_path / "in.mp4", frames=2)
     result = run_stream("-i", str(clip), "-s", str(style_model), "-o", str(tmp_path / "o.xyz"), "--no-dashboard")
@@ -121,6 +123,7 @@ def test_missing_camera(style_model):
     assert_one_line_error(result, "camera", "7")
 
 
+@pytest.mark.slow
 def test_rtsp_url_nobody_serves(style_model, tmp_path):
     import socket
 
@@ -134,6 +137,7 @@ def test_rtsp_url_nobody_serves(style_model, tmp_path):
     assert time.monotonic() - started < 60
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupt_drains_and_finalizes(tmp_path, style_model, sig):
     """Ctrl-C or SIGTERM mid-run: exit 0 with a summary, and the file plays to its last frame."""

@@ -64,6 +64,7 @@ def test_style_vector_changes_the_picture_not_the_network() -> None:
 
 # --- the converter -------------------------------------------------------------------------------
 
+@pytest.mark.slow
 @needs_package
 def test_bundled_checkpoints_are_what_the_converter_writes(tmp_path: Path) -> None:
     from nstream.models.convert_magenta import import_weights
@@ -125,6 +126,7 @@ def test_converter_names_what_is_missing_or_left_over() -> None:
 
 # --- parity with the published graphs ------------------------------------------------------------
 
+@pytest.mark.slow
 @needs_package
 def test_parity_with_the_published_graphs() -> None:
     """Floors, from docs/BENCHMARKS.md ("Magenta networks: parity"):
@@ -211,6 +213,7 @@ def test_bad_style_specs_are_one_clear_error(tmp_path: Path, style_model: Path) 
 
 # --- engines, stylizer, morph --------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_onnxruntime_takes_the_style_as_an_input(tmp_path: Path) -> None:
     """One graph, any style: switching the vector needs no new session, and fp32 and int8 match PyTorch."""
     from nstream.engines import create_engine
@@ -232,6 +235,7 @@ def test_onnxruntime_takes_the_style_as_an_input(tmp_path: Path) -> None:
             assert 10 * np.log10(255 ** 2 / max(error, 1e-12)) > floor - 5
 
 
+@pytest.mark.slow
 def test_strength_mixes_the_painting_with_the_frames_own_style() -> None:
     from nstream.engines import create_engine
     from nstream.models.style_spec import predict_vector
@@ -282,6 +286,7 @@ def test_switching_two_conditioned_styles_morphs_their_vectors() -> None:
 
 # --- stream.py -----------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_stream_with_a_painting_as_the_style(tmp_path: Path) -> None:
     clip = make_clip(tmp_path / "in.mp4", frames=12, size=(96, 64))
     out, stats = tmp_path / "out.mp4", tmp_path / "stats.json"
@@ -299,6 +304,7 @@ def test_stream_with_a_painting_as_the_style(tmp_path: Path) -> None:
     assert np.abs(probe(other)["first"].astype(int) - dst["first"].astype(int)).mean() > 10
 
 
+@pytest.mark.slow
 def test_stream_refuses_a_style_image_that_is_not_one(tmp_path: Path) -> None:
     clip = make_clip(tmp_path / "in.mp4", frames=3, audio=False)
     (tmp_path / "bad.jpg").write_text("hello")
@@ -308,6 +314,7 @@ def test_stream_refuses_a_style_image_that_is_not_one(tmp_path: Path) -> None:
     assert result.returncode == 2 and not out.exists()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (SHARED / "styles").is_dir(), reason="needs ../shared/data/styles")
 def test_image_in_image_out_with_a_shared_painting(tmp_path: Path) -> None:
     out = tmp_path / "x.png"
@@ -317,6 +324,7 @@ def test_image_in_image_out_with_a_shared_painting(tmp_path: Path) -> None:
     assert read_image(out).shape == read_image(PAINTINGS / "udnie.jpg").shape
 
 
+@pytest.mark.slow
 def test_styles_lists_the_26_styles_and_the_bundled_paintings() -> None:
     import subprocess
     import sys

@@ -27,6 +27,7 @@ def luma(image: np.ndarray) -> np.ndarray:
     return image.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spec", ["starry_night", "starry_night_lite", "wave.jpg", "tf26-07"])
 def test_every_family_keeps_a_dark_frame_dark(spec: str) -> None:
     style = load_style(spec)
@@ -42,6 +43,7 @@ def test_every_family_keeps_a_dark_frame_dark(spec: str) -> None:
     assert luma(guarded(flat)).mean() < 15  # the networks alone: 32-157
 
 
+@pytest.mark.slow
 def test_ordinary_frames_are_untouched() -> None:
     clips = [DEMO] + [SHARED / "video" / name for name in ("bikes.mp4", "carphone.mp4") if (SHARED / "video").is_dir()]
     style = load_style("starry_night_lite")
@@ -68,6 +70,7 @@ def write_fade(path: Path, frames: int = 25, size: tuple[int, int] = (96, 64)) -
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("temporal", ["0", "0.7"])
 def test_a_fade_from_black_stays_dark_and_smooth(tmp_path: Path, temporal: str) -> None:
     clip = write_fade(tmp_path / "fade.mp4")

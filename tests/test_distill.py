@@ -33,6 +33,7 @@ def args_for(photos: Path, out: Path, steps: int, **extra: object) -> argparse.N
     return build_parser().parse_args(argv)
 
 
+@pytest.mark.slow
 def test_student_learns_the_teacher_and_resumes(photos: Path, tmp_path: Path) -> None:
     out = tmp_path / "student.pth"
     totals: list[float] = []
@@ -50,6 +51,7 @@ def test_student_learns_the_teacher_and_resumes(photos: Path, tmp_path: Path) ->
     assert pool.stat().st_mtime_ns == made  # the teacher's outputs were computed once
 
 
+@pytest.mark.slow
 def test_stability_term_and_previews(photos: Path, tmp_path: Path) -> None:
     out = tmp_path / "steady.pth"
     terms: list[dict[str, float]] = []

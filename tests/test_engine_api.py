@@ -81,6 +81,7 @@ def test_reason_is_given_at_construction(model: torch.nn.Module, tmp_path: Path)
         engine.close()
 
 
+@pytest.mark.slow
 def test_close_releases_and_is_idempotent(model: torch.nn.Module, tmp_path: Path) -> None:
     frame = np.random.default_rng(0).uniform(0, 255, (1, 3, 36, 64)).astype(np.float32)
     ort = create_engine("onnxruntime", model, "cpu", "fp32", cache=tmp_path, check_size=CHECK)

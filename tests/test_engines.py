@@ -109,6 +109,7 @@ def test_threads_caps_torch_and_onnxruntime(model: torch.nn.Module, tmp_path: Pa
         create_engine("torch", model, "cpu", "fp32", threads=0)
 
 
+@pytest.mark.slow
 def test_cache_reuses_rebuilds_on_key_change_and_on_corruption(model: torch.nn.Module, tmp_path: Path) -> None:
     cache = EngineCache(tmp_path)
     first = validated_graph(model, "fp32", cache, check_size=CHECK)
@@ -184,6 +185,7 @@ def test_int8_without_calibration_frames_is_one_clear_error(model: torch.nn.Modu
         create_engine("onnxruntime", model, "cpu", "int8", cache=tmp_path, calibration=tmp_path, check_size=CHECK)
 
 
+@pytest.mark.slow
 def test_auto_on_cpu_prefers_onnxruntime_and_says_why(model: torch.nn.Module, tmp_path: Path) -> None:
     engine = create_engine("auto", model, "cpu", cache=tmp_path, check_size=CHECK)
     assert engine.name == "onnxruntime" and "CPU" in engine.reason
@@ -240,6 +242,7 @@ def _cli(*args: str, cache: Path) -> subprocess.CompletedProcess:
                           timeout=300, env=env)
 
 
+@pytest.mark.slow
 def test_cli_export_and_bench(lively_style: Path, tmp_path: Path) -> None:
     result = _cli("export", "--style", str(lively_style), "--engine", "onnxruntime", "--precision", "fp32",
                   "--check-size", "64x36", cache=tmp_path)
@@ -253,6 +256,7 @@ def test_cli_export_and_bench(lively_style: Path, tmp_path: Path) -> None:
     assert {r["engine"] for r in rows} == {"torch", "onnxruntime"} and all(r["fps"] > 0 for r in rows)
 
 
+@pytest.mark.slow
 def test_cli_export_tensorrt_without_it_is_one_line(lively_style: Path, tmp_path: Path) -> None:
     if HAS_TRT:
         pytest.skip("TensorRT is installed here")

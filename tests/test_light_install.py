@@ -33,6 +33,7 @@ def test_install_requires_no_torch() -> None:
     assert "torch" in config["options.extras_require"]["torch"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("style", ["starry_night", "wave.jpg", "tf26-03"])
 def test_stream_runs_without_torch(tmp_path: Path, style: str) -> None:
     clip = make_clip(tmp_path / "in.mp4", frames=10, size=(96, 64))

@@ -242,6 +242,7 @@ def train_args(data: Path, style: Path, out: Path, arch: str, steps: int, **extr
     return build_parser().parse_args(argv)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", ["lite", "johnson"])
 def test_training_lowers_the_loss_and_resumes(arch: str, tiny_data: tuple[Path, Path], tmp_path: Path) -> None:
     from nstream.train import train
@@ -277,6 +278,7 @@ def test_stability_term_is_trained_and_reported(tiny_data: tuple[Path, Path], tm
     assert load_style_model(tmp_path / "s.pth")[1]["stability_weight"] == 10
 
 
+@pytest.mark.slow
 def test_init_fine_tunes_a_trained_network(tiny_data: tuple[Path, Path], tmp_path: Path) -> None:
     """--init starts from the given network (its arch wins over --arch) instead of a fresh one."""
     from nstream.train import train
@@ -314,6 +316,7 @@ def test_stability_loss_is_zero_for_a_translation_equivariant_net() -> None:
 
 # --- styles command ------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_styles_command_lists_lite_and_safetensors_styles(tmp_path: Path) -> None:
     save_style(tmp_path / "quick.pth", seeded("lite"), "lite", {"name": "quick", "style_image": "mosaic.jpg"})
     save_style(tmp_path / "safe.safetensors", seeded("johnson"), "johnson", {"name": "safe", "style_image": "wave.jpg"})

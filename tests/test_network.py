@@ -30,6 +30,8 @@ import pytest
 
 from conftest import ROOT, assert_one_line_error, make_clip, moving_pattern, probe, reaped, run_stream
 
+pytestmark = [pytest.mark.network, pytest.mark.slow]  # each starts a local server or listens on loopback
+
 SYSTEM_PYTHON = "/usr/bin/python3"
 SERVER_SCRIPT = Path(__file__).resolve().parent / "rtsp_server.py"
 

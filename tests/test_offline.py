@@ -97,6 +97,7 @@ def test_optimizers_lower_a_loss(method):
 
 # -- stills --------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_still_losses_fall_and_image_is_written(tmp_path, style):
     content = save(tmp_path / "photo.png", texture(40, 48, seed=3))
     out = tmp_path / "styled.png"
@@ -109,6 +110,7 @@ def test_still_losses_fall_and_image_is_written(tmp_path, style):
     assert image.shape == (33, 40, 3)  # longest side 40, aspect kept
 
 
+@pytest.mark.slow
 def test_two_styles_blend_preserve_colors_and_scales(tmp_path, style, capsys):
     content = save(tmp_path / "photo.png", texture(32, 32, seed=4))
     other = save(tmp_path / "other.png", texture(40, 40, seed=9))
@@ -123,6 +125,7 @@ def test_two_styles_blend_preserve_colors_and_scales(tmp_path, style, capsys):
 
 # -- video ---------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_temporal_loss_lowers_warping_error(tmp_path, moving, style):
     """Same run with and without -T: the temporal loss makes consecutive results agree along the motion."""
     errors = {}
@@ -134,6 +137,7 @@ def test_temporal_loss_lowers_warping_error(tmp_path, moving, style):
     assert errors["--temporal-loss"] < 0.7 * errors["--no-temporal-loss"], errors
 
 
+@pytest.mark.slow
 def test_stopped_render_resumes_at_the_next_frame(tmp_path, moving, style, capsys):
     out = tmp_path / "resumed.mp4"
     common = ["-c", f"{moving}/", "-s", str(style), "-o", str(out), "-z", "32", "-i", "6,4", "--long-term", "1,2", *FAST]
@@ -240,6 +244,7 @@ def test_mask_choice_shapes_the_cached_masks_and_old_work_folders_resume_with_ru
     assert (work / "flow" / "meta.json").read_text().endswith("mask=loose")
 
 
+@pytest.mark.slow
 def test_sigterm_keeps_finished_frames_and_the_rerun_continues(tmp_path, moving, style, capsys):
     """A real stop mid-render: whole frames only, exit 130, and the rerun picks up after them."""
     out = tmp_path / "stopped.mp4"

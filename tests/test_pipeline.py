@@ -293,3 +293,16 @@ def test_live_frames_are_prepared_as_they_leave_the_queue_never_when_dropped():
     assert stats["dropped"] > 10
     assert {name for _, name in prepared} == {"stylize"}
     assert [index for index, _ in prepared] == [f.index for f in sink.frames]
+
+
+def test_the_runs_clock_starts_with_the_pipeline_not_with_the_engines(tmp_path):
+    """fps is frames over the pipeline's own time: building and warming engines (here a 2 s wait between
+    the stats' creation and the start) must not count."""
+    from nstream.stats import PipelineStats
+
+    stats = PipelineStats()
+    time.sleep(2.0)
+    source = FileSource(str(make_clip(tmp_path / "in.mp4", frames=3, audio=False)))
+    Pipeline(source, [lambda frame: frame], [ListSink()], stats=stats).run()
+    source.close()
+    assert stats.snapshot()["elapsed_s"] < 2.0

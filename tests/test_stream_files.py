@@ -193,6 +193,7 @@ def test_demo_default_runs_with_no_arguments(tmp_path):
     assert (ROOT / "nstream" / "assets" / "bigbuckbunny.mp4").exists()
 
 
+@pytest.mark.slow
 def test_two_workers_write_exactly_what_one_writes(tmp_path, style_model):
     """Two frames stylized at once, the blend after them in order: the same pixels as one at a time."""
     from PIL import Image
@@ -234,6 +235,7 @@ def test_zero_workers_is_one_clear_error(tmp_path, style_model):
     assert_one_line_error(result, "--workers 0")
 
 
+@pytest.mark.slow
 def test_a_bare_style_name_means_its_lite_network_on_a_cpu(tmp_path, style_model):
     clip = make_clip(tmp_path / "in.mp4", frames=3, audio=False)
     picked = {}

@@ -44,6 +44,7 @@ def red_frames(path) -> list[bool]:
         return [bool(frame.to_ndarray(format="rgb24")[..., 0].mean() > 235) for frame in container.decode(video=0)]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(signal, "SIGUSR1"), reason="SIGUSR1 is POSIX only")
 def test_sigusr1_switches_to_the_next_style_mid_stream(tmp_path, style_model, red_style_model):
     clip = make_clip(tmp_path / "clip.mp4", frames=250, size=(64, 48), audio=False)
@@ -65,6 +66,7 @@ def test_sigusr1_switches_to_the_next_style_mid_stream(tmp_path, style_model, re
     assert 0 < switched_at and all(red[switched_at:]), red  # first style, then the red one to the end
 
 
+@pytest.mark.slow
 def test_two_styles_on_a_file_start_with_the_first(tmp_path, style_model, red_style_model):
     clip = make_clip(tmp_path / "clip.mp4", frames=6, size=(64, 48), audio=False)
     first, second = tmp_path / "first.mp4", tmp_path / "second.mp4"

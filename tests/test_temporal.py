@@ -485,6 +485,7 @@ def test_stream_temporal_option_errors(tmp_path, style_model):
     assert_one_line_error(result, "--mask-smoothing")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("metric", ["farneback", "dis-fine"])
 def test_eval_command_reports_both_settings_and_writes_pictures(tmp_path, metric):
     import subprocess

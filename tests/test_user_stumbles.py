@@ -67,6 +67,7 @@ def test_unwritable_offline_output_fails_before_the_work(tmp_path, target):
     assert not list(work.rglob("*.png")), "frames were rendered before the output was found unwritable"
 
 
+@pytest.mark.slow
 def test_a_write_failing_mid_run_is_one_error_and_keeps_what_was_written(tmp_path, style_model):
     """A file-size limit (what a full disk does to a writer: EFBIG instead of ENOSPC) hit after the
     first fragments: one error line, exit 2, no 'wrote', and the fragments already out still play."""
@@ -113,6 +114,7 @@ def test_window_without_a_display_is_one_error(tmp_path, style_model):
 
 # -- 5. Vorbis audio into MP4 ---------------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("container", [".mkv", ".webm"])
 def test_vorbis_audio_becomes_aac_in_mp4(tmp_path, style_model, container):
     codec = "libvpx-vp9" if container == ".webm" else "libx264"
@@ -222,6 +224,7 @@ def test_a_whole_input_is_complete(tmp_path, style_model):
     assert figures["complete"] is True and figures["interrupted"] is False and figures["truncated"] is False
 
 
+@pytest.mark.slow
 def test_ctrl_c_says_interrupted(tmp_path, style_model):
     import signal
     import time
@@ -354,6 +357,7 @@ def test_start_and_duration_cut_frames_and_audio(tmp_path, style_model):
     assert abs(info["audio_seconds"] - 1.2) < 0.06, info["audio_seconds"]
 
 
+@pytest.mark.slow
 def test_start_alone_runs_to_the_end_of_a_shared_clip(tmp_path, style_model):
     _needs(CARPHONE)
     out, stats = tmp_path / "out.mkv", tmp_path / "stats.json"
@@ -377,6 +381,7 @@ def test_start_and_duration_out_of_range(tmp_path, style_model, args, fragment):
 
 # -- 8. the single-image summary, offline help ----------------------------------------------------------------
 
+@pytest.mark.slow
 def test_single_image_summary_has_no_temporal_settings(tmp_path, style_model):
     _needs(PHOTO)
     result = _stream("-i", str(PHOTO), "-o", str(tmp_path / "x.jpg"), "-s", str(style_model))
