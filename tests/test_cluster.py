@@ -9,6 +9,7 @@ pts and the same audio.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import signal
@@ -115,8 +116,10 @@ def test_batch_in_one_process_gives_stream_pys_file(tmp_path, style_model):
     clip = shot_clip(tmp_path / "cut.mp4")
     want = reference(clip, style_model, tmp_path / "ref.mp4")
     result = run_batch(str(clip), "-s", str(style_model), "--out", str(tmp_path / "out"), "--split", "shots",
-                       "--piece-frames", "1")
+                       "--piece-frames", "1", "--stats-json", str(tmp_path / "stats.json"))
     assert result.returncode == 0, result.stderr
+    figures = json.loads((tmp_path / "stats.json").read_text())
+    assert figures["frames"] == 24 and [p["piece"] for p in figures["pieces"]] == ["cut.mp4[0:6]", "cut.mp4[6:24]"]
     assert sorted(p.name for p in (next((tmp_path / "out" / ".nstream-work").iterdir()) / "pieces").glob("*.done")) == \
         ["000000-000006.done", "000006-000024.done"]
     assert_same_video(tmp_path / "out" / "cut.mp4", want)
@@ -348,3 +351,11 @@ def test_the_output_fades_from_one_chunk_to_the_next_over_the_warm_up_frames():
     spans = [Span(0, 6), Span(6, 12, 2), Span(12, 14, 2)]
     assert [seam_weight(spans, i)[1] for i in range(3, 8)] == [0.0, pytest.approx(1 / 3), pytest.approx(2 / 3), 0.0, 0.0]
     assert seam_weight(spans, 4)[0] == spans[1] and seam_weight(spans, 11)[0] == spans[2]
+
+
+def test_offline_split_refuses_max_frames_in_one_line(tmp_path):
+    clip, style = shot_clip(tmp_path / "cut.mp4", frames=4, cut=2), stripes(tmp_path / "stripes.png")
+    result = subprocess.run(offline_command(clip, style, tmp_path / "out.mp4", "--shots", "--max-frames", "2"), cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    assert_one_line_error(result, "--max-frames", "Ctrl-C")

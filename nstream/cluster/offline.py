@@ -134,6 +134,11 @@ def run_split(config: Any, args: argparse.Namespace) -> dict[str, Any]:
     from nstream.optimize.render import prepare_video
     from nstream.optimize.video import finished_frames
 
+    if config.max_frames is not None:
+        raise NStreamError("--max-frames stops a render on one machine; with --cluster or --shots stop it with Ctrl-C "
+                           "(every finished frame is kept) instead")
+    if args.chunk < 0 or args.warmup < 0:
+        raise NStreamError(f"--chunk {args.chunk} / --warmup {args.warmup}: use 0 or more")
     if args.cluster:
         from nstream.cluster.connect import require_ray
 

@@ -53,7 +53,15 @@ def run_batch(args: argparse.Namespace) -> dict[str, Any]:
             cluster.shutdown()
     for job in jobs:
         print(f"wrote {job.output}")
-    return {"files": len(jobs), "frames": total, "resumed_frames": already, "pieces": results}
+    figures = {"files": len(jobs), "frames": total, "resumed_frames": already, "pieces": results,
+               "outputs": [job.output for job in jobs]}
+    if args.stats_json:
+        import json
+        from pathlib import Path
+
+        Path(args.stats_json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.stats_json).write_text(json.dumps(figures, indent=2))
+    return figures
 
 
 def _job_done(job: FileJob, finished: set[str]) -> bool:
