@@ -359,3 +359,13 @@ def test_offline_split_refuses_max_frames_in_one_line(tmp_path):
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 2
     assert_one_line_error(result, "--max-frames", "Ctrl-C")
+
+
+@pytest.mark.slow
+def test_cluster_auto_starts_a_local_ray_for_the_run_and_gives_the_same_file(tmp_path, style_model):
+    clip = shot_clip(tmp_path / "cut.mp4", frames=12, cut=5)
+    result = run_batch(str(clip), "-s", str(style_model), "--out", str(tmp_path / "out"), "--split", "shots",
+                       "--piece-frames", "1", "--cluster", "auto", "--num-cpus", "2")
+    assert result.returncode == 0, result.stderr
+    assert "cluster: a local Ray started for this run, 2 CPU(s)" in result.stderr
+    assert_same_video(tmp_path / "out" / "cut.mp4", reference(clip, style_model, tmp_path / "ref.mp4"))
