@@ -11,6 +11,9 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -60,6 +63,13 @@ def check_reachable(spec: str, timeout: float = 3.0) -> None:
         reason = exc.strerror or type(exc).__name__
     raise NStreamError(f"cannot reach the Ray cluster at {host}:{port} ({reason}): is `ray start --head` running "
                        "there, and is the port open? (--cluster auto starts one on this machine)")
+
+
+def precheck(spec: str) -> None:
+    """What can fail before minutes of set-up: the extra missing, nothing answering at the address."""
+    require_ray()
+    if spec.strip() != "auto":
+        check_reachable(spec)
 
 
 @dataclass
@@ -112,3 +122,16 @@ def connect(spec: str, num_cpus: int | None = None, object_store_mb: int = DEFAU
         dashboard = f"http://{dashboard}"
     return Cluster(address=spec, dashboard_url=dashboard, started_here=local, resources=dict(ray.cluster_resources()))
 
+
+@contextmanager
+def connected(spec: str | None, num_cpus: int | None = None) -> Iterator[Cluster | None]:
+    """Connected to ``spec`` (said on stderr) for the block, disconnected after; None without ``--cluster``."""
+    if not spec:
+        yield None
+        return
+    cluster = connect(spec, num_cpus=num_cpus)
+    print(cluster.describe(), file=sys.stderr)
+    try:
+        yield cluster
+    finally:
+        cluster.shutdown()

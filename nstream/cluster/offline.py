@@ -129,7 +129,9 @@ def render_span(config: Any, span: Span, board: Any) -> dict[str, Any]:
 
 def run_split(config: Any, args: argparse.Namespace) -> dict[str, Any]:
     """The driver: set up, plan, run every span (Ray with ``--cluster``, else here), mux; what it did."""
-    from nstream.cluster.progress import Board, JobProgress
+    from nstream.cluster.connect import connected, precheck
+    from nstream.cluster.progress import JobProgress
+    from nstream.cluster.tasks import run_calls
     from nstream.optimize.config import output_kind
     from nstream.optimize.render import prepare_video
     from nstream.optimize.video import finished_frames
@@ -139,10 +141,8 @@ def run_split(config: Any, args: argparse.Namespace) -> dict[str, Any]:
                            "(every finished frame is kept) instead")
     if args.chunk < 0 or args.warmup < 0:
         raise NStreamError(f"--chunk {args.chunk} / --warmup {args.warmup}: use 0 or more")
-    if args.cluster:
-        from nstream.cluster.connect import require_ray
-
-        require_ray()
+    if args.cluster:  # before the loss network is built and the content decoded
+        precheck(args.cluster)
     job = prepare_video(config, warn=lambda text: print(f"warning: {text}", file=sys.stderr))
     starts = find_shots(job.work, None if args.no_scene_cuts else args.scene_cut)
     spans = plan_spans(job.count, starts, args.chunk or None, args.warmup)
@@ -151,16 +151,11 @@ def run_split(config: Any, args: argparse.Namespace) -> dict[str, Any]:
     total = job.count * passes
     progress = JobProgress(total=total, already=total - sum((s.end - s.begin) * passes for s in todo))
     print(f"{job.count} frames, {len(starts)} shot(s), {len(spans)} span(s); {len(todo)} to render", file=sys.stderr)
-    results: list[dict[str, Any]] = []
     for span in todo:  # what a span has finished already counts as done
         progress.already += finished_frames(job.work, passes, span.begin, span.end)
-    if args.cluster:
-        _on_ray(config, todo, progress, results, args)
-    else:
-        board = Board()
-        for span in todo:
-            results.append(render_span(config, span, _Shown(board, progress)))
-        progress.show(board.snapshot(), final=True)
+    calls = [(f"span {span.key}", (config, span)) for span in todo]
+    with connected(args.cluster, args.num_cpus):
+        results = run_calls(render_span, calls, progress, args, config.device, lambda index, result: None)
     write_crossfaded(job, spans, output_kind(job.output, still=False))
     print(f"wrote {job.output} ({job.count} frames, {job.width}x{job.height}); frames kept in {job.work.root}")
     return {"output": job.output, "frames": job.count, "spans": [s.key for s in spans], "results": results}
@@ -203,57 +198,6 @@ def write_crossfaded(job: Any, spans: list[Span], kind: str) -> None:
         return preserve_colors_uint8(image, job.work.content(index)) if c.preserve_colors else image
 
     write_video(c.content, job.output, kind, frame, job.count, job.width, job.height, c.audio, c.crf)
-
-
-class _Shown:
-    """A local board that draws the progress line at every report."""
-
-    def __init__(self, board: Any, progress: Any) -> None:
-        self.board, self.progress = board, progress
-
-    def report(self, *args: Any) -> None:
-        self.board.report(*args)
-        self.progress.show(self.board.snapshot())
-
-
-def _on_ray(config: Any, spans: list[Span], progress: Any, results: list[dict[str, Any]],
-            args: argparse.Namespace) -> None:
-    """Every span as a Ray task with its resources declared; retried when its worker dies."""
-    from nstream.cluster.connect import connect
-    from nstream.cluster.progress import start_board
-
-    cluster = connect(args.cluster, num_cpus=args.num_cpus)
-    print(cluster.describe(), file=sys.stderr)
-    try:
-        import ray
-
-        board = start_board()
-        gpus = args.task_gpus if args.task_gpus is not None else (1.0 if config.device.startswith("cuda") else 0.0)
-        task = ray.remote(max_retries=args.retries, retry_exceptions=False)(render_span)
-        refs = {task.options(num_cpus=args.task_cpus, num_gpus=gpus).remote(config, span, board): span for span in spans}
-        while refs:
-            ready, _ = ray.wait(list(refs), num_returns=1, timeout=0.5)
-            progress.show(ray.get(board.snapshot.remote()))
-            for ref in ready:
-                span = refs.pop(ref)
-                results.append(_task_result(ref, span))
-        progress.show(ray.get(board.snapshot.remote()), final=True)
-    finally:
-        cluster.shutdown()
-
-
-def _task_result(ref: Any, span: Span) -> dict[str, Any]:
-    import ray
-
-    try:
-        return ray.get(ref)
-    except ray.exceptions.RayTaskError as exc:
-        if isinstance(exc.cause, NStreamError):
-            raise NStreamError(str(exc.cause)) from None
-        raise
-    except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError) as exc:
-        raise NStreamError(f"span {span.key}: its worker died and the retries are spent ({type(exc).__name__}); "
-                           "rerun to resume") from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

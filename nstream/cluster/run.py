@@ -1,8 +1,4 @@
-"""Running a batch's pieces: in this process one after another, or as Ray tasks with their resources declared.
-
-Ray re-runs a task whose worker died (``--retries``); the driver joins a split file as soon as its
-last piece is in, while the other pieces keep running, and prints the whole job's progress.
-"""
+"""The batch's driver: plan, connect, run the pieces not finished before (:mod:`.tasks`), join split files."""
 
 from __future__ import annotations
 
@@ -10,9 +6,10 @@ import argparse
 import sys
 from typing import Any
 
-from nstream.cluster.batch import FileJob, Piece, assemble, plan, run_piece
-from nstream.cluster.progress import Board, JobProgress, start_board
-from nstream.errors import NStreamError
+from nstream.cluster.batch import assemble, plan, run_piece
+from nstream.cluster.connect import connected, precheck
+from nstream.cluster.progress import JobProgress
+from nstream.cluster.tasks import run_calls
 
 
 def run_batch(args: argparse.Namespace) -> dict[str, Any]:
@@ -20,11 +17,8 @@ def run_batch(args: argparse.Namespace) -> dict[str, Any]:
     from nstream.cli import stream_config
 
     base = stream_config(args)
-    cluster = None
-    if args.cluster:  # before planning: a bad address or missing extra fails at once
-        from nstream.cluster.connect import connect, require_ray
-
-        require_ray()
+    if args.cluster:  # before planning: a missing extra or a dead address fails at once
+        precheck(args.cluster)
     jobs = plan(args, base)
     todo = [job for job in jobs if not job.finished()]
     pieces = [(job, piece) for job in todo for piece in job.pieces if not (job.split and piece.marker.exists())]
@@ -33,110 +27,36 @@ def run_batch(args: argparse.Namespace) -> dict[str, Any]:
     progress = JobProgress(total=total, already=already)
     if already:
         print(f"resuming: {already} of {total} frames finished before", file=sys.stderr)
-    if args.cluster:
-        cluster = connect(args.cluster, num_cpus=args.num_cpus)
-        print(cluster.describe(), file=sys.stderr)
-    results: list[dict[str, Any]] = []
     for job in todo:  # every piece finished before, the driver stopped before joining them
-        if job.split and _job_done(job, set()):
+        if job.split and all(piece.marker.exists() for piece in job.pieces):
             assemble(job)
+    left = {id(job): sum(1 for j, _ in pieces if j is job) for job in todo}
+
+    def piece_done(index: int, _result: dict[str, Any]) -> None:
+        job = pieces[index][0]
+        left[id(job)] -= 1
+        if job.split and not left[id(job)]:  # its last piece is in: join it while the others run
+            assemble(job)
+
+    calls = [(piece.key, (job.config, piece)) for job, piece in pieces]
     try:
-        if cluster is None:
-            _run_here(pieces, progress, results)
-        else:
-            _run_on_ray(pieces, progress, results, args)
+        with connected(args.cluster, args.num_cpus):
+            results = run_calls(run_piece, calls, progress, args, base.engine.device, piece_done)
     except KeyboardInterrupt:
         raise KeyboardInterrupt("stopped: every finished frame is kept in the work folder; run the same command "
                                 "again to resume") from None
-    finally:
-        if cluster is not None:
-            cluster.shutdown()
     for job in jobs:
         print(f"wrote {job.output}")
     figures = {"files": len(jobs), "frames": total, "resumed_frames": already, "pieces": results,
                "outputs": [job.output for job in jobs]}
     if args.stats_json:
-        import json
-        from pathlib import Path
-
-        Path(args.stats_json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.stats_json).write_text(json.dumps(figures, indent=2))
+        _write_json(args.stats_json, figures)
     return figures
 
 
-def _job_done(job: FileJob, finished: set[str]) -> bool:
-    return all(piece.marker.exists() or piece.key in finished for piece in job.pieces)
+def _write_json(path: str, figures: dict[str, Any]) -> None:
+    import json
+    from pathlib import Path
 
-
-def _run_here(pieces: list[tuple[FileJob, Piece]], progress: JobProgress, results: list[dict[str, Any]]) -> None:
-    """Every piece in this process, in order: the single-process reference the cluster run must match."""
-    board = Board()
-
-    class Local:  # the board, with the progress line drawn at each report
-        @staticmethod
-        def report(task: str, worker: str, done: int, made: int, since: float) -> None:
-            board.report(task, worker, done, made, since)
-            progress.show(board.snapshot())
-
-    for job, piece in pieces:
-        results.append(run_piece(job.config, piece, Local))
-        if job.split and _last_of(job, piece, pieces):
-            assemble(job)
-    progress.show(board.snapshot(), final=True)
-
-
-def _last_of(job: FileJob, piece: Piece, pieces: list[tuple[FileJob, Piece]]) -> bool:
-    """Whether ``piece`` is the last of ``job``'s pieces still to run."""
-    return [p for j, p in pieces if j is job][-1] is piece
-
-
-def _run_on_ray(pieces: list[tuple[FileJob, Piece]], progress: JobProgress, results: list[dict[str, Any]],
-                args: argparse.Namespace) -> None:
-    """Every piece as a Ray task; each split file joined on the driver once its pieces are in."""
-    import ray
-
-    board = start_board()
-    task = ray.remote(max_retries=args.retries, retry_exceptions=False)(run_piece)
-    refs: dict[Any, tuple[FileJob, Piece]] = {}
-    for job, piece in pieces:
-        options = {"num_cpus": args.task_cpus, "num_gpus": _task_gpus(args, job)}
-        refs[task.options(**options).remote(job.config, piece, board)] = (job, piece)
-    waiting = {id(job): job for job, _ in pieces}
-    finished: set[str] = set()
-    try:
-        while refs:
-            ready, _ = ray.wait(list(refs), num_returns=1, timeout=0.5)
-            progress.show(ray.get(board.snapshot.remote()))
-            for ref in ready:
-                job, piece = refs.pop(ref)
-                results.append(_result(ref, piece))
-                finished.add(piece.key)
-                if job.split and id(job) in waiting and _job_done(job, finished):
-                    del waiting[id(job)]
-                    assemble(job)
-    finally:
-        for ref in refs:
-            ray.cancel(ref, force=True)
-    progress.show(ray.get(board.snapshot.remote()), final=True)
-
-
-def _task_gpus(args: argparse.Namespace, job: FileJob) -> float:
-    if args.task_gpus is not None:
-        return args.task_gpus
-    return 1.0 if job.config.engine.device.startswith("cuda") else 0.0
-
-
-def _result(ref: Any, piece: Piece) -> dict[str, Any]:
-    """The task's figures; a user error inside it becomes one line, a dead worker (retries spent) too."""
-    import ray
-
-    try:
-        return ray.get(ref)
-    except ray.exceptions.RayTaskError as exc:
-        cause = exc.cause if isinstance(exc.cause, BaseException) else None
-        if isinstance(cause, NStreamError):
-            raise NStreamError(str(cause)) from None
-        raise
-    except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError) as exc:
-        raise NStreamError(f"{piece.key}: its worker died and the retries are spent ({type(exc).__name__}); "
-                           "rerun to resume") from None
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(figures, indent=2))
