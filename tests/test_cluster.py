@@ -369,3 +369,12 @@ def test_cluster_auto_starts_a_local_ray_for_the_run_and_gives_the_same_file(tmp
     assert result.returncode == 0, result.stderr
     assert "cluster: a local Ray started for this run, 2 CPU(s)" in result.stderr
     assert_same_video(tmp_path / "out" / "cut.mp4", reference(clip, style_model, tmp_path / "ref.mp4"))
+
+
+def test_offline_with_an_unreachable_cluster_is_one_line_before_any_work(tmp_path):
+    clip, style = shot_clip(tmp_path / "cut.mp4", frames=4, cut=2), stripes(tmp_path / "stripes.png")
+    result = subprocess.run(offline_command(clip, style, tmp_path / "out.mp4", "--cluster", "127.0.0.1:9"), cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    assert_one_line_error(result, "cannot reach the Ray cluster at 127.0.0.1:9")
+    assert not (tmp_path / "out.mp4.work").exists()  # nothing decoded, no loss network built
