@@ -222,7 +222,7 @@ def _network_stage(config: StreamConfig, live: bool, info: dict[str, Any]) -> tu
     return switch, stylizers, styles, workers
 
 
-def _open_source(config: StreamConfig) -> Source:
+def open_configured_source(config: StreamConfig) -> Source:
     """The configured source; a file pushed to a server goes at its own rate (not as fast as it encodes)."""
     from nstream.media.sinks import PUSH_SCHEMES
     from nstream.media.sources import open_source
@@ -235,7 +235,7 @@ def _open_source(config: StreamConfig) -> Source:
                        paced=push, audio=src.audio)
 
 
-def _open_sinks(config: StreamConfig, source: Source, outputs: Sequence[str], sinks: list[Sink]) -> None:
+def open_outputs(config: StreamConfig, source: Source, outputs: Sequence[str], sinks: list[Sink]) -> None:
     """Open each output into ``sinks`` (so the caller closes what opened when a later one fails)."""
     from nstream.media.sinks import open_sink
 
@@ -272,11 +272,11 @@ def build_session(config: StreamConfig, source: Source | None = None, sinks: Seq
     network = NetworkStage(switch)
     opened: list[Sink] = []
     try:
-        source = source or _open_source(config)
+        source = source or open_configured_source(config)
         info = source.info
         outputs = [] if sinks is not None else (config.outputs or [default_output(info, styles[0].name)])
         if sinks is None:
-            _open_sinks(config, source, outputs, opened)
+            open_outputs(config, source, outputs, opened)
         else:
             opened = list(sinks)
         for engine in {id(s.engine): s.engine for s in stylizers}.values():

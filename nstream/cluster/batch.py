@@ -160,10 +160,10 @@ def _image_suffixes() -> set[str]:
 def _pieces(args: argparse.Namespace, config: StreamConfig, work: Path) -> list[Piece]:
     """The file's tasks: one whole session, or its shots (cached in the work folder for a rerun)."""
     from nstream.cluster.shots import Scan, group_shots, scan_shots
-    from nstream.session import _open_source, expected_frames
+    from nstream.session import expected_frames, open_configured_source
 
     src = config.source
-    source = _open_source(replace(config, source=replace(src, audio=False)))  # every input opened once: errors now
+    source = open_configured_source(replace(config, source=replace(src, audio=False)))  # every input opened once: errors now
     try:
         info = source.info
     finally:
@@ -269,15 +269,15 @@ def assemble(job: FileJob) -> dict[str, Any]:
     frame count and audio, into the outputs ``stream.py`` would open."""
     from nstream.cluster.store import StoredFramesStage
     from nstream.pipeline import Pipeline
-    from nstream.session import _open_sinks, _open_source
+    from nstream.session import open_configured_source, open_outputs
     from nstream.stats import PipelineStats
 
     config = job.config
     Path(job.output).parent.mkdir(parents=True, exist_ok=True)
-    source = _open_source(config)
+    source = open_configured_source(config)
     sinks: list[Any] = []
     try:
-        _open_sinks(config, source, config.outputs, sinks)
+        open_outputs(config, source, config.outputs, sinks)
     except BaseException:
         for sink in sinks:
             sink.close()
