@@ -17,6 +17,6 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
-python3 -m pip install -q -e ".[torch,test,onnx,serve]"
+python3 -m pip install -q -e ".[torch,test,onnx,serve,cluster]"
 python3 -m ruff check .
 python3 -m pytest "$@"
