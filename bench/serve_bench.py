@@ -141,15 +141,13 @@ def y4m_from_demo(path: Path, size: tuple[int, int], frames: int) -> Path:
     return path
 
 
-def run_live(args: argparse.Namespace, folder: Path) -> dict:
+def open_live_view(server: Server, profile: Path, camera: Path, extra: tuple[str, ...] = ()) -> Any:
+    """Chromium with ``camera`` (Y4M) as its webcam, on the page's Live view, started and running."""
     from selenium.webdriver.common.by import By
 
-    width, height = (int(v) for v in args.size.split("x"))
-    camera = y4m_from_demo(folder / "camera.y4m", (width, height), 120)
-    server = Server(folder / "data", folder, "-s", args.style)
     fake = ("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-            f"--use-file-for-fake-video-capture={camera}")
-    driver = chromium(folder / "profile", extra=fake)
+            f"--use-file-for-fake-video-capture={camera}", *extra)
+    driver = chromium(profile, extra=fake)
     try:
         driver.get(server.url)
         wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "#gallery .style"))
@@ -157,6 +155,17 @@ def run_live(args: argparse.Namespace, folder: Path) -> dict:
         driver.find_element(By.ID, "live-start").click()
         wait_for(lambda: (driver.execute_script("return window.nstreamLive.status || null") or {}).get("state") == "running",
                  limit=300)
+    except BaseException:
+        driver.quit()
+        raise
+    return driver
+
+
+def run_live(args: argparse.Namespace, folder: Path) -> dict:
+    width, height = (int(v) for v in args.size.split("x"))
+    server = Server(folder / "data", folder, "-s", args.style)
+    driver = open_live_view(server, folder / "profile", y4m_from_demo(folder / "camera.y4m", (width, height), 120))
+    try:
         time.sleep(args.warmup)
         samples = []
         for _ in range(args.seconds):

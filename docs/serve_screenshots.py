@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from serve_bench import DEMO, y4m_from_demo  # noqa: E402
+from serve_bench import DEMO, open_live_view, y4m_from_demo  # noqa: E402
 
 from serve_server import Server, chromium, wait_for  # noqa: E402
 
@@ -79,19 +79,9 @@ def files_page(server: Server, folder: Path) -> None:
 
 
 def live_page(server: Server, folder: Path) -> None:
-    from selenium.webdriver.common.by import By
-
     camera = y4m_from_demo(folder / "camera.y4m", (640, 360), 120)
-    fake = ("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-            f"--use-file-for-fake-video-capture={camera}", "--window-size=1100,760")
-    driver = chromium(folder / "profile-live", extra=fake)
+    driver = open_live_view(server, folder / "profile-live", camera, extra=("--window-size=1100,760",))
     try:
-        driver.get(server.url)
-        wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "#gallery .style"))
-        driver.find_element(By.ID, "tab-live").click()
-        driver.find_element(By.ID, "live-start").click()
-        wait_for(lambda: (driver.execute_script("return window.nstreamLive.status || null") or {}).get("state") == "running",
-                 limit=300)
         time.sleep(8)
         driver.save_screenshot(str(IMAGES / "serve_live.png"))
     finally:
