@@ -319,6 +319,16 @@ def test_hard_cut_resets_the_history():
     assert blind.info["flow_resets"] == 1 and np.array_equal(outputs[-1], 255 - texture(96, 160, seed=9))
 
 
+def test_motion_says_why_it_cut_with_an_enum():
+    from nstream.temporal.blend import Cut, estimate_motion
+
+    flow = create_flow("dis")
+    new_shot = np.full((96, 160, 3), (200, 30, 90), np.uint8)
+    assert estimate_motion(flow, new_shot, shifted(0), SceneCutDetector()).cut is Cut.SCENE
+    assert estimate_motion(flow, texture(96, 160, seed=9), shifted(0), None).cut is Cut.FLOW_FAILED
+    assert estimate_motion(flow, shifted(1), shifted(0), SceneCutDetector()).cut is None
+
+
 def test_scene_cut_detector_threshold():
     detector = SceneCutDetector()
     assert detector.distance(shifted(0)) == 0.0

@@ -64,6 +64,7 @@ Guards against error build-up (history that freezes or smears):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 
 import cv2
 import numpy as np
@@ -95,13 +96,20 @@ def check_strength(strength: float) -> float:
     return float(strength)
 
 
+class Cut(Enum):
+    """Why the blend drops its history instead of blending (the value is what logs print)."""
+
+    SCENE = "scene cut"  # the input's colour histogram jumped: a new shot
+    FLOW_FAILED = "flow failed"  # too little of the frame passed the reliability checks
+
+
 @dataclass
 class Motion:
     """What the flow worker found between x_{t-1} and x_t; ``weight`` is m (HxW, 0..1) over frame t."""
 
     maps: tuple[np.ndarray, np.ndarray] | None  # cv2.remap maps of flow(x_t, x_{t-1}) (fixed point), None on a cut
     weight: np.ndarray | None
-    cut: str | None = None  # why the history must be dropped: "scene cut", "flow failed", None to blend
+    cut: Cut | None = None  # why the history must be dropped; None to blend
     histogram_distance: float = 0.0
     reliable: float = 0.0  # mean of weight
     seconds: float = 0.0
@@ -138,7 +146,7 @@ def estimate_motion(flow: FlowBackend, current: np.ndarray, previous: np.ndarray
     if detector is not None:
         distance = detector.compare(previous, current)  # the exact pair, even when live frames were skipped
         if detector.is_cut(distance):
-            return Motion(None, None, "scene cut", distance, 0.0, time.perf_counter() - started)
+            return Motion(None, None, Cut.SCENE, distance, 0.0, time.perf_counter() - started)
     # Masks and checks run at the flow's working size and are upscaled once: at full size they
     # cost 10-20x the DIS flow itself. Ruder's thresholds are in working-size pixels then.
     small_current, small_previous = flow.shrink(current), flow.shrink(previous)
@@ -148,7 +156,7 @@ def estimate_motion(flow: FlowBackend, current: np.ndarray, previous: np.ndarray
     mask *= photometric_confidence(small_current, warp(small_previous, forward))
     weight = smooth_mask(mask, None if smoothing is None else smoothing * flow.working_scale(current.shape[1]))
     reliable = float(weight.mean())
-    cut = "flow failed" if reliable < min_reliable else None
+    cut = Cut.FLOW_FAILED if reliable < min_reliable else None
     height, width = current.shape[:2]
     # 1/32-pixel fixed point: remap's fast path
     maps = cv2.convertMaps(sampling_map(upscale_flow(forward, height, width)), None, cv2.CV_16SC2)

@@ -28,7 +28,7 @@ import numpy as np
 
 from nstream.errors import NStreamError
 from nstream.frames import Frame
-from nstream.temporal.blend import CHECKS, DEFAULT_CHECK, DEFAULT_STRENGTH, Motion, blend, check_strength, estimate_motion
+from nstream.temporal.blend import CHECKS, DEFAULT_CHECK, DEFAULT_STRENGTH, Cut, Motion, blend, check_strength, estimate_motion
 from nstream.temporal.flow import FlowBackend
 from nstream.temporal.scenecut import SceneCutDetector
 
@@ -120,9 +120,9 @@ class TemporalStylizer:
                 motion = None
             if motion is None:
                 busy = True
-            elif motion.cut:
-                self._count("scene_cuts" if motion.cut == "scene cut" else "flow_resets")
-                log.info("frame %d: %s (histogram distance %.2f, reliable %.2f): history reset", frame.index, motion.cut,
+            elif motion.cut is not None:
+                self._count("scene_cuts" if motion.cut is Cut.SCENE else "flow_resets")
+                log.info("frame %d: %s (histogram distance %.2f, reliable %.2f): history reset", frame.index, motion.cut.value,
                          motion.histogram_distance, motion.reliable)
             elif self.history is not None and self.history.shape == styled.shape:
                 out = blend(styled, self.history, motion, self.strength, self.contrast)
