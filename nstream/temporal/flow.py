@@ -113,6 +113,11 @@ class FlowBackend:
         """
         raise NotImplementedError
 
+    def fine(self) -> Any:
+        """An OpenCV DIS object for full-size refinement of moving regions (:mod:`nstream.temporal.refine`),
+        or None where the backend has none (its flow is not downscaled, or not DIS)."""
+        return None
+
     def scale_text(self) -> str:
         return "auto" if self.scale is None else f"{self.scale:g}"
 
@@ -134,6 +139,7 @@ class DISFlow(FlowBackend):
         if preset not in DIS_PRESETS:
             raise NStreamError(f"unknown DIS preset {preset!r}: use one of {', '.join(DIS_PRESETS)}")
         self.label = label or preset  # the preset, or what the settings made of it
+        self.preset = preset
         self.dis = cv2.DISOpticalFlow_create(DIS_PRESETS[preset])
         for name, value in (settings or {}).items():
             setter = getattr(self.dis, f"set{name}", None)
@@ -143,6 +149,11 @@ class DISFlow(FlowBackend):
 
     def compute(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return self.dis.calc(_grey(a), _grey(b), None)
+
+    def fine(self) -> Any:
+        if getattr(self, "_fine", None) is None:
+            self._fine = cv2.DISOpticalFlow_create(DIS_PRESETS[self.preset])
+        return self._fine
 
     def describe(self) -> str:
         return f"dis/{self.label}@{self.scale_text()}"
