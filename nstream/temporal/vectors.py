@@ -22,6 +22,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from nstream.temporal.flow import FlowBackend
+
 CELL = 4  # the smallest block any codec here predicts (H.264 4x4; MPEG-4 parts are 8x8 and up)
 
 
@@ -70,3 +72,41 @@ def vectors_to_flow(vectors: np.ndarray, height: int, width: int, out_size: tupl
     big[..., 0] *= target_w / width
     big[..., 1] *= target_h / height
     return big, cv2.resize(known, (target_w, target_h), interpolation=cv2.INTER_NEAREST)
+
+
+class VectorFlow(FlowBackend):
+    """The coded motion vectors of the current frame as the blend's flow, DIS where a frame has none.
+
+    Stateful: :meth:`use` hands it the vectors of the frame the next :meth:`compute` is for (the
+    caller runs both on one thread). Intra-coded blocks get zero motion there; the photometric check
+    then leaves them out wherever something moved.
+    """
+
+    name = "vectors"
+
+    def __init__(self, fallback: FlowBackend | None = None) -> None:
+        from nstream.temporal.flow import DISFlow
+
+        self.fallback = fallback or DISFlow()
+        super().__init__(self.fallback.scale)
+        self.pending: tuple[np.ndarray, int, int] | None = None
+        self.fallbacks = 0
+
+    def use(self, vectors: np.ndarray | None, height: int, width: int) -> None:
+        """The next :meth:`compute` is for a frame of ``height`` x ``width`` with these vectors."""
+        past = usable_vectors(vectors)
+        self.pending = None if past is None else (past, height, width)
+
+    def compute(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        pending, self.pending = self.pending, None
+        if pending is None:
+            self.fallbacks += 1
+            return self.fallback.compute(a, b)
+        vectors, height, width = pending
+        return vectors_to_flow(vectors, height, width, (a.shape[1], a.shape[0]))[0]
+
+    def fine(self) -> Any:
+        return self.fallback.fine()
+
+    def describe(self) -> str:
+        return f"vectors+{self.fallback.describe()}"
