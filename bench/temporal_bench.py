@@ -119,9 +119,11 @@ def bench_flow(repeat: int) -> dict:
     return rows
 
 
-def transcode_360p(path: Path, frames: int) -> Path:
+def transcode_360p(path: Path, frames: int, camera: bool = False) -> Path:
     """``frames`` frames of the demo clip at 640x360, H.264. The clip has 132 frames: longer runs play
-    it forwards and backwards in turn, so the motion never jumps (a jump would be a scene cut)."""
+    it forwards and backwards in turn, so the motion never jumps (a jump would be a scene cut).
+    ``camera``: encoded as a network camera does (no B-frames, one reference), so that ``--flow
+    vectors`` can use its motion vectors."""
     import av
 
     with av.open(str(DEMO)) as source:
@@ -129,7 +131,7 @@ def transcode_360p(path: Path, frames: int) -> Path:
                  for f in source.decode(video=0)]
     bounce = shots + shots[-2:0:-1]
     with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=25)
+        stream = out.add_stream("libx264", rate=25, options={"bf": "0", "refs": "1"} if camera else None)
         stream.width, stream.height, stream.pix_fmt = 640, 360, "yuv420p"
         for i in range(frames):
             out.mux(stream.encode(av.VideoFrame.from_ndarray(bounce[i % len(bounce)], format="rgb24")))
@@ -214,14 +216,14 @@ def bench_cost(style: str, frames: int, extra: list[str], repeat: int = 1, live:
         return rows
 
 
-def bench_settings(style: str, frames: int, settings: list[str], repeat: int) -> dict:
+def bench_settings(style: str, frames: int, settings: list[str], repeat: int, camera: bool = False) -> dict:
     """Several stream.py settings (``LABEL=OPTIONS``) on the 360p clip, -o null, in alternating order
     (reversed every other round) so that the machine's drift falls on all of them alike; median fps
     and CPU per frame of each, and its fps relative to the first setting's."""
     parsed = [(label, options.split()) for label, _, options in (s.partition("=") for s in settings)]
     runs: dict[str, list[dict]] = {label: [] for label, _ in parsed}
     with tempfile.TemporaryDirectory() as tmp:
-        clip = transcode_360p(Path(tmp) / "bbb360.mp4", frames)
+        clip = transcode_360p(Path(tmp) / "bbb360.mp4", frames, camera)
         stats = Path(tmp) / "stats.json"
         for round_index in range(repeat):
             for label, options in parsed if round_index % 2 == 0 else parsed[::-1]:
@@ -245,7 +247,7 @@ def camera_clip(source: Path, path: Path, frames: int) -> tuple[list[np.ndarray]
     from nstream.temporal.vectors import frame_vectors
 
     with av.open(str(source)) as clip, av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=25, options={"bframes": "0", "ref": "1"})
+        stream = out.add_stream("libx264", rate=25, options={"bf": "0", "refs": "1"})
         stream.width, stream.height, stream.pix_fmt = 640, 360, "yuv420p"
         for count, frame in enumerate(clip.decode(video=0)):
             if count >= frames:
@@ -280,6 +282,7 @@ def stage_once(frames: list[np.ndarray], vectors: list, make_flow, options: dict
     """CPU ms per frame of estimate_motion + blend over the clip (history = the inverted frames), and of
     the flow call alone inside it."""
     from nstream.temporal.blend import blend
+    from nstream.temporal.vectors import CodedVectors
 
     flow = make_flow()
     detector, history, cpu, flow_cpu = SceneCutDetector(), 255 - frames[0], 0.0, 0.0
@@ -297,7 +300,7 @@ def stage_once(frames: list[np.ndarray], vectors: list, make_flow, options: dict
         styled = 255 - frames[t]
         started = time.process_time()
         if hasattr(flow, "use"):
-            flow.use(vectors[t], *frames[t].shape[:2])
+            flow.use(None if vectors[t] is None else CodedVectors(vectors[t], *frames[t].shape[:2]))
         motion = estimate_motion(flow, frames[t], frames[t - 1], detector, **options)
         history = blend(styled, history, motion, 0.7) if motion.cut is None else styled
         cpu += time.process_time() - started
@@ -347,6 +350,8 @@ def main() -> None:
     settings.add_argument("--repeat", type=int, default=5, help="rounds; each runs every setting once")
     settings.add_argument("--setting", action="append", required=True, metavar="LABEL=OPTIONS",
                           help="repeatable: a label and the stream.py options of one setting, e.g. 'off=--temporal-strength 0'")
+    settings.add_argument("--camera", action="store_true",
+                          help="encode the clip as a network camera does (no B-frames): for --flow vectors")
     stage = sub.add_parser("stage")
     stage.add_argument("--clip", type=Path, default=DEMO, help="video to resize to 640x360 (default: the demo clip)")
     stage.add_argument("--frames", type=int, default=60)
@@ -359,7 +364,7 @@ def main() -> None:
     elif args.command == "flow":
         result = bench_flow(args.repeat)
     elif args.command == "settings":
-        result = bench_settings(args.style, args.frames, args.setting, args.repeat)
+        result = bench_settings(args.style, args.frames, args.setting, args.repeat, args.camera)
     else:
         extra = (["--threads", str(args.threads)] if args.threads else []) + args.stream_args.split()
         result = bench_cost(args.style, args.frames, extra, args.repeat, args.live, args.encode)

@@ -200,7 +200,8 @@ def run_stream(args: argparse.Namespace) -> dict[str, Any]:
                  for each, style in zip(engines, styles, strict=True)]
     source = open_source(args.input, live=args.live, fps=args.fps, width=args.width, height=args.height,
                          open_timeout=args.timeout, read_timeout=args.read_timeout, reconnect_for=args.reconnect_for,
-                         rtsp_transport=args.rtsp_transport, start=args.start, duration=args.duration)
+                         rtsp_transport=args.rtsp_transport, start=args.start, duration=args.duration,
+                         motion_vectors=getattr(args, "flow", None) == "vectors")
     if args.loop > 1:
         if not isinstance(source, FileSource):
             source.close()

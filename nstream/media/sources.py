@@ -99,13 +99,40 @@ class _PyAVDecoder:
             yield held
 
 
+class VectorTap:
+    """``tap(vframe)``: the decoder's motion vectors of a PyAV frame (:mod:`nstream.temporal.vectors`),
+    or None: when not enabled, for frames without any, and from the first B-frame on (a B-frame's
+    and its anchors' vectors may reach several frames back, and nothing says how far)."""
+
+    def __init__(self, enabled: bool, video: Any) -> None:
+        self.enabled = enabled
+        if enabled:
+            video.codec_context.options = {**video.codec_context.options, "flags2": "+export_mvs"}
+
+    def __call__(self, vframe: Any) -> Any:
+        from nstream.temporal.vectors import CodedVectors, frame_vectors
+
+        if not self.enabled:
+            return None
+        if int(vframe.pict_type) == B_FRAME:
+            self.enabled = False
+            log.info("the stream has B-frames: its motion vectors are not used, the flow runs on every frame")
+            return None
+        vectors = frame_vectors(vframe)
+        return None if vectors is None else CodedVectors(vectors, vframe.height, vframe.width)
+
+
+B_FRAME = 3  # AV_PICTURE_TYPE_B
+
+
 class FileSource(Source):
     """A video file (mp4, mkv, mov, webm, avi, GIF, ...) read through PyAV, frame-exact."""
 
     def __init__(self, path: str, live: bool = False, keep_audio: bool = True, start: float | None = None,
-                 duration: float | None = None) -> None:
+                 duration: float | None = None, motion_vectors: bool = False) -> None:
         """``start`` and ``duration`` (seconds) cut a part out of the file: it is sought, frames and
-        audio outside the part are left out, and its timestamps start at 0."""
+        audio outside the part are left out, and its timestamps start at 0. ``motion_vectors``: the
+        decoder exports its motion vectors and frames carry them (:class:`VectorTap`)."""
         super().__init__()
         self.path = Path(path)
         if not self.path.exists():
@@ -133,6 +160,7 @@ class FileSource(Source):
         self.index_timing = self.container.format.name.split(",")[0] in INDEX_TIMED_FORMATS
         width, height = ctx.width, ctx.height
         self.rotation = self._probe_rotation()
+        self.tap = VectorTap(motion_vectors and not self.rotation, self.decoder.video)
         if self.rotation % 180:
             width, height = height, width
         container = self.container
@@ -192,6 +220,7 @@ class FileSource(Source):
                 self.container.close()
                 self.container = av.open(str(self.path), metadata_errors="ignore")
                 self.decoder = _PyAVDecoder(self.container, str(self.path))
+                self.tap = VectorTap(self.tap.enabled, self.decoder.video)
                 offset = last_pts + frame_step
             loop_first, held, decoded, ended = None, None, 0, False
             begin, end = self._cut_range()
@@ -219,6 +248,7 @@ class FileSource(Source):
                         continue  # a repeated timestamp cannot be encoded: the frame is a duplicate
                     last_pts = out_pts
                     image = _rotate(vframe.to_ndarray(format="rgb24"), self.rotation)
+                    vectors = self.tap(vframe)
                     if held is not None:
                         frame = self._emit(held, index, loop, loop_first, end, start, first_pts)
                         if frame is None:
@@ -226,7 +256,7 @@ class FileSource(Source):
                         first_pts = held[1] if first_pts is None else first_pts
                         yield frame
                         index += 1
-                    held = (image, out_pts, list(audio))
+                    held = (image, out_pts, list(audio), vectors)
             except av.error.FFmpegError as exc:
                 if index == 0 and held is None:
                     raise NStreamError(f"cannot decode {self.path} ({first_line(exc)}): corrupt or unsupported video") from None
@@ -268,11 +298,11 @@ class FileSource(Source):
             end = begin + round(self.duration / tb) if self.duration is not None else None
         return begin, end
 
-    def _emit(self, held: tuple[Any, int, list[Any]], index: int, loop: int, loop_first: int | None,
+    def _emit(self, held: tuple[Any, int, list[Any], Any], index: int, loop: int, loop_first: int | None,
               end: int | None, started: float, first_pts: int | None) -> Frame | None:
         """The frame for ``held``, paced if asked (None when stopped while waiting); when cutting, its
         audio is trimmed to the part and shifted by as much as the video."""
-        image, pts, audio = held
+        image, pts, audio, vectors = held
         if loop:
             audio = []
         elif self.cutting and loop_first is not None:
@@ -283,7 +313,7 @@ class FileSource(Source):
             delay = started + float((pts - first) * self.info.time_base) - time.monotonic()
             if delay > 0 and self.stop_event.wait(delay):
                 return None
-        return Frame(image, index, pts, self.info.time_base, time.monotonic(), audio=audio)
+        return Frame(image, index, pts, self.info.time_base, time.monotonic(), audio=audio, vectors=vectors)
 
     def _check_complete(self, end: int | None) -> None:
         """After the demuxer ran out: damaged packets, or the packets ending well before the length the
@@ -326,9 +356,10 @@ class NetworkSource(Source):
     SOCKET_TIMEOUT_SCHEMES = ("rtsp", "rtsps", "http", "https", "udp", "tcp")
 
     def __init__(self, url: str, open_timeout: float = 10.0, read_timeout: float = 5.0,
-                 reconnect_for: float = 30.0, rtsp_transport: str = "tcp") -> None:
+                 reconnect_for: float = 30.0, rtsp_transport: str = "tcp", motion_vectors: bool = False) -> None:
         super().__init__()
         self.url = url
+        self.motion_vectors = motion_vectors
         self.scheme = url.split("://", 1)[0].lower()
         self.open_timeout, self.read_timeout = open_timeout, read_timeout
         self.reconnect_for = reconnect_for
@@ -385,6 +416,7 @@ class NetworkSource(Source):
                 if video is None:
                     raise NStreamError("no video stream")
                 video.thread_type = "SLICE"  # frame threads would hold frames back: latency
+                tap = VectorTap(self.motion_vectors, video)
                 for vframe in self._decoded(container, video):
                     now = time.monotonic()
                     if vframe.pts is None:
@@ -403,7 +435,7 @@ class NetworkSource(Source):
                     image = vframe.to_ndarray(format="rgb24")
                     if image.shape[:2] != (self.info.height, self.info.width):
                         image = _resize(image, self.info.width, self.info.height)
-                    yield Frame(image, index, pts, NETWORK_TIME_BASE, now)
+                    yield Frame(image, index, pts, NETWORK_TIME_BASE, now, vectors=tap(vframe))
                     index += 1
             except (av.error.FFmpegError, OSError, NStreamError) as exc:
                 why = getattr(exc, "strerror", None) or first_line(exc)
@@ -604,16 +636,17 @@ def is_live_input(spec: str, live: bool = False) -> bool:
 def open_source(spec: str, *, live: bool = False, fps: float | None = None, width: int | None = None,
                 height: int | None = None, open_timeout: float = 10.0, read_timeout: float = 5.0,
                 reconnect_for: float = 30.0, rtsp_transport: str = "tcp", start: float | None = None,
-                duration: float | None = None) -> Source:
+                duration: float | None = None, motion_vectors: bool = False) -> Source:
     """Pick the source for ``--input``: a camera index, a URL, images or a video file (``start`` and
-    ``duration``, in seconds, cut a part out of a video file)."""
+    ``duration``, in seconds, cut a part out of a video file; ``motion_vectors``: files and network
+    streams attach the decoder's motion vectors to their frames, webcams and images have none)."""
     if (start is not None or duration is not None) and (
             _is_camera(spec) or _is_network(spec) or _image_files(spec) is not None):
         raise NStreamError(f"--start and --duration work with video files only, not {spec}")
     if _is_camera(spec):
         return WebcamSource(int(spec), width, height, fps)
     if _is_network(spec):
-        return NetworkSource(spec, open_timeout, read_timeout, reconnect_for, rtsp_transport)
+        return NetworkSource(spec, open_timeout, read_timeout, reconnect_for, rtsp_transport, motion_vectors)
     files = _image_files(spec)
     if files is not None:
         if not files:
@@ -624,4 +657,4 @@ def open_source(spec: str, *, live: bool = False, fps: float | None = None, widt
         return ImageSource(files, rate, live)
     if not os.path.exists(spec):
         raise NStreamError(f"input not found: {spec}")
-    return FileSource(spec, live=live, start=start, duration=duration)
+    return FileSource(spec, live=live, start=start, duration=duration, motion_vectors=motion_vectors)

@@ -62,14 +62,21 @@ def build_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 def read_frames(path: str, max_frames: int, size: int | None = None) -> list[np.ndarray]:
     """Decode up to ``max_frames`` RGB frames, optionally downscaled to a longest side of ``size``."""
+    return read_video(path, max_frames, size)[0]
+
+
+def read_video(path: str, max_frames: int, size: int | None = None, motion_vectors: bool = False
+               ) -> tuple[list[np.ndarray], list[Any]]:
+    """:func:`read_frames`, and each frame's decoded motion vectors (all None unless ``motion_vectors``)."""
     import cv2
 
     from nstream.media.sources import open_source
 
     if not Path(path).is_file():
         raise NStreamError(f"video not found: {path}")
-    source = open_source(path)
+    source = open_source(path, motion_vectors=motion_vectors)
     frames: list[np.ndarray] = []
+    vectors: list[Any] = []
     try:
         for frame in source.frames():
             image = frame.image
@@ -78,19 +85,21 @@ def read_frames(path: str, max_frames: int, size: int | None = None) -> list[np.
                 dims = (round(image.shape[1] * scale) // 2 * 2, round(image.shape[0] * scale) // 2 * 2)
                 image = cv2.resize(image, dims, interpolation=cv2.INTER_AREA)
             frames.append(image)
+            vectors.append(frame.vectors)
             if len(frames) >= max_frames:
                 break
     finally:
         source.close()
     if len(frames) < 2:
         raise NStreamError(f"{path} has fewer than 2 frames: nothing to measure")
-    return frames
+    return frames, vectors
 
 
 def stylize_sequence(frames: list[np.ndarray], stylize_image: Any, strength: float, args: argparse.Namespace,
-                     on_frame: Callable[[], None] | None = None) -> tuple[list[np.ndarray], float, dict[str, Any]]:
+                     on_frame: Callable[[], None] | None = None, vectors: list[Any] | None = None
+                     ) -> tuple[list[np.ndarray], float, dict[str, Any]]:
     """Run the stream's temporal stage (file mode: every frame blended) and time it; ``on_frame()``
-    after each frame (a progress bar)."""
+    after each frame (a progress bar); ``vectors``: each frame's motion vectors (``--flow vectors``)."""
     from fractions import Fraction
 
     from nstream.frames import Frame
@@ -106,7 +115,8 @@ def stylize_sequence(frames: list[np.ndarray], stylize_image: Any, strength: flo
     outputs = []
     started = time.perf_counter()
     for index, image in enumerate(frames):
-        outputs.append(step(Frame(image, index, index, Fraction(1, 25), time.monotonic())).image)
+        frame = Frame(image, index, index, Fraction(1, 25), time.monotonic(), vectors=vectors[index] if vectors else None)
+        outputs.append(step(frame).image)
         if on_frame is not None:
             on_frame()
     seconds = time.perf_counter() - started
@@ -130,7 +140,8 @@ def find_style_image(explicit: str | None, meta: dict[str, Any], name: str) -> P
     raise NStreamError(f"no style image known for style {name!r}: pass --style-image FILE")
 
 
-def blend_coverage(frames: list[np.ndarray], args: argparse.Namespace, pairs: list[Any]) -> list[np.ndarray | None]:
+def blend_coverage(frames: list[np.ndarray], args: argparse.Namespace, pairs: list[Any],
+                   vectors: list[Any] | None = None) -> list[np.ndarray | None]:
     """The blend's reliability weight m over each frame t (None for the first frame and after a cut),
     recomputed with the blending flow and settings the stage uses (its own runs keep no masks)."""
     from nstream.temporal.blend import estimate_motion
@@ -141,8 +152,10 @@ def blend_coverage(frames: list[np.ndarray], args: argparse.Namespace, pairs: li
     detector = SceneCutDetector(None if args.no_scene_cuts else args.scene_cut)
     weights: list[np.ndarray | None] = [None]
     for t in range(1, len(frames)):
+        if hasattr(flow, "use"):
+            flow.use(vectors[t] if vectors else None)
         motion = estimate_motion(flow, frames[t], frames[t - 1], detector, args.mask_smoothing,
-                                 check=args.occlusion_check)
+                                 check=args.occlusion_check, refine=not args.no_refine_moving)
         weights.append(None if motion.cut is not None else motion.weight)
     return weights
 
@@ -226,7 +239,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise NStreamError("--max-frames must be at least 2")
     style = load_style(args.style)
     style_image = find_style_image(args.style_image or style.painting, style.meta, style.name)
-    frames = read_frames(args.video, args.max_frames, args.size)
+    frames, vectors = read_video(args.video, args.max_frames, args.size, motion_vectors=args.flow == "vectors")
     engine = create_engine(args.engine, style.model, args.device, "auto", threads=args.threads)
     stylizer = Stylizer(engine, style=style.vector)
     height, width = frames[0].shape[:2]
@@ -246,13 +259,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     for label, a in (("off", 0.0), (f"blend a={strength:g}", strength)):
         with step_progress(f"stylize, {label}", total=len(frames)) as advance:
-            outputs, fps, info = stylize_sequence(frames, stylizer, a, args, on_frame=advance)
+            outputs, fps, info = stylize_sequence(frames, stylizer, a, args, on_frame=advance, vectors=vectors)
         results[label] = outputs
         report["settings"][label] = {
             **warping_figures(outputs, pairs), "style_loss": fidelity(outputs[sample]), "fps": round(fps, 2),
             **{k: v for k, v in info.items() if k in ("temporal", "scene_cuts", "flow_resets", "flow_ms")},
         }
-    weights = blend_coverage(frames, args, pairs)
+    weights = blend_coverage(frames, args, pairs, vectors)
     add_blend_figures(report, report["settings"][f"blend a={strength:g}"], coverage_figures(weights, pairs))
     out_dir = Path(args.out) if args.out else Path("result") / f"eval_{Path(args.video).stem}_{style.name}"
     report["pictures"] = save_pictures(out_dir, frames, results, pairs, weights=weights)

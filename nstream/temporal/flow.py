@@ -11,6 +11,8 @@ pixel x of ``a``, the displacement to where it is in ``b``: ``a(x) ≈ b(x + flo
   ``AUTO_MIN_WIDTH``: DIS's finest level is a quarter of what it is given, and below
   that a small moving object's motion is underestimated (a 32-pixel square moving 4 px per frame
   in a 160x96 frame: -1.6 px found at half size, -3.5 at full size) and the blended history lags it.
+- ``vectors``: the compressed stream's own motion vectors (:mod:`nstream.temporal.vectors`), DIS
+  where a frame carries none.
 - ``farneback``: OpenCV's polynomial-expansion flow; slower and smoother. Useful as an
   independent second flow for measuring (E_warp must not use the blending flow).
 - ``raft_small`` / ``raft_large``: torchvision RAFT on CUDA with its pretrained weight enums.
@@ -27,7 +29,7 @@ import numpy as np
 
 from nstream.errors import NStreamError
 
-FLOWS = ("dis", "farneback", "raft_small", "raft_large")
+FLOWS = ("dis", "vectors", "farneback", "raft_small", "raft_large")
 DIS_PRESETS = {
     "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
     "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
@@ -248,11 +250,16 @@ class RAFTFlow(FlowBackend):
 
 
 def create_flow(name: str = "dis", **options: object) -> FlowBackend:
-    """Build a flow backend by name: ``dis`` (options preset, scale), ``farneback`` (scale, levels,
+    """Build a flow backend by name: ``dis`` (options preset, scale), ``vectors`` (the decoder's motion
+    vectors, DIS with those options where a frame has none), ``farneback`` (scale, levels,
     window, iterations), ``raft_small``/``raft_large`` (scale, device, iterations, weights)."""
     try:
         if name == "dis":
             return DISFlow(**options)  # type: ignore[arg-type]
+        if name == "vectors":
+            from nstream.temporal.vectors import VectorFlow
+
+            return VectorFlow(DISFlow(**options))  # type: ignore[arg-type]
         if name == "farneback":
             return FarnebackFlow(**options)  # type: ignore[arg-type]
         if name in ("raft_small", "raft_large"):

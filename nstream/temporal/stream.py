@@ -40,12 +40,14 @@ class TemporalStylizer:
 
     def __init__(self, stylize: Callable[[Frame], Frame], flow: FlowBackend, strength: float = DEFAULT_STRENGTH,
                  live: bool = False, cut_threshold: float | None = 0.3, smoothing: float | None = None,
-                 stats: Any = None, live_wait_s: float = 0.005, check: str = DEFAULT_CHECK, contrast: bool = True) -> None:
+                 stats: Any = None, live_wait_s: float = 0.005, check: str = DEFAULT_CHECK, contrast: bool = True,
+                 refine: bool = True) -> None:
         if check not in CHECKS:
             raise NStreamError(f"unknown occlusion check {check!r}: use one of {', '.join(CHECKS)}")
         self.stylize = stylize
         self.check = check
         self.contrast = contrast
+        self.refine = refine  # full-size flow around moving subjects (issue 19)
         self.flow = flow
         self.strength = check_strength(strength)
         self.live = live
@@ -53,9 +55,10 @@ class TemporalStylizer:
         self.smoothing = smoothing
         self.live_wait_s = live_wait_s
         self.info: dict[str, Any] = stats.info if stats is not None else {}
-        checks = (" +consistency" if check == "consistency" else "") + ("" if contrast else " flat")
+        checks = (" +consistency" if check == "consistency" else "") + ("" if contrast else " flat") + ("" if refine else " coarse")
         self.info.update(temporal=f"a={self.strength:g} flow={flow.describe()}{checks}", unblended=0, scene_cuts=0, flow_resets=0)
         self.previous_input: np.ndarray | None = None
+        self.previous_index = -2  # the index of previous_input's frame: motion vectors need consecutive frames
         self.history: np.ndarray | None = None  # the previous output (uint8)
         self.pending: Future[Motion] | None = None
         self.ahead_input: np.ndarray | None = None  # the last frame prepare() saw (decode thread)
@@ -65,8 +68,11 @@ class TemporalStylizer:
         self.lock = threading.Lock()
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flow")
 
-    def _motion(self, current: np.ndarray, previous: np.ndarray) -> Motion:
-        motion = estimate_motion(self.flow, current, previous, self.detector, self.smoothing, check=self.check)
+    def _motion(self, current: np.ndarray, previous: np.ndarray, vectors: Any = None) -> Motion:
+        if hasattr(self.flow, "use"):  # VectorFlow: the decoder's motion vectors of this frame (issue 19)
+            self.flow.use(vectors)
+        motion = estimate_motion(self.flow, current, previous, self.detector, self.smoothing, check=self.check,
+                                 refine=self.refine)
         with self.lock:
             self.flow_seconds += motion.seconds
             self.flow_runs += 1
@@ -82,7 +88,7 @@ class TemporalStylizer:
         current, previous = frame.image, self.ahead_input
         self.ahead_input = current
         if previous is not None and previous.shape == current.shape:
-            frame.ahead["motion"] = self.worker.submit(self._motion, current, previous)
+            frame.ahead["motion"] = self.worker.submit(self._motion, current, previous, frame.vectors)
 
     def _count(self, key: str) -> None:
         self.info[key] = self.info.get(key, 0) + 1
@@ -97,8 +103,9 @@ class TemporalStylizer:
             if self.live and self.pending is not None and not self.pending.done():
                 busy = True  # the worker is still on an older pair: do not queue behind it
             else:
-                job = self.pending = self.worker.submit(self._motion, current, self.previous_input)
-        self.previous_input = current
+                vectors = frame.vectors if frame.index == self.previous_index + 1 else None  # none across dropped frames
+                job = self.pending = self.worker.submit(self._motion, current, self.previous_input, vectors)
+        self.previous_input, self.previous_index = current, frame.index
         return self._blend(self.stylize(frame), job, busy)
 
     def finish(self, frame: Frame) -> Frame:

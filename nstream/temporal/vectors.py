@@ -17,7 +17,7 @@ DIS's initial flow. Measured in docs/BENCHMARKS.md ("Motion vectors").
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import cv2
 import numpy as np
@@ -25,6 +25,14 @@ import numpy as np
 from nstream.temporal.flow import FlowBackend
 
 CELL = 4  # the smallest block any codec here predicts (H.264 4x4; MPEG-4 parts are 8x8 and up)
+
+
+class CodedVectors(NamedTuple):
+    """One decoded frame's motion vectors and the coded frame size they are in (Frame.vectors)."""
+
+    vectors: np.ndarray
+    height: int
+    width: int
 
 
 def frame_vectors(vframe: Any) -> np.ndarray | None:
@@ -92,10 +100,10 @@ class VectorFlow(FlowBackend):
         self.pending: tuple[np.ndarray, int, int] | None = None
         self.fallbacks = 0
 
-    def use(self, vectors: np.ndarray | None, height: int, width: int) -> None:
-        """The next :meth:`compute` is for a frame of ``height`` x ``width`` with these vectors."""
-        past = usable_vectors(vectors)
-        self.pending = None if past is None else (past, height, width)
+    def use(self, coded: CodedVectors | None) -> None:
+        """The next :meth:`compute` is for the frame these vectors came with (None: a frame without)."""
+        past = None if coded is None else usable_vectors(coded.vectors)
+        self.pending = None if past is None else (past, coded.height, coded.width)
 
     def compute(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         pending, self.pending = self.pending, None
