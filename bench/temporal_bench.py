@@ -273,8 +273,10 @@ def stage_settings() -> dict:
         "before issue 19 (coarse DIS, fixed photometric check)": (lambda: create_flow("dis"), {"refine": False, "photo": FIXED}),
         "default (refined around moving subjects, compensated check)": (lambda: create_flow("dis"), {}),
         "default without refinement": (lambda: create_flow("dis"), {"refine": False}),
+        "default, refinement by DIS fast": (lambda: create_flow("dis", refine_preset="fast"), {}),
         "motion vectors as the flow, refined": (VectorFlow, {}),
         "motion vectors as the flow, no refinement": (VectorFlow, {"refine": False}),
+        "motion vectors, refinement by DIS fast": (lambda: VectorFlow(create_flow("dis", refine_preset="fast")), {}),
     }
 
 

@@ -134,12 +134,15 @@ class DISFlow(FlowBackend):
     name = "dis"
 
     def __init__(self, preset: str = "medium", scale: float | None = None, settings: dict[str, int] | None = None,
-                 label: str | None = None) -> None:
+                 label: str | None = None, refine_preset: str | None = None) -> None:
         """``settings`` overrides preset parameters by setter name (``{"FinestScale": 0}`` calls
-        ``setFinestScale(0)``); ``label`` then names the result in :meth:`describe`."""
+        ``setFinestScale(0)``); ``label`` then names the result in :meth:`describe`; ``refine_preset``
+        is the preset of the full-size refinement around moving subjects (default: ``preset``)."""
         super().__init__(scale)
-        if preset not in DIS_PRESETS:
-            raise NStreamError(f"unknown DIS preset {preset!r}: use one of {', '.join(DIS_PRESETS)}")
+        for name in (preset, refine_preset or preset):
+            if name not in DIS_PRESETS:
+                raise NStreamError(f"unknown DIS preset {name!r}: use one of {', '.join(DIS_PRESETS)}")
+        self.refine_preset = refine_preset or preset
         self.label = label or preset  # the preset, or what the settings made of it
         self.preset = preset
         self.dis = cv2.DISOpticalFlow_create(DIS_PRESETS[preset])
@@ -154,7 +157,7 @@ class DISFlow(FlowBackend):
 
     def fine(self) -> Any:
         if getattr(self, "_fine", None) is None:
-            self._fine = cv2.DISOpticalFlow_create(DIS_PRESETS[self.preset])
+            self._fine = cv2.DISOpticalFlow_create(DIS_PRESETS[self.refine_preset])
         return self._fine
 
     def describe(self) -> str:
