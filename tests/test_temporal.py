@@ -594,11 +594,12 @@ def test_vector_flow_blends_a_pan_without_dis(tmp_path):
     source = open_source(str(encode_pan(tmp_path / "pan.mp4", count=10)), motion_vectors=True)
     flow = create_flow("vectors")
     blender = TemporalStylizer(invert, flow, strength=0.5)
-    outputs, inputs = [], []
-    for frame in source.frames():
-        inputs.append(frame.image)
-        outputs.append(blender(frame).image)
+    frames = list(source.frames())
     source.close()
+    inputs = [frame.image for frame in frames]
+    for frame in frames:
+        blender.prepare(frame)  # file mode, as the pipeline runs it: the motion job queued at decode time
+    outputs = [blender(frame).image for frame in frames]
     blender.close()
     assert flow.fallbacks == 0 and flow.describe() == "vectors+dis/medium@auto"
     error = np.abs(outputs[-1].astype(float) - (255 - inputs[-1])).mean(axis=2)
