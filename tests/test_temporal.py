@@ -606,3 +606,15 @@ def test_vector_flow_blends_a_pan_without_dis(tmp_path):
     assert error[INNER].mean() < 4  # a steady 'stylization' of a pan stays where it belongs
     with pytest.raises(NStreamError, match="unknown flow"):
         create_flow("telepathy")
+
+
+def test_refinement_boxes_cover_moving_regions_and_leave_pans_alone():
+    from nstream.temporal.refine import MARGIN, moving_boxes
+
+    flow = np.zeros((90, 160, 2), np.float32)  # working size of a 360x640 frame
+    flow[40:60, 50:60] = (2.0, 0.0)  # one walker
+    flow[5, 5] = (2.0, 0.0)  # a speck: noise, not a subject
+    (x0, y0, x1, y1), = moving_boxes(flow, 360, 640)
+    assert x0 <= 200 - MARGIN and x1 >= 240 + MARGIN and y0 <= 160 - MARGIN and y1 >= 240 + MARGIN
+    assert (x1 - x0) * (y1 - y0) < 0.1 * 360 * 640
+    assert moving_boxes(np.full((90, 160, 2), 1.5, np.float32), 360, 640) == []  # a pan: the coarse flow serves it
