@@ -618,3 +618,14 @@ def test_refinement_boxes_cover_moving_regions_and_leave_pans_alone():
     assert x0 <= 200 - MARGIN and x1 >= 240 + MARGIN and y0 <= 160 - MARGIN and y1 >= 240 + MARGIN
     assert (x1 - x0) * (y1 - y0) < 0.1 * 360 * 640
     assert moving_boxes(np.full((90, 160, 2), 1.5, np.float32), 360, 640) == []  # a pan: the coarse flow serves it
+
+
+def test_stream_with_motion_vectors(tmp_path, style_model):
+    clip = encode_pan(tmp_path / "pan.mp4", count=6)
+    out, stats = tmp_path / "out.mp4", tmp_path / "stats.json"
+    result = run_stream("-i", str(clip), "-s", str(style_model), "-o", str(out), "--flow", "vectors", "--no-dashboard",
+                        "--stats-json", str(stats))
+    assert result.returncode == 0, result.stderr
+    assert probe(out)["frames"] == 6
+    figures = json.loads(stats.read_text())
+    assert figures["temporal"] == f"a={DEFAULT_STRENGTH:g} flow=vectors+dis/medium@auto" and figures["unblended"] == 0
