@@ -3,6 +3,7 @@
     python bench/temporal_bench.py flow [--repeat N]              # EPE on FlyingChairs + ms/frame at 360p and 720p
     python bench/temporal_bench.py cost --style PATH [--frames N] [--threads T] [--repeat R] [--live | --encode]  # 360p
     python bench/temporal_bench.py settings --style PATH --setting LABEL=OPTIONS [--setting ...] [--repeat R]
+    python bench/temporal_bench.py stage [--clip PATH] [--frames N] [--repeat R]  # the stage alone, CPU ms per 360p frame
 
 ``flow``: end-point error (mean |flow - ground truth|, pixels) of each backend on the three
 FlyingChairs pairs in ../shared/data/flow/flyingchairs, and the time of one flow call, and of the
@@ -15,6 +16,10 @@ given; ``--encode`` writes an H.264 file instead of ``-o null``; with ``--live``
 a loopback RTSP server (tests/rtsp_server.py) at 25 fps, so frames are dropped when the pipeline is
 slower, and latency and unblended frames are what to read. ``settings``: any stream.py settings
 against each other on that clip, alternating, each run a fresh process.
+``stage``: the temporal stage on its own (motion step + blend, as the pipeline runs them, with
+OpenCV's default threads), CPU time per 640x360 frame: the clip (default the demo clip) is resized
+to 640x360 and encoded as a camera would (H.264, no B-frames, one reference) so that its decoded
+motion vectors can be measured as the flow too; settings alternate, ``repeat`` rounds, medians.
 Each prints one JSON object.
 """
 
@@ -114,9 +119,11 @@ def bench_flow(repeat: int) -> dict:
     return rows
 
 
-def transcode_360p(path: Path, frames: int) -> Path:
+def transcode_360p(path: Path, frames: int, camera: bool = False) -> Path:
     """``frames`` frames of the demo clip at 640x360, H.264. The clip has 132 frames: longer runs play
-    it forwards and backwards in turn, so the motion never jumps (a jump would be a scene cut)."""
+    it forwards and backwards in turn, so the motion never jumps (a jump would be a scene cut).
+    ``camera``: encoded as a network camera does (no B-frames, one reference), so that ``--flow
+    vectors`` can use its motion vectors."""
     import av
 
     with av.open(str(DEMO)) as source:
@@ -124,7 +131,7 @@ def transcode_360p(path: Path, frames: int) -> Path:
                  for f in source.decode(video=0)]
     bounce = shots + shots[-2:0:-1]
     with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=25)
+        stream = out.add_stream("libx264", rate=25, options={"bf": "0", "refs": "1"} if camera else None)
         stream.width, stream.height, stream.pix_fmt = 640, 360, "yuv420p"
         for i in range(frames):
             out.mux(stream.encode(av.VideoFrame.from_ndarray(bounce[i % len(bounce)], format="rgb24")))
@@ -209,14 +216,14 @@ def bench_cost(style: str, frames: int, extra: list[str], repeat: int = 1, live:
         return rows
 
 
-def bench_settings(style: str, frames: int, settings: list[str], repeat: int) -> dict:
+def bench_settings(style: str, frames: int, settings: list[str], repeat: int, camera: bool = False) -> dict:
     """Several stream.py settings (``LABEL=OPTIONS``) on the 360p clip, -o null, in alternating order
     (reversed every other round) so that the machine's drift falls on all of them alike; median fps
     and CPU per frame of each, and its fps relative to the first setting's."""
     parsed = [(label, options.split()) for label, _, options in (s.partition("=") for s in settings)]
     runs: dict[str, list[dict]] = {label: [] for label, _ in parsed}
     with tempfile.TemporaryDirectory() as tmp:
-        clip = transcode_360p(Path(tmp) / "bbb360.mp4", frames)
+        clip = transcode_360p(Path(tmp) / "bbb360.mp4", frames, camera)
         stats = Path(tmp) / "stats.json"
         for round_index in range(repeat):
             for label, options in parsed if round_index % 2 == 0 else parsed[::-1]:
@@ -230,6 +237,100 @@ def bench_settings(style: str, frames: int, settings: list[str], repeat: int) ->
                           "cpu_ms_per_frame_median": round(float(np.median([r["cpu_ms_per_frame"] for r in rows])), 1),
                           "workers": rows[0]["workers"], "temporal": rows[0]["temporal"]}
     return summary
+
+
+def camera_clip(source: Path, path: Path, frames: int) -> tuple[list[np.ndarray], list]:
+    """``frames`` frames of ``source`` at 640x360, encoded as a network camera does (H.264, no B-frames,
+    one reference frame) and decoded back with their motion vectors: (frames, vectors per frame)."""
+    import av
+
+    from nstream.temporal.vectors import frame_vectors
+
+    with av.open(str(source)) as clip, av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=25, options={"bf": "0", "refs": "1"})
+        stream.width, stream.height, stream.pix_fmt = 640, 360, "yuv420p"
+        for count, frame in enumerate(clip.decode(video=0)):
+            if count >= frames:
+                break
+            image = cv2.resize(frame.to_ndarray(format="rgb24"), (640, 360), interpolation=cv2.INTER_AREA)
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        out.mux(stream.encode(None))
+    images, vectors = [], []
+    with av.open(str(path)) as clip:
+        clip.streams.video[0].codec_context.options = {"flags2": "+export_mvs"}
+        for frame in clip.decode(video=0):
+            images.append(frame.to_ndarray(format="rgb24"))
+            vectors.append(frame_vectors(frame))
+    return images, vectors
+
+
+def stage_settings() -> dict:
+    """label -> (flow factory, estimate_motion keywords) for :func:`bench_stage`."""
+    from nstream.temporal.blend import FIXED
+    from nstream.temporal.vectors import VectorFlow
+
+    return {
+        "before issue 19 (coarse DIS, fixed photometric check)": (lambda: create_flow("dis"), {"refine": False, "photo": FIXED}),
+        "default (refined around moving subjects, compensated check)": (lambda: create_flow("dis"), {}),
+        "default without refinement": (lambda: create_flow("dis"), {"refine": False}),
+        "default, refinement by DIS fast": (lambda: create_flow("dis", refine_preset="fast"), {}),
+        "motion vectors as the flow, refined": (VectorFlow, {}),
+        "motion vectors as the flow, no refinement": (VectorFlow, {"refine": False}),
+        "motion vectors, refinement by DIS fast": (lambda: VectorFlow(create_flow("dis", refine_preset="fast")), {}),
+    }
+
+
+def stage_once(frames: list[np.ndarray], vectors: list, make_flow, options: dict) -> tuple[float, float]:
+    """CPU ms per frame of estimate_motion + blend over the clip (history = the inverted frames), and of
+    the flow call alone inside it."""
+    from nstream.temporal.blend import blend
+    from nstream.temporal.vectors import CodedVectors
+
+    flow = make_flow()
+    detector, history, cpu, flow_cpu = SceneCutDetector(), 255 - frames[0], 0.0, 0.0
+    compute = flow.compute
+
+    def timed(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        nonlocal flow_cpu
+        started = time.process_time()
+        result = compute(a, b)
+        flow_cpu += time.process_time() - started
+        return result
+
+    flow.compute = timed
+    for t in range(1, len(frames)):
+        styled = 255 - frames[t]
+        started = time.process_time()
+        if hasattr(flow, "use"):
+            flow.use(None if vectors[t] is None else CodedVectors(vectors[t], *frames[t].shape[:2]))
+        motion = estimate_motion(flow, frames[t], frames[t - 1], detector, **options)
+        history = blend(styled, history, motion, 0.7) if motion.cut is None else styled
+        cpu += time.process_time() - started
+    return 1000 * cpu / (len(frames) - 1), 1000 * flow_cpu / (len(frames) - 1)
+
+
+def bench_stage(clip: Path, frames: int, repeat: int) -> dict:
+    """The temporal stage alone on 640x360 frames: median CPU ms per frame of each setting, and of DIS
+    ultrafast alone at the blend's working size (the issue's 8 ms reference)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        images, vectors = camera_clip(clip, Path(tmp) / "camera.mp4", frames)
+    settings = stage_settings()
+    runs: dict[str, list[tuple[float, float]]] = {label: [] for label in settings}
+    for round_index in range(repeat):
+        for label in list(settings) if round_index % 2 == 0 else list(settings)[::-1]:
+            runs[label].append(stage_once(images, vectors, *settings[label]))
+    ultrafast = create_flow("dis", preset="ultrafast")
+    small = [ultrafast.shrink(image) for image in images]
+    started = time.process_time()
+    for t in range(1, len(small)):
+        ultrafast.compute(small[t], small[t - 1])
+    rows: dict = {"clip": str(clip), "frames": len(images), "size": "640x360",
+                  "p_frames_with_vectors": sum(v is not None and len(v) > 0 for v in vectors[1:]),
+                  "dis_ultrafast_alone_ms": round(1000 * (time.process_time() - started) / (len(small) - 1), 2)}
+    for label, values in runs.items():
+        rows[label] = {"cpu_ms_per_frame": round(float(np.median([v[0] for v in values])), 2),
+                       "flow_ms": round(float(np.median([v[1] for v in values])), 2)}
+    return rows
 
 
 def main() -> None:
@@ -251,11 +352,21 @@ def main() -> None:
     settings.add_argument("--repeat", type=int, default=5, help="rounds; each runs every setting once")
     settings.add_argument("--setting", action="append", required=True, metavar="LABEL=OPTIONS",
                           help="repeatable: a label and the stream.py options of one setting, e.g. 'off=--temporal-strength 0'")
+    settings.add_argument("--camera", action="store_true",
+                          help="encode the clip as a network camera does (no B-frames): for --flow vectors")
+    stage = sub.add_parser("stage")
+    stage.add_argument("--clip", type=Path, default=DEMO, help="video to resize to 640x360 (default: the demo clip)")
+    stage.add_argument("--frames", type=int, default=60)
+    stage.add_argument("--repeat", type=int, default=3, help="rounds; each runs every setting once")
     args = parser.parse_args()
-    if args.command == "flow":
+    if args.command == "stage":
+        if not args.clip.is_file():
+            raise SystemExit(f"error: clip not found: {args.clip}")
+        result = bench_stage(args.clip, args.frames, args.repeat)
+    elif args.command == "flow":
         result = bench_flow(args.repeat)
     elif args.command == "settings":
-        result = bench_settings(args.style, args.frames, args.setting, args.repeat)
+        result = bench_settings(args.style, args.frames, args.setting, args.repeat, args.camera)
     else:
         extra = (["--threads", str(args.threads)] if args.threads else []) + args.stream_args.split()
         result = bench_cost(args.style, args.frames, extra, args.repeat, args.live, args.encode)

@@ -26,6 +26,9 @@ class Frame:
     audio: list[Any] = field(default_factory=list)
     name: str | None = None  # source file name, for image sequences
     ahead: dict[str, Any] = field(default_factory=dict)  # work a later stage started on it early (see Pipeline.prepare)
+    # the decoder's motion vectors against the previous frame, when the source was asked for them
+    # (open_source(motion_vectors=True)): a nstream.temporal.vectors.CodedVectors, else None
+    vectors: Any = None
 
     @property
     def seconds(self) -> float | None:

@@ -232,7 +232,8 @@ def open_configured_source(config: StreamConfig) -> Source:
     return open_source(src.input, live=src.live, fps=src.fps, width=src.width, height=src.height,
                        open_timeout=src.timeout, read_timeout=src.read_timeout, reconnect_for=src.reconnect_for,
                        rtsp_transport=src.rtsp_transport, start=src.start, duration=src.duration, loops=src.loop,
-                       paced=push, audio=src.audio)
+                       paced=push, audio=src.audio,
+                       motion_vectors=config.temporal.flow == "vectors" and config.temporal.strength > 0)
 
 
 def open_outputs(config: StreamConfig, source: Source, outputs: Sequence[str], sinks: list[Sink]) -> None:

@@ -321,6 +321,38 @@ def test_moving_object_leaves_no_ghost(check):
         Blended(invert, create_flow("dis"), check="psychic")
 
 
+def walker_frame(x: int, phase: int) -> np.ndarray:
+    """A 40x80 textured 'walker' at column x over a still 640x360 street: its lower half (the legs) slides
+    against its upper half with ``phase``, so its motion is not one rigid shift."""
+    image = STREET.copy()
+    body = WALKER.copy()
+    body[40:] = np.roll(WALKER[40:], 3 * phase, axis=1)
+    image[140:220, x:x + 40] = body
+    return image
+
+
+STREET, WALKER = texture(360, 640, seed=3), texture(80, 40, seed=5)
+
+
+def test_moving_subject_is_blended_and_leaves_no_ghost():
+    from nstream.temporal.blend import estimate_motion
+
+    flow = create_flow("dis")  # works at half size here: the walker's legs are too fine for it
+
+    def weight_on_walker(refine: bool) -> float:
+        weights = [estimate_motion(flow, walker_frame(200 + 6 * t, t % 3), walker_frame(194 + 6 * t, (t - 1) % 3), None,
+                                   refine=refine).weight[140:220, 200 + 6 * t:240 + 6 * t].mean() for t in range(1, 7)]
+        return float(np.mean(weights))
+
+    coarse, refined = weight_on_walker(False), weight_on_walker(True)
+    assert refined > coarse + 0.1, (coarse, refined)  # measured 0.54 against 0.70
+    images = [walker_frame(200 + 6 * t, t % 3) for t in range(12)]
+    blender = Blended(invert, flow, strength=MAX_STRENGTH)
+    error = np.abs(run_sequence(blender, images)[-1].astype(float) - (255 - images[-1])).mean(axis=2)
+    assert error[140:220, 236:266].mean() < 5  # where the walker was 5 frames ago: the street again
+    assert error[140:220, 266:306].mean() < 8  # the walker now: no trail of its earlier poses
+
+
 def test_hard_cut_resets_the_history():
     first = [shifted(t, 0) for t in range(5)]
     second = [np.ascontiguousarray(shifted(t, 0)[:, ::-1, ::-1] // 2 + 100) for t in range(3)]
@@ -333,6 +365,16 @@ def test_hard_cut_resets_the_history():
     blind = Blended(flickering(sigma=0), create_flow("dis"), strength=0.5, cut_threshold=None)
     outputs = run_sequence(blind, first + [texture(96, 160, seed=9)])
     assert blind.info["flow_resets"] == 1 and np.array_equal(outputs[-1], 255 - texture(96, 160, seed=9))
+
+
+def test_motion_says_why_it_cut_with_an_enum():
+    from nstream.temporal.blend import Cut, estimate_motion
+
+    flow = create_flow("dis")
+    new_shot = np.full((96, 160, 3), (200, 30, 90), np.uint8)
+    assert estimate_motion(flow, new_shot, shifted(0), SceneCutDetector()).cut is Cut.SCENE
+    assert estimate_motion(flow, texture(96, 160, seed=9), shifted(0), None).cut is Cut.FLOW_FAILED
+    assert estimate_motion(flow, shifted(1), shifted(0), SceneCutDetector()).cut is None
 
 
 def test_scene_cut_detector_threshold():
@@ -506,6 +548,107 @@ def test_eval_command_reports_both_settings_and_writes_pictures(tmp_path, metric
     assert off["e_warp"] > 0 and blended["e_warp"] > 0 and off["style_loss"] > 0 and blended["fps"] > 0
     assert blended["temporal"] == f"a={DEFAULT_STRENGTH:g} flow=dis/medium@auto"
     assert all((tmp_path / "eval" / name).is_file() for name in ("strip.png", "diff.png"))
+    assert report["input_e_warp_moving"] >= 0 and off["e_warp_moving"] >= 0 and "excess_removed" not in off
+    floor = report["input_e_warp"]  # None: stylizing this clip adds no flicker over the input's own
+    excess = (off["e_warp"] - blended["e_warp"]) / (off["e_warp"] - floor) if off["e_warp"] > floor else None
+    assert blended["excess_removed"] == pytest.approx(excess) and 0 < blended["blended_share"] <= 1
+    assert cv2.imread(str(tmp_path / "eval" / "diff.png")).shape[0] == 3 * 64  # off, blended, the mask
     # progress on stderr (a plain line per stage here: not a terminal), so stdout stays JSON
     assert "flow (" in result.stderr and "stylize, off: 8/8" in result.stderr
 
+
+
+def test_excess_removed_share():
+    from nstream.temporal.metrics import excess_removed
+
+    assert excess_removed(1e-4, 3e-4, 1.5e-4) == pytest.approx(0.75)  # 2e-4 of excess, 1.5e-4 of it gone
+    assert excess_removed(3e-4, 2e-4, 1e-4) is None  # stylizing added nothing over the input's own E_warp
+
+
+# -- the decoder's motion vectors ------------------------------------------------------------------
+
+
+def encode_pan(path, count: int = 8, bframes: int = 0):
+    """A texture panned 3 px left and 1 px up per frame (content moves by (-3, -1)), H.264 at 320x192."""
+    import av
+
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=25, options={"bf": str(bframes), "refs": "1"})
+        stream.width, stream.height, stream.pix_fmt = 320, 192, "yuv420p"
+        for t in range(count):
+            image = np.ascontiguousarray(texture(260, 400, seed=4)[t:t + 192, 3 * t:3 * t + 320])
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        out.mux(stream.encode(None))
+    return path
+
+
+def test_file_source_attaches_motion_vectors_that_follow_the_pan(tmp_path):
+    from nstream.media.sources import open_source
+    from nstream.temporal.vectors import vectors_to_flow
+
+    source = open_source(str(encode_pan(tmp_path / "pan.mp4")), motion_vectors=True)
+    frames = list(source.frames())
+    source.close()
+    assert frames[0].vectors is None  # the I-frame predicts from nothing
+    for frame in frames[1:]:
+        coded = frame.vectors
+        assert (coded.height, coded.width) == (192, 320)
+        flow, known = vectors_to_flow(coded.vectors[coded.vectors["source"] < 0], 192, 320, (160, 96))
+        inner = known[8:-8, 8:-8] > 0  # flow(x_t, x_{t-1}) at half size: the content came from (+1.5, +0.5)
+        assert inner.mean() > 0.8
+        assert np.median(flow[8:-8, 8:-8][inner], axis=0) == pytest.approx([1.5, 0.5], abs=0.3)
+    plain = open_source(str(tmp_path / "pan.mp4"))
+    assert all(frame.vectors is None for frame in plain.frames())  # opt-in only
+    plain.close()
+
+
+def test_motion_vectors_are_dropped_once_b_frames_show(tmp_path):
+    from nstream.media.sources import open_source
+
+    source = open_source(str(encode_pan(tmp_path / "b.mp4", count=12, bframes=2)), motion_vectors=True)
+    frames = list(source.frames())
+    source.close()
+    assert len(frames) == 12 and all(frame.vectors is None for frame in frames)
+
+
+def test_vector_flow_blends_a_pan_without_dis(tmp_path):
+    from nstream.media.sources import open_source
+
+    source = open_source(str(encode_pan(tmp_path / "pan.mp4", count=10)), motion_vectors=True)
+    flow = create_flow("vectors")
+    blender = Blended(invert, flow, strength=0.5)
+    frames = list(source.frames())
+    source.close()
+    inputs = [frame.image for frame in frames]
+    for frame in frames:
+        blender.prepare(frame)  # file mode, as the pipeline runs it: the motion job queued at decode time
+    outputs = [blender.stage.process(blender.stylize(frame)).image for frame in frames]
+    blender.close()
+    assert flow.fallbacks == 0 and flow.describe() == "vectors+dis/medium@auto"
+    error = np.abs(outputs[-1].astype(float) - (255 - inputs[-1])).mean(axis=2)
+    assert error[INNER].mean() < 4  # a steady 'stylization' of a pan stays where it belongs
+    with pytest.raises(NStreamError, match="unknown flow"):
+        create_flow("telepathy")
+
+
+def test_refinement_boxes_cover_moving_regions_and_leave_pans_alone():
+    from nstream.temporal.refine import MARGIN, moving_boxes
+
+    flow = np.zeros((90, 160, 2), np.float32)  # working size of a 360x640 frame
+    flow[40:60, 50:60] = (2.0, 0.0)  # one walker
+    flow[5, 5] = (2.0, 0.0)  # a speck: noise, not a subject
+    (x0, y0, x1, y1), = moving_boxes(flow, 360, 640)
+    assert x0 <= 200 - MARGIN and x1 >= 240 + MARGIN and y0 <= 160 - MARGIN and y1 >= 240 + MARGIN
+    assert (x1 - x0) * (y1 - y0) < 0.1 * 360 * 640
+    assert moving_boxes(np.full((90, 160, 2), 1.5, np.float32), 360, 640) == []  # a pan: the coarse flow serves it
+
+
+def test_stream_with_motion_vectors(tmp_path, style_model):
+    clip = encode_pan(tmp_path / "pan.mp4", count=6)
+    out, stats = tmp_path / "out.mp4", tmp_path / "stats.json"
+    result = run_stream("-i", str(clip), "-s", str(style_model), "-o", str(out), "--flow", "vectors", "--no-dashboard",
+                        "--stats-json", str(stats))
+    assert result.returncode == 0, result.stderr
+    assert probe(out)["frames"] == 6
+    figures = json.loads(stats.read_text())
+    assert figures["temporal"] == f"a={DEFAULT_STRENGTH:g} flow=vectors+dis/medium@auto" and figures["unblended"] == 0

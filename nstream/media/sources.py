@@ -111,15 +111,43 @@ class _Cursor:
     started: float = field(default_factory=time.monotonic)
 
 
+class VectorTap:
+    """``tap(vframe)``: the decoder's motion vectors of a PyAV frame (:mod:`nstream.temporal.vectors`),
+    or None: when not enabled, for frames without any, and from the first B-frame on (a B-frame's
+    and its anchors' vectors may reach several frames back, and nothing says how far)."""
+
+    def __init__(self, enabled: bool, video: Any) -> None:
+        self.enabled = enabled
+        if enabled:
+            video.codec_context.options = {**video.codec_context.options, "flags2": "+export_mvs"}
+
+    def __call__(self, vframe: Any) -> Any:
+        from nstream.temporal.vectors import CodedVectors, frame_vectors
+
+        if not self.enabled:
+            return None
+        if int(vframe.pict_type) == B_FRAME:
+            self.enabled = False
+            log.info("the stream has B-frames: its motion vectors are not used, the flow runs on every frame")
+            return None
+        vectors = frame_vectors(vframe)
+        return None if vectors is None else CodedVectors(vectors, vframe.height, vframe.width)
+
+
+B_FRAME = 3  # AV_PICTURE_TYPE_B
+
+
 class FileSource(Source):
     """A video file (mp4, mkv, mov, webm, avi, GIF, ...) read through PyAV, frame-exact."""
 
     def __init__(self, path: str, live: bool = False, keep_audio: bool = True, start: float | None = None,
-                 duration: float | None = None, loops: int = 1, paced: bool | None = None) -> None:
+                 duration: float | None = None, loops: int = 1, paced: bool | None = None,
+                 motion_vectors: bool = False) -> None:
         """``start`` and ``duration`` (seconds) cut a part out of the file: it is sought, frames and
         audio outside the part are left out, and its timestamps start at 0. ``loops`` plays it that
         many times; ``paced`` (default: ``live``) goes at the file's own rate without dropping frames
-        (a push of a file)."""
+        (a push of a file). ``motion_vectors``: the decoder exports its motion vectors and frames carry
+        them (:class:`VectorTap`)."""
         super().__init__()
         self.path = Path(path)
         if not self.path.exists():
@@ -147,6 +175,7 @@ class FileSource(Source):
         self.index_timing = self.container.format.name.split(",")[0] in INDEX_TIMED_FORMATS
         width, height = ctx.width, ctx.height
         self.rotation = self._probe_rotation()
+        self.tap = VectorTap(motion_vectors and not self.rotation, self.decoder.video)
         if self.rotation % 180:
             width, height = height, width
         container = self.container
@@ -205,6 +234,7 @@ class FileSource(Source):
                 self.container.close()
                 self.container = av.open(str(self.path), metadata_errors="ignore")
                 self.decoder = _PyAVDecoder(self.container, str(self.path))
+                self.tap = VectorTap(self.tap.enabled, self.decoder.video)
                 offset = cursor.last_pts + frame_step
             if not (yield from self._decode_pass(loop, offset, cursor)):
                 return
@@ -243,11 +273,12 @@ class FileSource(Source):
                     continue  # a repeated timestamp cannot be encoded: the frame is a duplicate
                 cursor.last_pts = out_pts
                 image = _rotate(vframe.to_ndarray(format="rgb24"), self.rotation)
+                vectors = self.tap(vframe)
                 if held is not None:
                     if (frame := self._release(held, loop, loop_first, end, cursor)) is None:
                         return False
                     yield frame
-                held = (image, out_pts, list(audio))
+                held = (image, out_pts, list(audio), vectors)
         except av.error.FFmpegError as exc:
             if cursor.index == 0 and held is None:
                 raise NStreamError(f"cannot decode {self.path} ({first_line(exc)}): corrupt or unsupported video") from None
@@ -265,7 +296,7 @@ class FileSource(Source):
             self._check_complete(end)
         return True
 
-    def _release(self, held: tuple[Any, int, list[Any]], loop: int, loop_first: int | None, end: int | None,
+    def _release(self, held: tuple[Any, int, list[Any], Any], loop: int, loop_first: int | None, end: int | None,
                  cursor: _Cursor) -> Frame | None:
         """The held frame as the next output frame (None when stopped while pacing); the cursor moves on."""
         frame = self._emit(held, cursor.index, loop, loop_first, end, cursor.started, cursor.first_pts)
@@ -292,11 +323,11 @@ class FileSource(Source):
             end = begin + round(self.duration / tb) if self.duration is not None else None
         return begin, end
 
-    def _emit(self, held: tuple[Any, int, list[Any]], index: int, loop: int, loop_first: int | None,
+    def _emit(self, held: tuple[Any, int, list[Any], Any], index: int, loop: int, loop_first: int | None,
               end: int | None, started: float, first_pts: int | None) -> Frame | None:
         """The frame for ``held``, paced if asked (None when stopped while waiting); when cutting, its
         audio is trimmed to the part and shifted by as much as the video."""
-        image, pts, audio = held
+        image, pts, audio, vectors = held
         if loop:
             audio = []
         elif self.cutting and loop_first is not None:
@@ -307,7 +338,7 @@ class FileSource(Source):
             delay = started + float((pts - first) * self.info.time_base) - time.monotonic()
             if delay > 0 and self.stop_event.wait(delay):
                 return None
-        return Frame(image, index, pts, self.info.time_base, time.monotonic(), audio=audio)
+        return Frame(image, index, pts, self.info.time_base, time.monotonic(), audio=audio, vectors=vectors)
 
     def _check_complete(self, end: int | None) -> None:
         """After the demuxer ran out: damaged packets, or the packets ending well before the length the
@@ -350,9 +381,10 @@ class NetworkSource(Source):
     SOCKET_TIMEOUT_SCHEMES = ("rtsp", "rtsps", "http", "https", "udp", "tcp")
 
     def __init__(self, url: str, open_timeout: float = 10.0, read_timeout: float = 5.0,
-                 reconnect_for: float = 30.0, rtsp_transport: str = "tcp") -> None:
+                 reconnect_for: float = 30.0, rtsp_transport: str = "tcp", motion_vectors: bool = False) -> None:
         super().__init__()
         self.url = url
+        self.motion_vectors = motion_vectors
         self.scheme = url.split("://", 1)[0].lower()
         self.open_timeout, self.read_timeout = open_timeout, read_timeout
         self.reconnect_for = reconnect_for
@@ -409,6 +441,7 @@ class NetworkSource(Source):
                 if video is None:
                     raise NStreamError("no video stream")
                 video.thread_type = "SLICE"  # frame threads would hold frames back: latency
+                tap = VectorTap(self.motion_vectors, video)
                 for vframe in self._decoded(container, video):
                     now = time.monotonic()
                     if vframe.pts is None:
@@ -427,7 +460,7 @@ class NetworkSource(Source):
                     image = vframe.to_ndarray(format="rgb24")
                     if image.shape[:2] != (self.info.height, self.info.width):
                         image = _resize(image, self.info.width, self.info.height)
-                    yield Frame(image, index, pts, NETWORK_TIME_BASE, now)
+                    yield Frame(image, index, pts, NETWORK_TIME_BASE, now, vectors=tap(vframe))
                     index += 1
             except (av.error.FFmpegError, OSError, NStreamError) as exc:
                 why = getattr(exc, "strerror", None) or first_line(exc)
@@ -628,10 +661,12 @@ def is_live_input(spec: str, live: bool = False) -> bool:
 def open_source(spec: str, *, live: bool = False, fps: float | None = None, width: int | None = None,
                 height: int | None = None, open_timeout: float = 10.0, read_timeout: float = 5.0,
                 reconnect_for: float = 30.0, rtsp_transport: str = "tcp", start: float | None = None,
-                duration: float | None = None, loops: int = 1, paced: bool = False, audio: bool = True) -> Source:
+                duration: float | None = None, loops: int = 1, paced: bool = False, audio: bool = True,
+                motion_vectors: bool = False) -> Source:
     """Pick the source for ``--input``: a camera index, a URL, images or a video file (``start`` and
     ``duration``, in seconds, cut a part out of a video file; ``loops`` replays it; ``paced`` goes at
-    its own rate; ``audio`` False leaves its sound out)."""
+    its own rate; ``audio`` False leaves its sound out; ``motion_vectors``: files and network streams
+    attach the decoder's motion vectors to their frames, webcams and images have none)."""
     not_a_file = _is_camera(spec) or _is_network(spec) or _image_files(spec) is not None
     if (start is not None or duration is not None) and not_a_file:
         raise NStreamError(f"--start and --duration work with video files only, not {spec}")
@@ -640,7 +675,7 @@ def open_source(spec: str, *, live: bool = False, fps: float | None = None, widt
     if _is_camera(spec):
         return WebcamSource(int(spec), width, height, fps)
     if _is_network(spec):
-        return NetworkSource(spec, open_timeout, read_timeout, reconnect_for, rtsp_transport)
+        return NetworkSource(spec, open_timeout, read_timeout, reconnect_for, rtsp_transport, motion_vectors)
     files = _image_files(spec)
     if files is not None:
         if not files:
@@ -652,4 +687,4 @@ def open_source(spec: str, *, live: bool = False, fps: float | None = None, widt
     if not os.path.exists(spec):
         raise NStreamError(f"input not found: {spec}")
     return FileSource(spec, live=live, keep_audio=audio, start=start, duration=duration, loops=loops,
-                      paced=live or paced)
+                      paced=live or paced, motion_vectors=motion_vectors)

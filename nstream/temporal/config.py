@@ -29,6 +29,7 @@ class TemporalConfig:
     flow_preset: str = "medium"
     occlusion_check: str = DEFAULT_CHECK
     restore_contrast: bool = True
+    refine_moving: bool = True  # full-size flow in the boxes around moving subjects (people get blended)
     mask_smoothing: float | None = None
     scene_cut: float | None = DEFAULT_CUT_THRESHOLD
 
@@ -52,7 +53,7 @@ class TemporalConfig:
         options: dict[str, Any] = {}
         if self.flow_scale is not None:
             options["scale"] = self.flow_scale
-        if self.flow == "dis":
+        if self.flow in ("dis", "vectors"):
             options["preset"] = self.flow_preset
         elif self.flow.startswith("raft"):
             options["device"] = device if str(device).startswith("cuda") else "cuda"
@@ -70,4 +71,4 @@ def build_temporal_stage(config: TemporalConfig, live: bool, stats: Any = None, 
         return None
     return TemporalStage(config.create_flow(device), config.strength, live=live, cut_threshold=config.scene_cut,
                          smoothing=config.mask_smoothing, stats=stats, check=config.occlusion_check,
-                         contrast=config.restore_contrast)
+                         contrast=config.restore_contrast, refine=config.refine_moving)

@@ -5,8 +5,14 @@ Stylizes the first ``--max-frames`` frames of VIDEO twice, without blending and 
 a finer DIS flow than the one that blends, or Farneback), the style fidelity (Gram style loss against the
 style image through a seeded random VGG16 unless ``--loss-net imagenet``: no ImageNet weights
 can be downloaded here) and the frames per second of stylize + blend. The input's own E_warp is
-printed as the floor. Pictures go to ``--out``: ``strip.png`` (consecutive frames: input, off,
-blended) and ``diff.png`` (|O_t - warp(O_{t+1})| x4 for off and blended: flicker shows bright).
+printed as the floor, and with it the share of the *excess* flicker the blend removed,
+(E_off - E_blended) / (E_off - E_input). Every E_warp is also given over the moving pixels alone
+(the judge's flow moves them more than ``MOVING_PX``): people and cars, where viewers look and
+where a reliability mask that fails on moving bodies leaves the flicker. So is the blend's
+coverage: the mean reliability weight m, over all pixels and over the moving ones. Pictures go to
+``--out``: ``strip.png`` (consecutive frames: input, off, blended) and ``diff.png`` (|O_t -
+warp(O_{t+1})| x4 for off and blended: flicker shows bright; then the mask: the input greyed, green
+where the history was blended in, red where it was not).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from nstream.errors import NStreamError
 from nstream.temporal.blend import DEFAULT_STRENGTH
 
 ROOT = Path(__file__).resolve().parent.parent.parent
+MOVING_PX = 1.0  # "moving" pixels: the judge's flow moves them more than this between frames
 
 
 def build_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -55,14 +62,21 @@ def build_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 def read_frames(path: str, max_frames: int, size: int | None = None) -> list[np.ndarray]:
     """Decode up to ``max_frames`` RGB frames, optionally downscaled to a longest side of ``size``."""
+    return read_video(path, max_frames, size)[0]
+
+
+def read_video(path: str, max_frames: int, size: int | None = None, motion_vectors: bool = False
+               ) -> tuple[list[np.ndarray], list[Any]]:
+    """:func:`read_frames`, and each frame's decoded motion vectors (all None unless ``motion_vectors``)."""
     import cv2
 
     from nstream.media.sources import open_source
 
     if not Path(path).is_file():
         raise NStreamError(f"video not found: {path}")
-    source = open_source(path)
+    source = open_source(path, motion_vectors=motion_vectors)
     frames: list[np.ndarray] = []
+    vectors: list[Any] = []
     try:
         for frame in source.frames():
             image = frame.image
@@ -71,19 +85,21 @@ def read_frames(path: str, max_frames: int, size: int | None = None) -> list[np.
                 dims = (round(image.shape[1] * scale) // 2 * 2, round(image.shape[0] * scale) // 2 * 2)
                 image = cv2.resize(image, dims, interpolation=cv2.INTER_AREA)
             frames.append(image)
+            vectors.append(frame.vectors)
             if len(frames) >= max_frames:
                 break
     finally:
         source.close()
     if len(frames) < 2:
         raise NStreamError(f"{path} has fewer than 2 frames: nothing to measure")
-    return frames
+    return frames, vectors
 
 
 def stylize_sequence(frames: list[np.ndarray], stylize_image: Any, strength: float, args: argparse.Namespace,
-                     on_frame: Callable[[], None] | None = None) -> tuple[list[np.ndarray], float, dict[str, Any]]:
+                     on_frame: Callable[[], None] | None = None, vectors: list[Any] | None = None
+                     ) -> tuple[list[np.ndarray], float, dict[str, Any]]:
     """Run the stream's temporal stage (file mode: every frame blended) and time it; ``on_frame()``
-    after each frame (a progress bar)."""
+    after each frame (a progress bar); ``vectors``: each frame's motion vectors (``--flow vectors``)."""
     from dataclasses import replace
     from fractions import Fraction
 
@@ -98,7 +114,8 @@ def stylize_sequence(frames: list[np.ndarray], stylize_image: Any, strength: flo
     started = time.perf_counter()
     try:
         for index, image in enumerate(frames):
-            frame = Frame(image, index, index, Fraction(1, 25), time.monotonic())
+            frame = Frame(image, index, index, Fraction(1, 25), time.monotonic(),
+                          vectors=vectors[index] if vectors else None)
             if stage is not None:
                 stage.prepare(frame)
             frame.image = stylize_image(frame.image)
@@ -127,9 +144,60 @@ def find_style_image(explicit: str | None, meta: dict[str, Any], name: str) -> P
     raise NStreamError(f"no style image known for style {name!r}: pass --style-image FILE")
 
 
+def blend_coverage(frames: list[np.ndarray], args: argparse.Namespace, pairs: list[Any],
+                   vectors: list[Any] | None = None) -> list[np.ndarray | None]:
+    """The blend's reliability weight m over each frame t (None for the first frame and after a cut),
+    recomputed with the blending flow and settings the stage uses (its own runs keep no masks)."""
+    from nstream.cli import temporal_config
+    from nstream.temporal.blend import estimate_motion
+    from nstream.temporal.scenecut import SceneCutDetector
+
+    config = temporal_config(args)
+    flow = config.create_flow()
+    detector = SceneCutDetector(config.scene_cut)
+    weights: list[np.ndarray | None] = [None]
+    for t in range(1, len(frames)):
+        if hasattr(flow, "use"):
+            flow.use(vectors[t] if vectors else None)
+        motion = estimate_motion(flow, frames[t], frames[t - 1], detector, config.mask_smoothing,
+                                 check=config.occlusion_check, refine=config.refine_moving)
+        weights.append(None if motion.cut is not None else motion.weight)
+    return weights
+
+
+def coverage_figures(weights: list[np.ndarray | None], pairs: list[Any]) -> dict[str, float]:
+    """Mean m over all pixels of the blended frames and over their moving pixels (the judge's flow of
+    pair t, which lives on frame t's grid, says which pixels of frame t move)."""
+    from nstream.temporal.metrics import moving
+
+    everything, movers, moving_pixels = [], [], 0.0
+    for t, weight in enumerate(weights):
+        pair = pairs[t] if t < len(pairs) and pairs[t] is not None else pairs[t - 1]
+        if weight is None:
+            continue
+        everything.append(float(weight.mean()))
+        if pair is not None:
+            mask = moving(pair.flow, MOVING_PX)
+            moving_pixels += float(mask.sum())
+            movers.append(float((weight * mask).sum()))
+    return {"blended_share": float(np.mean(everything)) if everything else 0.0,
+            "blended_share_moving": sum(movers) / moving_pixels if moving_pixels else 0.0}
+
+
+def mask_tile(image: np.ndarray, weight: np.ndarray | None) -> np.ndarray:
+    """The input greyed, green where the blend took the history (weight m), red where it did not."""
+    import cv2
+
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32) * 0.45
+    m = np.zeros(grey.shape, np.float32) if weight is None else weight
+    tile = np.stack([grey + 140 * (1 - m), grey + 140 * m, grey], axis=2)
+    return np.clip(tile, 0, 255).astype(np.uint8)
+
+
 def save_pictures(out_dir: Path, inputs: list[np.ndarray], results: dict[str, list[np.ndarray]], pairs: list[Any],
-                  count: int = 5) -> list[str]:
-    """strip.png (rows: input, then each setting) and diff.png (|O_t - warp(O_{t+1})| x4 per setting)."""
+                  count: int = 5, weights: list[np.ndarray | None] | None = None) -> list[str]:
+    """strip.png (rows: input, then each setting) and diff.png (|O_t - warp(O_{t+1})| x4 per setting,
+    then, with ``weights``, the mask of frame t+1 warped onto frame t: what the blend took from the history)."""
     import cv2
 
     from nstream.temporal.warp import warp
@@ -148,6 +216,10 @@ def save_pictures(out_dir: Path, inputs: list[np.ndarray], results: dict[str, li
             diff = np.abs(outputs[t].astype(np.int16) - aligned.astype(np.int16)) * 4
             tiles.append(np.clip(diff, 0, 255).astype(np.uint8))
         diffs.append(np.concatenate(tiles, axis=1))
+    if weights is not None:
+        masks = [weights[t + 1] if weights[t + 1] is None or pairs[t] is None else warp(weights[t + 1], pairs[t].flow)
+                 for t in span]
+        diffs.append(np.concatenate([mask_tile(inputs[t], m) for t, m in zip(span, masks, strict=True)], axis=1))
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for name, image in (("strip.png", np.concatenate(rows, axis=0)), ("diff.png", np.concatenate(diffs, axis=0))):
@@ -163,7 +235,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from nstream.progress import step_progress
     from nstream.stylizer import Stylizer
     from nstream.temporal.blend import check_strength
-    from nstream.temporal.metrics import StyleFidelity, measure_pairs, metric_flow, pair_warping_errors
+    from nstream.temporal.metrics import StyleFidelity, measure_pairs, metric_flow
 
     strength = check_strength(args.temporal_strength)
     if strength == 0:
@@ -172,7 +244,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise NStreamError("--max-frames must be at least 2")
     style = load_style(args.style)
     style_image = find_style_image(args.style_image or style.painting, style.meta, style.name)
-    frames = read_frames(args.video, args.max_frames, args.size)
+    frames, vectors = read_video(args.video, args.max_frames, args.size, motion_vectors=args.flow == "vectors")
     engine = create_engine(args.engine, style.model, args.device, "auto", threads=args.threads)
     stylizer = Stylizer(engine, style=style.vector)
     height, width = frames[0].shape[:2]
@@ -188,28 +260,63 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "video": args.video, "style": style.name, "style_image": str(style_image), "frames": len(frames),
         "size": f"{width}x{height}", "engine": engine.name, "metric_flow": measuring.describe(),
         "loss_net": args.loss_net, "pairs_skipped_as_cuts": sum(p is None for p in pairs),
-        "input_e_warp": float(np.mean(pair_warping_errors(frames, pairs) or [0.0])), "settings": {},
+        **warping_figures(frames, pairs, "input_"), "settings": {},
     }
     for label, a in (("off", 0.0), (f"blend a={strength:g}", strength)):
         with step_progress(f"stylize, {label}", total=len(frames)) as advance:
-            outputs, fps, info = stylize_sequence(frames, stylizer, a, args, on_frame=advance)
+            outputs, fps, info = stylize_sequence(frames, stylizer, a, args, on_frame=advance, vectors=vectors)
         results[label] = outputs
-        errors = pair_warping_errors(outputs, pairs)
         report["settings"][label] = {
-            "e_warp": float(np.mean(errors)) if errors else 0.0, "style_loss": fidelity(outputs[sample]), "fps": round(fps, 2),
+            **warping_figures(outputs, pairs), "style_loss": fidelity(outputs[sample]), "fps": round(fps, 2),
             **{k: v for k, v in info.items() if k in ("temporal", "scene_cuts", "flow_resets", "flow_ms")},
         }
+    weights = blend_coverage(frames, args, pairs, vectors)
+    add_blend_figures(report, report["settings"][f"blend a={strength:g}"], coverage_figures(weights, pairs))
     out_dir = Path(args.out) if args.out else Path("result") / f"eval_{Path(args.video).stem}_{style.name}"
-    report["pictures"] = save_pictures(out_dir, frames, results, pairs)
+    report["pictures"] = save_pictures(out_dir, frames, results, pairs, weights=weights)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
-        print(f"{report['video']}: {len(frames)} frames at {report['size']}, style {style.name}, engine {engine.name}; "
-              f"E_warp by {report['metric_flow']}, style loss by {args.loss_net} VGG16")
-        print(f"{'setting':<14}{'E_warp':>12}{'style loss':>14}{'fps':>9}")
-        print(f"{'input':<14}{report['input_e_warp']:>12.6f}{'':>14}{'':>9}")
-        for label, row in report["settings"].items():
-            print(f"{label:<14}{row['e_warp']:>12.6f}{row['style_loss']:>14.6g}{row['fps']:>9.2f}")
-        for path in report["pictures"]:
-            print(f"wrote {path}")
+        print_report(report, args.loss_net)
     return report
+
+
+def warping_figures(outputs: list[np.ndarray], pairs: list[Any], prefix: str = "") -> dict[str, float]:
+    """E_warp over all reliable pixels and over the moving ones alone."""
+    from nstream.temporal.metrics import pair_warping_errors
+
+    everything, movers = pair_warping_errors(outputs, pairs), pair_warping_errors(outputs, pairs, MOVING_PX)
+    return {f"{prefix}e_warp": float(np.mean(everything)) if everything else 0.0,
+            f"{prefix}e_warp_moving": float(np.mean(movers)) if movers else 0.0}
+
+
+def add_blend_figures(report: dict[str, Any], blended: dict[str, Any], coverage: dict[str, float]) -> None:
+    """The blended setting's share of excess flicker removed (all pixels, moving ones) and its coverage."""
+    from nstream.temporal.metrics import excess_removed
+
+    off = report["settings"]["off"]
+    for suffix in ("", "_moving"):
+        blended[f"excess_removed{suffix}"] = excess_removed(report[f"input_e_warp{suffix}"], off[f"e_warp{suffix}"],
+                                                            blended[f"e_warp{suffix}"])
+    blended.update(coverage)
+
+
+def print_report(report: dict[str, Any], loss_net: str) -> None:
+    """The human-readable table: E_warp (all, moving), style loss, fps; then the blend's shares."""
+    def share(value: float | None) -> str:
+        return "n/a (no excess over the input)" if value is None else f"{100 * value:.0f} %"
+
+    print(f"{report['video']}: {report['frames']} frames at {report['size']}, style {report['style']}, engine "
+          f"{report['engine']}; E_warp by {report['metric_flow']} (moving: pixels it moves more than {MOVING_PX:g} px), "
+          f"style loss by {loss_net} VGG16")
+    print(f"{'setting':<14}{'E_warp':>12}{'E_warp moving':>15}{'style loss':>14}{'fps':>9}")
+    print(f"{'input':<14}{report['input_e_warp']:>12.6f}{report['input_e_warp_moving']:>15.6f}{'':>14}{'':>9}")
+    for label, row in report["settings"].items():
+        print(f"{label:<14}{row['e_warp']:>12.6f}{row['e_warp_moving']:>15.6f}{row['style_loss']:>14.6g}{row['fps']:>9.2f}")
+    for label, row in report["settings"].items():
+        if "excess_removed" in row:
+            print(f"{label}: excess flicker removed {share(row['excess_removed'])} (moving pixels "
+                  f"{share(row['excess_removed_moving'])}); history blended into {100 * row['blended_share']:.0f} % of "
+                  f"pixels ({100 * row['blended_share_moving']:.0f} % of moving ones)")
+    for path in report["pictures"]:
+        print(f"wrote {path}")

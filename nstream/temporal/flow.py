@@ -11,6 +11,8 @@ pixel x of ``a``, the displacement to where it is in ``b``: ``a(x) ≈ b(x + flo
   ``AUTO_MIN_WIDTH``: DIS's finest level is a quarter of what it is given, and below
   that a small moving object's motion is underestimated (a 32-pixel square moving 4 px per frame
   in a 160x96 frame: -1.6 px found at half size, -3.5 at full size) and the blended history lags it.
+- ``vectors``: the compressed stream's own motion vectors (:mod:`nstream.temporal.vectors`), DIS
+  where a frame carries none.
 - ``farneback``: OpenCV's polynomial-expansion flow; slower and smoother. Useful as an
   independent second flow for measuring (E_warp must not use the blending flow).
 - ``raft_small`` / ``raft_large``: torchvision RAFT on CUDA with its pretrained weight enums.
@@ -27,7 +29,7 @@ import numpy as np
 
 from nstream.errors import NStreamError
 
-FLOWS = ("dis", "farneback", "raft_small", "raft_large")
+FLOWS = ("dis", "vectors", "farneback", "raft_small", "raft_large")
 DIS_PRESETS = {
     "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
     "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
@@ -113,6 +115,11 @@ class FlowBackend:
         """
         raise NotImplementedError
 
+    def fine(self) -> Any:
+        """An OpenCV DIS object for full-size refinement of moving regions (:mod:`nstream.temporal.refine`),
+        or None where the backend has none (its flow is not downscaled, or not DIS)."""
+        return None
+
     def scale_text(self) -> str:
         return "auto" if self.scale is None else f"{self.scale:g}"
 
@@ -127,13 +134,17 @@ class DISFlow(FlowBackend):
     name = "dis"
 
     def __init__(self, preset: str = "medium", scale: float | None = None, settings: dict[str, int] | None = None,
-                 label: str | None = None) -> None:
+                 label: str | None = None, refine_preset: str | None = None) -> None:
         """``settings`` overrides preset parameters by setter name (``{"FinestScale": 0}`` calls
-        ``setFinestScale(0)``); ``label`` then names the result in :meth:`describe`."""
+        ``setFinestScale(0)``); ``label`` then names the result in :meth:`describe`; ``refine_preset``
+        is the preset of the full-size refinement around moving subjects (default: ``preset``)."""
         super().__init__(scale)
-        if preset not in DIS_PRESETS:
-            raise NStreamError(f"unknown DIS preset {preset!r}: use one of {', '.join(DIS_PRESETS)}")
+        for name in (preset, refine_preset or preset):
+            if name not in DIS_PRESETS:
+                raise NStreamError(f"unknown DIS preset {name!r}: use one of {', '.join(DIS_PRESETS)}")
+        self.refine_preset = refine_preset or preset
         self.label = label or preset  # the preset, or what the settings made of it
+        self.preset = preset
         self.dis = cv2.DISOpticalFlow_create(DIS_PRESETS[preset])
         for name, value in (settings or {}).items():
             setter = getattr(self.dis, f"set{name}", None)
@@ -143,6 +154,11 @@ class DISFlow(FlowBackend):
 
     def compute(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return self.dis.calc(_grey(a), _grey(b), None)
+
+    def fine(self) -> Any:
+        if getattr(self, "_fine", None) is None:
+            self._fine = cv2.DISOpticalFlow_create(DIS_PRESETS[self.refine_preset])
+        return self._fine
 
     def describe(self) -> str:
         return f"dis/{self.label}@{self.scale_text()}"
@@ -237,11 +253,16 @@ class RAFTFlow(FlowBackend):
 
 
 def create_flow(name: str = "dis", **options: object) -> FlowBackend:
-    """Build a flow backend by name: ``dis`` (options preset, scale), ``farneback`` (scale, levels,
+    """Build a flow backend by name: ``dis`` (options preset, scale), ``vectors`` (the decoder's motion
+    vectors, DIS with those options where a frame has none), ``farneback`` (scale, levels,
     window, iterations), ``raft_small``/``raft_large`` (scale, device, iterations, weights)."""
     try:
         if name == "dis":
             return DISFlow(**options)  # type: ignore[arg-type]
+        if name == "vectors":
+            from nstream.temporal.vectors import VectorFlow
+
+            return VectorFlow(DISFlow(**options))  # type: ignore[arg-type]
         if name == "farneback":
             return FarnebackFlow(**options)  # type: ignore[arg-type]
         if name in ("raft_small", "raft_large"):

@@ -78,19 +78,43 @@ def measure_pairs(inputs: Sequence[np.ndarray], flow: FlowBackend | None = None,
     return pairs
 
 
-def pair_warping_errors(outputs: Sequence[np.ndarray], pairs: Sequence[PairFlow | None]) -> list[float]:
-    """Per pair t: mean over non-occluded pixels and channels of (O_t - warp(O_{t+1}))^2, frames in [0,1]."""
+def pair_warping_errors(outputs: Sequence[np.ndarray], pairs: Sequence[PairFlow | None],
+                        min_motion: float = 0.0) -> list[float]:
+    """Per pair t: mean over non-occluded pixels and channels of (O_t - warp(O_{t+1}))^2, frames in [0,1].
+
+    ``min_motion`` > 0 counts only pixels that move more than that many pixels between the inputs
+    (people, cars: where viewers look); pairs with fewer than 64 such pixels are left out."""
     if len(outputs) != len(pairs) + 1:
         raise ValueError(f"{len(outputs)} output frames need {len(outputs) - 1} pairs, got {len(pairs)}")
     errors = []
     for t, pair in enumerate(pairs):
-        if pair is None or pair.mask.sum() < 1:
+        if pair is None:
+            continue
+        mask = pair.mask if min_motion <= 0 else pair.mask * moving(pair.flow, min_motion)
+        if mask.sum() < (64 if min_motion > 0 else 1):
             continue
         current = outputs[t].astype(np.float32) / 255.0
         aligned = warp(outputs[t + 1].astype(np.float32) / 255.0, pair.flow)
         squared = ((current - aligned) ** 2).reshape(*current.shape[:2], -1).mean(axis=2)
-        errors.append(float((squared * pair.mask).sum() / pair.mask.sum()))
+        errors.append(float((squared * mask).sum() / mask.sum()))
     return errors
+
+
+def moving(flow: np.ndarray, min_motion: float) -> np.ndarray:
+    """float32 HxW: 1 where the flow moves a pixel by more than ``min_motion`` pixels."""
+    return ((flow[..., 0] ** 2 + flow[..., 1] ** 2) > min_motion * min_motion).astype(np.float32)
+
+
+def excess_removed(input_error: float, off_error: float, blended_error: float) -> float | None:
+    """Share of the *excess* flicker the blend removed: (E_off - E_blended) / (E_off - E_input).
+
+    The input's own E_warp is the floor no stylization goes below for long (noise, lighting, the
+    metric flow's own errors), so this says how much of what stylizing added the blend took away.
+    None when per-frame stylization adds nothing over the input (nothing to remove)."""
+    excess = off_error - input_error
+    if excess <= 0:
+        return None
+    return (off_error - blended_error) / excess
 
 
 def warping_error(outputs: Sequence[np.ndarray], inputs: Sequence[np.ndarray] | None = None,

@@ -27,7 +27,7 @@ import numpy as np
 from nstream.errors import NStreamError
 from nstream.frames import Frame
 from nstream.stats import FLOW_MS, FLOW_RESETS, SCENE_CUTS, TEMPORAL, UNBLENDED
-from nstream.temporal.blend import CHECKS, DEFAULT_CHECK, DEFAULT_STRENGTH, Motion, blend, check_strength, estimate_motion
+from nstream.temporal.blend import CHECKS, DEFAULT_CHECK, DEFAULT_STRENGTH, Cut, Motion, blend, check_strength, estimate_motion
 from nstream.temporal.flow import FlowBackend
 from nstream.temporal.scenecut import SceneCutDetector
 
@@ -43,11 +43,13 @@ class TemporalStage:
 
     def __init__(self, flow: FlowBackend, strength: float = DEFAULT_STRENGTH, live: bool = False,
                  cut_threshold: float | None = 0.3, smoothing: float | None = None, stats: Any = None,
-                 live_wait_s: float = 0.005, check: str = DEFAULT_CHECK, contrast: bool = True) -> None:
+                 live_wait_s: float = 0.005, check: str = DEFAULT_CHECK, contrast: bool = True,
+                 refine: bool = True) -> None:
         if check not in CHECKS:
             raise NStreamError(f"unknown occlusion check {check!r}: use one of {', '.join(CHECKS)}")
         self.check = check
         self.contrast = contrast
+        self.refine = refine  # full-size flow around moving subjects
         self.flow = flow
         self.strength = check_strength(strength)
         self.live = live
@@ -55,10 +57,12 @@ class TemporalStage:
         self.smoothing = smoothing
         self.live_wait_s = live_wait_s
         self.info: dict[str, Any] = stats.info if stats is not None else {}
-        checks = (" +consistency" if check == "consistency" else "") + ("" if contrast else " flat")
+        checks = ((" +consistency" if check == "consistency" else "") + ("" if contrast else " flat")
+                  + ("" if refine else " coarse"))
         self.info.update({TEMPORAL: f"a={self.strength:g} flow={flow.describe()}{checks}", UNBLENDED: 0,
                           SCENE_CUTS: 0, FLOW_RESETS: 0})
         self.previous_input: np.ndarray | None = None  # the last frame prepare() saw
+        self.previous_index = -2  # its index: motion vectors describe consecutive frames only
         self.history: np.ndarray | None = None  # the previous output (uint8)
         self.pending: Future[Motion] | None = None
         self.flow_seconds = 0.0
@@ -66,8 +70,11 @@ class TemporalStage:
         self.lock = threading.Lock()
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flow")
 
-    def _motion(self, current: np.ndarray, previous: np.ndarray) -> Motion:
-        motion = estimate_motion(self.flow, current, previous, self.detector, self.smoothing, check=self.check)
+    def _motion(self, current: np.ndarray, previous: np.ndarray, vectors: Any = None) -> Motion:
+        if hasattr(self.flow, "use"):  # VectorFlow: the decoder's motion vectors of this frame
+            self.flow.use(vectors)
+        motion = estimate_motion(self.flow, current, previous, self.detector, self.smoothing, check=self.check,
+                                 refine=self.refine)
         with self.lock:
             self.flow_seconds += motion.seconds
             self.flow_runs += 1
@@ -80,13 +87,15 @@ class TemporalStage:
         if self.strength == 0:
             return
         current, previous = frame.image, self.previous_input
-        self.previous_input = current
+        consecutive = frame.index == self.previous_index + 1  # a live queue may have dropped frames in between
+        self.previous_input, self.previous_index = current, frame.index
         if previous is None or previous.shape != current.shape:
             return
         if self.live and self.pending is not None and not self.pending.done():
             frame.ahead[BUSY] = True  # the worker is still on an older pair: do not queue behind it
             return
-        frame.ahead[MOTION] = self.pending = self.worker.submit(self._motion, current, previous)
+        vectors = frame.vectors if consecutive else None
+        frame.ahead[MOTION] = self.pending = self.worker.submit(self._motion, current, previous, vectors)
 
     def _count(self, key: str) -> None:
         self.info[key] = self.info.get(key, 0) + 1
@@ -105,9 +114,9 @@ class TemporalStage:
                 motion = None
             if motion is None:
                 busy = True
-            elif motion.cut:
-                self._count(SCENE_CUTS if motion.cut == "scene cut" else FLOW_RESETS)
-                log.info("frame %d: %s (histogram distance %.2f, reliable %.2f): history reset", frame.index, motion.cut,
+            elif motion.cut is not None:
+                self._count(SCENE_CUTS if motion.cut is Cut.SCENE else FLOW_RESETS)
+                log.info("frame %d: %s (histogram distance %.2f, reliable %.2f): history reset", frame.index, motion.cut.value,
                          motion.histogram_distance, motion.reliable)
             elif self.history is not None and self.history.shape == styled.shape:
                 out = blend(styled, self.history, motion, self.strength, self.contrast)
