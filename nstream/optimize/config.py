@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from nstream.errors import NStreamError
-from nstream.optimize.losses import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, LossWeights
+from nstream.optimize.losses import LossWeights, default_layers
 
 STILL_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 DEFAULT_SIZE = 512
@@ -37,8 +37,8 @@ class OfflineConfig:
     content_weight: float = _WEIGHTS.content
     style_weight: float = _WEIGHTS.style
     tv_weight: float = _WEIGHTS.tv
-    content_layers: list[str] = field(default_factory=lambda: list(DEFAULT_CONTENT_LAYERS))
-    style_layers: list[str] = field(default_factory=lambda: list(DEFAULT_STYLE_LAYERS))
+    content_layers: list[str] | None = None  # default: the loss network's (default_layers)
+    style_layers: list[str] | None = None
     style_scale: float = 1.0
     preserve_colors: bool = False
     iters: tuple[int, int] = (500, 250)  # stills and first frames, later frames
@@ -83,10 +83,15 @@ class OfflineConfig:
             raise NStreamError(f"--long-term {','.join(map(str, self.long_term))} must include 1 (the previous frame)")
         if self.learning_rate is not None and not self.learning_rate > 0:
             raise NStreamError(f"--learning-rate {self.learning_rate} must be positive")
-        if self.vgg_weights and self.loss_net == "random":
-            raise NStreamError("--vgg-weights and --loss-net random contradict each other: pick one")
+        if self.vgg_weights and self.loss_net != "imagenet":
+            raise NStreamError(f"--vgg-weights and --loss-net {self.loss_net} contradict each other: pick one")
         if self.crf is not None and not 0 <= self.crf <= 51:
             raise NStreamError(f"--crf {self.crf} is out of range: use 0 (lossless) to 51")
+
+    def layers(self) -> tuple[list[str], list[str]]:
+        """(content layers, style layers): the ones asked for, else the loss network's defaults."""
+        content, style = default_layers(self.loss_net)
+        return list(self.content_layers or content), list(self.style_layers or style)
 
     def weights(self) -> LossWeights:
         """The loss weights, the temporal one 0 when the temporal loss is off."""

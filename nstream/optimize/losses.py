@@ -20,6 +20,15 @@ DEFAULT_CONTENT_LAYERS = ("relu4_2",)
 DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
 
+def default_layers(loss_net: str) -> tuple[list[str], list[str]]:
+    """(content layers, style layers) of the optimizer for a ``--loss-net``: VGG19's, or MobileNetV2's."""
+    from nstream.lossnet import MAGENTA_CONTENT_LAYERS, MAGENTA_STYLE_LAYERS
+
+    if loss_net == "magenta":
+        return list(MAGENTA_CONTENT_LAYERS), list(MAGENTA_STYLE_LAYERS)
+    return list(DEFAULT_CONTENT_LAYERS), list(DEFAULT_STYLE_LAYERS)
+
+
 @dataclass(frozen=True)
 class LossWeights:
     """How much each term counts; content 1 is the reference."""

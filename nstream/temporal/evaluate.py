@@ -3,8 +3,8 @@
 Stylizes the first ``--max-frames`` frames of VIDEO twice, without blending and with it
 (``--temporal-strength``), and prints per setting the warping error E_warp (measured with
 a finer DIS flow than the one that blends, or Farneback), the style fidelity (Gram style loss against the
-style image through a seeded random VGG16 unless ``--loss-net imagenet``: no ImageNet weights
-can be downloaded here) and the frames per second of stylize + blend. The input's own E_warp is
+style image through a seeded random VGG16 unless ``--loss-net imagenet``, or ``magenta``: no
+ImageNet VGG weights can be downloaded here) and the frames per second of stylize + blend. The input's own E_warp is
 printed as the floor. Pictures go to ``--out``: ``strip.png`` (consecutive frames: input, off,
 blended) and ``diff.png`` (|O_t - warp(O_{t+1})| x4 for off and blended: flicker shows bright).
 """
@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 
 def build_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Options of ``python -m nstream eval``."""
+    from nstream.lossnet import LOSS_NETS
     from nstream.models.registry import DEFAULT_STYLE
     from nstream.temporal.metrics import DEFAULT_METRIC_FLOW, METRIC_FLOWS
     from nstream.temporal.options import add_arguments
@@ -41,8 +42,9 @@ def build_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--engine", default="auto")
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, help="CPU threads for the network (default: all cores)")
-    p.add_argument("--loss-net", default="random", choices=("random", "imagenet"),
-                   help="VGG16 for style fidelity: random (seeded, default: no download here) or imagenet")
+    p.add_argument("--loss-net", default="random", choices=LOSS_NETS,
+                   help="network for the style-fidelity Gram loss: a VGG16, random (seeded, default: no download "
+                        "here) or imagenet, or magenta (the style predictor's MobileNetV2, SWAG-smoothed)")
     p.add_argument("--metric-flow", default=DEFAULT_METRIC_FLOW, choices=tuple(METRIC_FLOWS),
                    help=f"flow that measures E_warp, never the blending one (default {DEFAULT_METRIC_FLOW}: full-size DIS "
                         "to its finest level; farneback is independent of DIS but fails on fast motion)")
@@ -201,7 +203,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         print(json.dumps(report, indent=2))
     else:
         print(f"{report['video']}: {len(frames)} frames at {report['size']}, style {style.name}, engine {engine.name}; "
-              f"E_warp by {report['metric_flow']}, style loss by {args.loss_net} VGG16")
+              f"E_warp by {report['metric_flow']}, style loss by "
+              f"{'MobileNetV2 (magenta)' if args.loss_net == 'magenta' else args.loss_net + ' VGG16'}")
         print(f"{'setting':<14}{'E_warp':>12}{'style loss':>14}{'fps':>9}")
         print(f"{'input':<14}{report['input_e_warp']:>12.6f}{'':>14}{'':>9}")
         for label, row in report["settings"].items():

@@ -1,0 +1,164 @@
+"""Offline stills by loss network and start image: style closeness, content kept, time, convergence.
+
+For each (photo, painting) pair, each ``--nets`` loss network and each ``--inits`` start image,
+one still is optimized (L-BFGS, no early stopping, so the whole loss history is seen) and measured:
+
+- ``fid``: the style-embedding distance ratio (nstream/models/fidelity.py): |e(out) - e(painting)| /
+  |e(photo) - e(painting)| through Magenta's style predictor, lower is closer to the painting. The
+  ``magenta`` loss network is that predictor's MobileNetV2, so this judge favours it: see ``gram``.
+- ``gram``: the style loss through the seeded random VGG19 (relative Gram error, mean over
+  relu1_1..relu5_1, the painting at the same size), a judge that ``magenta`` never optimized.
+- ``edges``: content kept, SSIM between the Sobel edge maps of output and photo (1: the same edges).
+- ``s/it``: seconds per iteration; ``conv``: iterations until the loss is within 5 % of its total
+  fall (L_k - L_end <= 0.05 (L_0 - L_end)).
+
+    nice -n 5 python bench/loss_net_compare.py --size 256 --iters 150 --out /tmp/lossnet
+
+Options exist to try MobileNetV2 layers, smoothing and weights (``--magenta-*``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DATA = ROOT.parent / "shared" / "data"
+PAIRS = ("tubingen:starry_night", "golden_gate:wave", "hoovertowernight:the_scream", "venice-boat:udnie",
+         "chicago:woman-with-hat-matisse")
+
+
+def read(path: Path, size: int | None = None) -> np.ndarray:
+    from nstream.media.sources import read_image
+    from nstream.optimize.transfer import fit_size, resize
+
+    image = read_image(str(path), "image")
+    if size:
+        image = resize(image, *fit_size(image.shape[1], image.shape[0], size))
+    return image
+
+
+def edge_ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """SSIM (Gaussian window, sigma 1.5) of the Sobel gradient magnitudes of two RGB images."""
+    def edges(image: np.ndarray) -> np.ndarray:
+        grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
+        return np.hypot(cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1))
+
+    x, y = edges(a), edges(b)
+    blur = lambda z: cv2.GaussianBlur(z, (0, 0), 1.5)  # noqa: E731
+    mx, my = blur(x), blur(y)
+    vx, vy, cov = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    ssim = ((2 * mx * my + c1) * (2 * cov + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+    return float(ssim.mean())
+
+
+class GramJudge:
+    """Relative Gram style loss through the seeded random VGG19 (the offline default layers)."""
+
+    def __init__(self) -> None:
+        from nstream.lossnet import build_encoder
+        from nstream.optimize.losses import DEFAULT_STYLE_LAYERS
+
+        self.layers = list(DEFAULT_STYLE_LAYERS)
+        self.encoder = build_encoder("random", self.layers, seed=0)
+
+    def __call__(self, output: np.ndarray, painting: np.ndarray) -> float:
+        import torch
+
+        from nstream.losses import gram_matrix, style_energy, style_loss
+        from nstream.optimize.transfer import resize, to_tensor
+
+        side = max(output.shape[:2])
+        scale = side / max(painting.shape[:2])
+        painting = resize(painting, round(painting.shape[1] * scale), round(painting.shape[0] * scale))
+        with torch.no_grad():
+            out, ref = self.encoder(to_tensor(output, "cpu")), self.encoder(to_tensor(painting, "cpu"))
+            losses = [style_loss(gram_matrix(out[k]), gram_matrix(ref[k]), style_energy(gram_matrix(ref[k])))
+                      for k in self.layers]
+        return float(sum(losses) / len(losses))
+
+
+def converged_at(history: list[float], share: float = 0.05) -> int:
+    if not history:
+        return 0
+    start, end = history[0], min(history)
+    return next(i + 1 for i, value in enumerate(history) if value - end <= share * (start - end))
+
+
+def run_one(args: argparse.Namespace, photo: str, painting: str, net: str, init: str, judge: GramJudge) -> dict:
+    from nstream.models.fidelity import fidelity
+    from nstream.optimize.config import OfflineConfig
+    from nstream.optimize.render import build_transfer, resolve_device
+
+    content_path, style_path = DATA / "content" / f"{photo}.jpg", DATA / "styles" / f"{painting}.jpg"
+    content, style = read(content_path, args.size), read(style_path)
+    magenta = net == "magenta"
+    config = OfflineConfig(content=str(content_path), styles=[str(style_path)], loss_net=net, init=init,
+                           iters=(args.iters, args.iters), early_stopping=0.0, threads=args.threads,
+                           style_weight=args.magenta_style_weight if magenta else args.style_weight,
+                           content_layers=args.magenta_content if magenta else None,
+                           style_layers=args.magenta_style if magenta else None)
+    transfer = build_transfer(config, [style], resolve_device("cpu"))
+    start = transfer.start_image(content, init)
+    started = time.perf_counter()
+    image, run = transfer.stylize(content, start, args.iters)
+    seconds = time.perf_counter() - started
+    if args.out:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(Path(args.out) / f"{photo}_{painting}_{net}_{init}.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    return {"photo": photo, "painting": painting, "net": net, "init": init, "iters": run.iterations,
+            "fid": round(fidelity(image, content, style), 3), "gram": round(judge(image, style), 4),
+            "edges": round(edge_ssim(image, content), 3), "s_per_it": round(seconds / max(1, run.iterations), 3),
+            "conv": converged_at(run.history), "start_fid": round(fidelity((start * 255).round().astype(np.uint8),
+                                                                            content, style), 3)}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--pairs", default=",".join(PAIRS), help="photo:painting,... (file stems in ../shared/data)")
+    p.add_argument("--nets", default="random,magenta")
+    p.add_argument("--inits", default="content,random,stylized")
+    p.add_argument("--size", type=int, default=256)
+    p.add_argument("--iters", type=int, default=150)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--style-weight", type=float, default=10.0, help="for the VGG nets")
+    p.add_argument("--magenta-style-weight", type=float, default=None, help="default: the offline default")
+    p.add_argument("--magenta-content", type=lambda t: t.split(","), default=None)
+    p.add_argument("--magenta-style", type=lambda t: t.split(","), default=None)
+    p.add_argument("--magenta-smoothing", default=None, help="layer, positions or none")
+    p.add_argument("--out", help="folder for the pictures")
+    p.add_argument("--json", help="append one JSON line per run to this file")
+    args = p.parse_args()
+    if args.magenta_style_weight is None:
+        from nstream.optimize.config import OfflineConfig
+
+        args.magenta_style_weight = OfflineConfig("", [], loss_net="magenta").style_weight
+    if args.magenta_smoothing:
+        import nstream.lossnet
+
+        nstream.lossnet.MAGENTA_SMOOTHING = None if args.magenta_smoothing == "none" else args.magenta_smoothing
+    judge = GramJudge()
+    for pair in args.pairs.split(","):
+        photo, painting = pair.split(":")
+        for net in args.nets.split(","):
+            for init in args.inits.split(","):
+                row = run_one(args, photo, painting, net, init, judge)
+                row["variant"] = {"smoothing": args.magenta_smoothing, "content": args.magenta_content,
+                                  "style": args.magenta_style, "style_weight": row["net"] == "magenta" and
+                                  args.magenta_style_weight or args.style_weight}
+                print(json.dumps(row), flush=True)
+                if args.json:
+                    with open(args.json, "a") as out:
+                        out.write(json.dumps(row) + "\n")
+
+
+if __name__ == "__main__":
+    main()
