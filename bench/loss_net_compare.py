@@ -114,11 +114,34 @@ def run_one(args: argparse.Namespace, photo: str, painting: str, net: str, init:
     if args.out:
         Path(args.out).mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(Path(args.out) / f"{photo}_{painting}_{net}_{init}.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-    return {"photo": photo, "painting": painting, "net": net, "init": init, "iters": run.iterations,
+        if init == "stylized":  # the arbitrary network's own picture, the start
+            cv2.imwrite(str(Path(args.out) / f"{photo}_{painting}_arbitrary.png"),
+                        cv2.cvtColor((start * 255).round().astype(np.uint8), cv2.COLOR_RGB2BGR))
+    return {"photo": photo, "painting": painting, "net": net, "init": init, "iters": run.iterations, "stopped": run.stopped,
             "fid": round(fidelity(image, content, style), 3), "gram": round(judge(image, style), 4),
             "edges": round(edge_ssim(image, content), 3), "s_per_it": round(seconds / max(1, run.iterations), 3),
             "conv": converged_at(run.history), "start_fid": round(fidelity((start * 255).round().astype(np.uint8),
                                                                             content, style), 3)}
+
+
+def sheet(folder: Path, pairs: list[str], columns: list[tuple[str, str]], target: Path, tile: int = 200) -> Path:
+    """A labelled grid: one row per pair (the photo first), one column per ``(file suffix, label)``."""
+    from PIL import Image, ImageDraw
+
+    label, gap = 22, 4
+    canvas = Image.new("RGB", ((tile + gap) * (len(columns) + 1) - gap, (tile + gap) * len(pairs) + label), "white")
+    draw = ImageDraw.Draw(canvas)
+    for c, text in enumerate(["photo", *[name for _, name in columns]]):
+        draw.text((c * (tile + gap) + 4, 4), text, fill="black")
+    for r, pair in enumerate(pairs):
+        photo, painting = pair.split(":")
+        files = [DATA / "content" / f"{photo}.jpg", *[folder / f"{photo}_{painting}_{suffix}.png" for suffix, _ in columns]]
+        for c, path in enumerate(files):
+            image = Image.open(path).convert("RGB")
+            image.thumbnail((tile, tile))
+            canvas.paste(image, (c * (tile + gap), label + r * (tile + gap)))
+    canvas.save(target, quality=90)
+    return target
 
 
 def main() -> None:
@@ -136,7 +159,13 @@ def main() -> None:
     p.add_argument("--magenta-smoothing", default=None, help="layer, positions or none")
     p.add_argument("--out", help="folder for the pictures")
     p.add_argument("--json", help="append one JSON line per run to this file")
+    p.add_argument("--sheet", help="write a side-by-side JPEG of the pictures in --out (one row per pair) and stop")
     args = p.parse_args()
+    if args.sheet:
+        columns = [(f"{net}_{init}", f"{net} VGG19, {init} start" if net == "random" else f"{net}, {init} start")
+                   for net in args.nets.split(",") for init in args.inits.split(",")]
+        print(sheet(Path(args.out), args.pairs.split(","), columns, Path(args.sheet)))
+        return
     if args.magenta_style_weight is None:
         from nstream.optimize.config import OfflineConfig
 

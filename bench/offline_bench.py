@@ -39,13 +39,15 @@ def main() -> None:
     p.add_argument("--pass-iters", type=int, help="iterations per frame in passes after the first (offline.py's default: half)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default="/tmp/offline_bench")
+    p.add_argument("--loss-net", default="random", help="offline.py's --loss-net")
+    p.add_argument("--extra", default="", help="more offline.py options for every run, e.g. '-I stylized -y 100'")
     p.add_argument("--metric-flow", default="farneback", choices=tuple(METRIC_FLOWS),
                    help="flow that measures E_warp (default farneback, as in the published table)")
     args = p.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     common = ["-c", args.content, "-s", args.style, "-z", str(args.size), "-i", args.iters, "--limit-frames", str(args.frames),
-              "--loss-net", "random", "--threads", str(args.threads), "--no-progress", "-e", "0"]
+              "--loss-net", args.loss_net, "--threads", str(args.threads), "--no-progress", "-e", "0", *args.extra.split()]
     runs = [("no temporal loss (-I prev-warped --no-temporal-loss)", "plain", ["--no-temporal-loss"], 1),
             ("temporal loss (-T, default weight)", "temporal", [], 1),
             (f"temporal loss + {args.passes} passes", "temporal",

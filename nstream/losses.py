@@ -29,18 +29,21 @@ def gram_matrix(features: torch.Tensor) -> torch.Tensor:
     return flat @ flat.transpose(1, 2) / (c * h * w)
 
 
-SMOOTHING = ("layer", "positions", "none")
+SMOOTHING = ("layer", "positions", "layer-t", "positions-t", "none")
 
 
 def swag(features: torch.Tensor, over: str = "layer") -> torch.Tensor:
     """Activation smoothing (SWAG, Wang et al. CVPR 2021): a softmax over each image's layer response,
     ``over`` the whole layer (channels and positions) or each channel's positions, scaled by the
-    count so the mean is 1. Networks other than VGG (here MobileNetV2) have a few huge, peaky
-    activations that would own every Gram entry; smoothed, the style terms see the whole response."""
+    count so the mean is 1; ``-t``: the response first divided by its standard deviation (a
+    temperature, for networks whose activations reach tens). Networks other than VGG (here
+    MobileNetV2) have a few huge, peaky activations that would own every Gram entry."""
     if over == "none":
         return features
     n, c = features.shape[:2]
-    flat = features.reshape(n, -1) if over == "layer" else features.reshape(n, c, -1)
+    flat = features.reshape(n, -1) if over.startswith("layer") else features.reshape(n, c, -1)
+    if over.endswith("-t"):
+        flat = flat / flat.std(dim=-1, keepdim=True).clamp_min(1e-6)
     return (torch.softmax(flat, dim=-1) * flat.shape[-1]).reshape(features.shape)
 
 

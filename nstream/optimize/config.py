@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from nstream.errors import NStreamError
-from nstream.optimize.losses import LossWeights, default_layers
+from nstream.optimize.losses import LossWeights, default_layers, default_style_weight
 
 STILL_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 DEFAULT_SIZE = 512
@@ -35,7 +35,7 @@ class OfflineConfig:
     resume: bool = True
     max_frames: int | None = None  # frames to finish in this run, then stop
     content_weight: float = _WEIGHTS.content
-    style_weight: float = _WEIGHTS.style
+    style_weight: float | None = None  # default: the loss network's (default_style_weight)
     tv_weight: float = _WEIGHTS.tv
     content_layers: list[str] | None = None  # default: the loss network's (default_layers)
     style_layers: list[str] | None = None
@@ -95,7 +95,8 @@ class OfflineConfig:
 
     def weights(self) -> LossWeights:
         """The loss weights, the temporal one 0 when the temporal loss is off."""
-        return LossWeights(content=self.content_weight, style=self.style_weight, tv=self.tv_weight,
+        style = default_style_weight(self.loss_net) if self.style_weight is None else self.style_weight
+        return LossWeights(content=self.content_weight, style=style, tv=self.tv_weight,
                            temporal=self.temporal_weight if self.temporal_loss else 0.0)
 
     def source_key(self, width: int, height: int) -> dict[str, Any]:
@@ -132,7 +133,7 @@ def _check_counts(config: OfflineConfig) -> None:
     if not config.styles:
         raise NStreamError("no style image: give at least one with -s/--style")
     negative = [name for name in ("content_weight", "style_weight", "tv_weight", "temporal_weight", "early_stopping")
-                if not getattr(config, name) >= 0]
+                if getattr(config, name) is not None and not getattr(config, name) >= 0]
     if negative:
         raise NStreamError(f"{negative[0]} must be 0 or more, got {getattr(config, negative[0])}")
 
