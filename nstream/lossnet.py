@@ -9,8 +9,8 @@ makes one for any ``--loss-net``:
   carry texture statistics, so Gram-matrix style losses on them transfer style recognisably;
 - ``magenta``: the MobileNetV2 inside Magenta's style predictor (trained from ImageNet, then to
   describe paintings; Apache-2.0, shipped), its inverted-residual blocks named ``block1`` ..
-  ``block17`` after the stem (``stem``). Its activations are peaky, so the style terms see them
-  through SWAG smoothing (Wang et al. CVPR 2021, :func:`nstream.losses.swag`), ``smooth_style``.
+  ``block17`` after the stem (``stem``). SWAG activation smoothing (Wang et al. CVPR 2021,
+  :func:`nstream.losses.swag`) is built in and measured, and off by default (``MAGENTA_SMOOTHING``).
 """
 
 from __future__ import annotations
@@ -31,7 +31,10 @@ VGG_NETS = ("imagenet", "random")
 # style from the stem to 1/16 (docs/BENCHMARKS.md, "Offline with a loss network that knows images").
 MAGENTA_CONTENT_LAYERS = ("block10",)
 MAGENTA_STYLE_LAYERS = ("stem", "block1", "block3", "block6", "block10", "block13")
-MAGENTA_SMOOTHING = "layer"  # SWAG over the whole layer response (measured against "positions" and none)
+# SWAG smoothing (nstream.losses.swag) of the style features: measured off. MobileNetV2's activations reach
+# tens, so a softmax over them saturates and the style gradients vanish; with a temperature it keeps the
+# photo and loses the painting (docs/BENCHMARKS.md). None: plain Gram matrices.
+MAGENTA_SMOOTHING: str | None = None
 
 
 def _layer_names(features: nn.Sequential) -> list[str]:

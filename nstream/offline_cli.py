@@ -132,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     net.add_argument("--loss-net", choices=LOSS_NETS, default=d.loss_net,
                      help="imagenet: torchvision's VGG19 weights (downloaded once, or --vgg-weights); random: a seeded "
                           "random VGG19 with average pooling (no download; still transfers style); magenta: the "
-                          "MobileNetV2 of Magenta's style predictor (shipped, trained from ImageNet) with SWAG smoothing")
+                          "MobileNetV2 of Magenta's style predictor (shipped, trained from ImageNet)")
     net.add_argument("--vgg-weights", help="a torchvision VGG19 state dict file to use instead of downloading")
     net.add_argument("--device", default=d.device, help="auto (CUDA when present), cpu, cuda or cuda:N")
     net.add_argument("--threads", type=positive_int,

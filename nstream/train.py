@@ -130,7 +130,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--arch", default="johnson", choices=sorted(ARCHITECTURES))
     parser.add_argument("--loss-net", default="imagenet", choices=LOSS_NETS,
                         help="imagenet: torchvision VGG16 weights; random: seeded random VGG16 (no download); magenta: the "
-                             "MobileNetV2 of Magenta's style predictor (shipped) with SWAG smoothing")
+                             "MobileNetV2 of Magenta's style predictor (shipped, trained from ImageNet)")
     parser.add_argument("--vgg-weights", help="local VGG16 state dict instead of torchvision's download")
     parser.add_argument("--image-size", type=int, default=256, help="training crop size")
     parser.add_argument("--style-size", type=int, default=256, help="longest side of the style image")

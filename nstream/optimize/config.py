@@ -58,7 +58,7 @@ class OfflineConfig:
     style_from_prev: bool = False
     flow: str = "dis"
     mask: str = "loose"
-    loss_net: str = "imagenet"
+    loss_net: str = "magenta"  # measured: closer to the painting, 8x cheaper per iteration (docs/BENCHMARKS.md)
     vgg_weights: str | None = None
     device: str = "auto"
     threads: int | None = None

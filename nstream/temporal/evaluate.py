@@ -44,7 +44,7 @@ def build_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, help="CPU threads for the network (default: all cores)")
     p.add_argument("--loss-net", default="random", choices=LOSS_NETS,
                    help="network for the style-fidelity Gram loss: a VGG16, random (seeded, default: no download "
-                        "here) or imagenet, or magenta (the style predictor's MobileNetV2, SWAG-smoothed)")
+                        "here) or imagenet, or magenta (the style predictor's MobileNetV2)")
     p.add_argument("--metric-flow", default=DEFAULT_METRIC_FLOW, choices=tuple(METRIC_FLOWS),
                    help=f"flow that measures E_warp, never the blending one (default {DEFAULT_METRIC_FLOW}: full-size DIS "
                         "to its finest level; farneback is independent of DIS but fails on fast motion)")

@@ -108,7 +108,7 @@ class StyleFidelity:
     """``fidelity(frames) -> mean Gram style loss`` against one style image (lower = closer).
 
     Through a seeded random VGG16 (relu1_2..relu4_3, plain Gram matrices) or ``magenta``: the
-    style predictor's MobileNetV2 at its style layers, SWAG-smoothed as the loss uses it.
+    style predictor's MobileNetV2 at its style layers, smoothed as the loss sees them.
     """
 
     def __init__(self, style_image: np.ndarray | str | Path, loss_net: str = "random", size: int = 256,
