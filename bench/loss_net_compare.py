@@ -118,6 +118,7 @@ def run_one(args: argparse.Namespace, photo: str, painting: str, net: str, init:
             cv2.imwrite(str(Path(args.out) / f"{photo}_{painting}_arbitrary.png"),
                         cv2.cvtColor((start * 255).round().astype(np.uint8), cv2.COLOR_RGB2BGR))
     return {"photo": photo, "painting": painting, "net": net, "init": init, "iters": run.iterations, "stopped": run.stopped,
+            "style_weight": config.weights().style,
             "fid": round(fidelity(image, content, style), 3), "gram": round(judge(image, style), 4),
             "edges": round(edge_ssim(image, content), 3), "s_per_it": round(seconds / max(1, run.iterations), 3),
             "conv": converged_at(run.history), "start_fid": round(fidelity((start * 255).round().astype(np.uint8),
@@ -144,6 +145,22 @@ def sheet(folder: Path, pairs: list[str], columns: list[tuple[str, str]], target
     return target
 
 
+def table(paths: list[str]) -> str:
+    """A Markdown table of JSON lines from ``--json``: per loss network and start, the means over pairs."""
+    rows: dict[tuple[str, str], list[dict]] = {}
+    for path in paths:
+        for line in Path(path).read_text().splitlines():
+            row = json.loads(line)
+            rows.setdefault((row["net"], row["init"]), []).append(row)
+    out = ["| loss network | start | pairs | fid (start) | fid | gram (random VGG19) | edges | s/it | conv |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for (net, init), group in rows.items():
+        mean = {k: float(np.mean([r[k] for r in group])) for k in ("start_fid", "fid", "gram", "edges", "s_per_it", "conv")}
+        out.append(f"| {net} | {init} | {len(group)} | {mean['start_fid']:.2f} | **{mean['fid']:.2f}** | {mean['gram']:.4f} | "
+                   f"{mean['edges']:.2f} | {mean['s_per_it']:.2f} | {mean['conv']:.0f} |")
+    return "\n".join(out)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--pairs", default=",".join(PAIRS), help="photo:painting,... (file stems in ../shared/data)")
@@ -153,23 +170,23 @@ def main() -> None:
     p.add_argument("--iters", type=int, default=150)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--style-weight", type=float, default=10.0, help="for the VGG nets")
-    p.add_argument("--magenta-style-weight", type=float, default=None, help="default: the offline default")
+    p.add_argument("--magenta-style-weight", type=float, default=None, help="default: offline.py's default for magenta")
     p.add_argument("--magenta-content", type=lambda t: t.split(","), default=None)
     p.add_argument("--magenta-style", type=lambda t: t.split(","), default=None)
     p.add_argument("--magenta-smoothing", default=None, help="layer, positions or none")
     p.add_argument("--out", help="folder for the pictures")
     p.add_argument("--json", help="append one JSON line per run to this file")
+    p.add_argument("--table", nargs="+", help="print a Markdown table of these --json files and stop")
     p.add_argument("--sheet", help="write a side-by-side JPEG of the pictures in --out (one row per pair) and stop")
     args = p.parse_args()
+    if args.table:
+        print(table(args.table))
+        return
     if args.sheet:
         columns = [(f"{net}_{init}", f"{net} VGG19, {init} start" if net == "random" else f"{net}, {init} start")
                    for net in args.nets.split(",") for init in args.inits.split(",")]
         print(sheet(Path(args.out), args.pairs.split(","), columns, Path(args.sheet)))
         return
-    if args.magenta_style_weight is None:
-        from nstream.optimize.config import OfflineConfig
-
-        args.magenta_style_weight = OfflineConfig("", [], loss_net="magenta").style_weight
     if args.magenta_smoothing:
         import nstream.lossnet
 
@@ -181,8 +198,7 @@ def main() -> None:
             for init in args.inits.split(","):
                 row = run_one(args, photo, painting, net, init, judge)
                 row["variant"] = {"smoothing": args.magenta_smoothing, "content": args.magenta_content,
-                                  "style": args.magenta_style, "style_weight": row["net"] == "magenta" and
-                                  args.magenta_style_weight or args.style_weight}
+                                  "style": args.magenta_style}
                 print(json.dumps(row), flush=True)
                 if args.json:
                     with open(args.json, "a") as out:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from nstream.errors import NStreamError
-from nstream.optimize.losses import LossWeights, default_layers, default_style_weight
+from nstream.optimize.losses import LossWeights, default_layers, default_weights
 
 STILL_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 DEFAULT_SIZE = 512
@@ -35,7 +35,7 @@ class OfflineConfig:
     resume: bool = True
     max_frames: int | None = None  # frames to finish in this run, then stop
     content_weight: float = _WEIGHTS.content
-    style_weight: float | None = None  # default: the loss network's (default_style_weight)
+    style_weight: float | None = None  # default: the loss network's (default_weights)
     tv_weight: float = _WEIGHTS.tv
     content_layers: list[str] | None = None  # default: the loss network's (default_layers)
     style_layers: list[str] | None = None
@@ -50,7 +50,7 @@ class OfflineConfig:
     scales: int = 1
     seed: int = 0
     temporal_loss: bool = True
-    temporal_weight: float = _WEIGHTS.temporal
+    temporal_weight: float | None = None  # default: the loss network's (default_weights)
     long_term: list[int] = field(default_factory=lambda: [1])
     passes: int = 1
     pass_iters: int | None = None  # default: half the later-frame iterations
@@ -95,9 +95,11 @@ class OfflineConfig:
 
     def weights(self) -> LossWeights:
         """The loss weights, the temporal one 0 when the temporal loss is off."""
-        style = default_style_weight(self.loss_net) if self.style_weight is None else self.style_weight
+        defaults = default_weights(self.loss_net)
+        style = defaults.style if self.style_weight is None else self.style_weight
+        temporal = defaults.temporal if self.temporal_weight is None else self.temporal_weight
         return LossWeights(content=self.content_weight, style=style, tv=self.tv_weight,
-                           temporal=self.temporal_weight if self.temporal_loss else 0.0)
+                           temporal=temporal if self.temporal_loss else 0.0)
 
     def source_key(self, width: int, height: int) -> dict[str, Any]:
         """What identifies the decoded content frames: a changed input or size decodes again."""
