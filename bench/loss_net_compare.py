@@ -126,21 +126,30 @@ def run_one(args: argparse.Namespace, photo: str, painting: str, net: str, init:
 
 
 def sheet(folder: Path, pairs: list[str], columns: list[tuple[str, str]], target: Path, tile: int = 200) -> Path:
-    """A labelled grid: one row per pair (the photo first), one column per ``(file suffix, label)``."""
+    """A labelled grid: one row per pair (the photo and the painting first), one column per ``(file suffix, label)``."""
     from PIL import Image, ImageDraw
 
     label, gap = 22, 4
-    canvas = Image.new("RGB", ((tile + gap) * (len(columns) + 1) - gap, (tile + gap) * len(pairs) + label), "white")
-    draw = ImageDraw.Draw(canvas)
-    for c, text in enumerate(["photo", *[name for _, name in columns]]):
-        draw.text((c * (tile + gap) + 4, 4), text, fill="black")
-    for r, pair in enumerate(pairs):
+    rows = []
+    for pair in pairs:
         photo, painting = pair.split(":")
-        files = [DATA / "content" / f"{photo}.jpg", *[folder / f"{photo}_{painting}_{suffix}.png" for suffix, _ in columns]]
-        for c, path in enumerate(files):
-            image = Image.open(path).convert("RGB")
+        files = [DATA / "content" / f"{photo}.jpg", DATA / "styles" / f"{painting}.jpg",
+                 *[folder / f"{photo}_{painting}_{suffix}.png" for suffix, _ in columns]]
+        images = [Image.open(path).convert("RGB") for path in files]
+        for image in images:
             image.thumbnail((tile, tile))
-            canvas.paste(image, (c * (tile + gap), label + r * (tile + gap)))
+        images[1].thumbnail((tile, images[0].height))  # the painting no taller than the photo
+        rows.append(images)
+    heights = [max(image.height for image in row) for row in rows]
+    canvas = Image.new("RGB", ((tile + gap) * (len(columns) + 2) - gap, label + sum(heights) + gap * len(rows)), "white")
+    draw = ImageDraw.Draw(canvas)
+    for c, text in enumerate(["photo", "painting", *[name for _, name in columns]]):
+        draw.text((c * (tile + gap) + 4, 6), text, fill="black")
+    top = label
+    for row, height in zip(rows, heights, strict=True):
+        for c, image in enumerate(row):
+            canvas.paste(image, (c * (tile + gap), top))
+        top += height + gap
     canvas.save(target, quality=90)
     return target
 
@@ -161,6 +170,25 @@ def table(paths: list[str]) -> str:
     return "\n".join(out)
 
 
+def timing(args: argparse.Namespace, rounds: tuple[int, int] = (5, 25)) -> str:
+    """Seconds per iteration of each loss network on Tübingen / Starry Night, interleaved in one process:
+    each runs ``rounds[0]`` and ``rounds[1]`` iterations and the difference is timed, so set-up cancels."""
+    from nstream.optimize.config import OfflineConfig
+    from nstream.optimize.render import build_transfer, resolve_device
+
+    content, style = read(DATA / "content" / "tubingen.jpg", args.size), read(DATA / "styles" / "starry_night.jpg")
+    transfers = {net: build_transfer(OfflineConfig(content="", styles=[""], loss_net=net, threads=args.threads,
+                                                   early_stopping=0.0), [style], resolve_device("cpu"))
+                 for net in args.nets.split(",")}
+    seconds: dict[str, list[float]] = {net: [] for net in transfers}
+    for iterations in rounds:
+        for net, transfer in transfers.items():
+            started = time.perf_counter()
+            transfer.stylize(content, transfer.start_image(content, "content"), iterations)
+            seconds[net].append(time.perf_counter() - started)
+    return ", ".join(f"{net} {(s[1] - s[0]) / (rounds[1] - rounds[0]):.3f} s/it" for net, s in seconds.items())
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--pairs", default=",".join(PAIRS), help="photo:painting,... (file stems in ../shared/data)")
@@ -176,11 +204,15 @@ def main() -> None:
     p.add_argument("--magenta-smoothing", default=None, help="layer, positions or none")
     p.add_argument("--out", help="folder for the pictures")
     p.add_argument("--json", help="append one JSON line per run to this file")
+    p.add_argument("--time", action="store_true", help="only time an iteration of each --nets, interleaved")
     p.add_argument("--table", nargs="+", help="print a Markdown table of these --json files and stop")
     p.add_argument("--sheet", help="write a side-by-side JPEG of the pictures in --out (one row per pair) and stop")
     args = p.parse_args()
     if args.table:
         print(table(args.table))
+        return
+    if args.time:
+        print(f"{args.size} px, {args.threads} thread(s): {timing(args)}")
         return
     if args.sheet:
         columns = [(f"{net}_{init}", f"{net} VGG19, {init} start" if net == "random" else f"{net}, {init} start")
