@@ -88,18 +88,30 @@ def main() -> None:
         print(json.dumps({"net": "bundled distilled student", "style": student, **row}), flush=True)
         columns.append(("distilled student", outputs))
     if args.sheet:
-        from PIL import Image
+        write_sheet(photos[:3], columns, args.sheet)
 
-        tile, gap = 200, 4
-        rows = [[photo, *[outputs[i] for _, outputs in columns]] for i, photo in enumerate(photos[:3])]
-        canvas = Image.new("RGB", ((tile + gap) * len(rows[0]), (tile + gap) * len(rows)), "white")
-        for r, row in enumerate(rows):
-            for c, image in enumerate(row):
-                picture = Image.fromarray(image)
-                picture.thumbnail((tile, tile))
-                canvas.paste(picture, (c * (tile + gap), r * (tile + gap)))
-        canvas.save(args.sheet, quality=90)
-        print("columns:", ", ".join(["photo", *[name for name, _ in columns]]))
+
+def write_sheet(photos: list[np.ndarray], columns: list[tuple[str, list[np.ndarray]]], target: Path, tile: int = 200) -> None:
+    """Photo, then each network's picture of it, one row per photo, labelled columns."""
+    from PIL import Image, ImageDraw
+
+    label, gap = 22, 4
+    rows = [[Image.fromarray(photo), *[Image.fromarray(outputs[i]) for _, outputs in columns]]
+            for i, photo in enumerate(photos)]
+    for row in rows:
+        for picture in row:
+            picture.thumbnail((tile, tile))
+    heights = [max(picture.height for picture in row) for row in rows]
+    canvas = Image.new("RGB", ((tile + gap) * len(rows[0]) - gap, label + sum(heights) + gap * len(rows)), "white")
+    draw = ImageDraw.Draw(canvas)
+    for c, text in enumerate(["photo", *[name for name, _ in columns]]):
+        draw.text((c * (tile + gap) + 4, 6), text, fill="black")
+    top = label
+    for row, height in zip(rows, heights, strict=True):
+        for c, picture in enumerate(row):
+            canvas.paste(picture, (c * (tile + gap), top))
+        top += height + gap
+    canvas.save(target, quality=90)
 
 
 if __name__ == "__main__":
