@@ -125,11 +125,29 @@ def run_one(args: argparse.Namespace, photo: str, painting: str, net: str, init:
                                                                             content, style), 3)}
 
 
-def sheet(folder: Path, pairs: list[str], columns: list[tuple[str, str]], target: Path, tile: int = 200) -> Path:
-    """A labelled grid: one row per pair (the photo and the painting first), one column per ``(file suffix, label)``."""
+def grid(rows: list[list], labels: list[str], target: Path, tile: int = 200) -> Path:
+    """PIL images in a labelled grid, each fitted into ``tile`` x ``tile``, rows as tall as their tallest."""
     from PIL import Image, ImageDraw
 
     label, gap = 22, 4
+    heights = [max(image.height for image in row) for row in rows]
+    canvas = Image.new("RGB", ((tile + gap) * len(labels) - gap, label + sum(heights) + gap * len(rows)), "white")
+    draw = ImageDraw.Draw(canvas)
+    for c, text in enumerate(labels):
+        draw.text((c * (tile + gap) + 4, 6), text, fill="black")
+    top = label
+    for row, height in zip(rows, heights, strict=True):
+        for c, image in enumerate(row):
+            canvas.paste(image, (c * (tile + gap), top))
+        top += height + gap
+    canvas.save(target, quality=90)
+    return target
+
+
+def sheet(folder: Path, pairs: list[str], columns: list[tuple[str, str]], target: Path, tile: int = 200) -> Path:
+    """One row per pair (the photo and the painting first), one column per ``(file suffix, label)``."""
+    from PIL import Image
+
     rows = []
     for pair in pairs:
         photo, painting = pair.split(":")
@@ -140,18 +158,7 @@ def sheet(folder: Path, pairs: list[str], columns: list[tuple[str, str]], target
             image.thumbnail((tile, tile))
         images[1].thumbnail((tile, images[0].height))  # the painting no taller than the photo
         rows.append(images)
-    heights = [max(image.height for image in row) for row in rows]
-    canvas = Image.new("RGB", ((tile + gap) * (len(columns) + 2) - gap, label + sum(heights) + gap * len(rows)), "white")
-    draw = ImageDraw.Draw(canvas)
-    for c, text in enumerate(["photo", "painting", *[name for _, name in columns]]):
-        draw.text((c * (tile + gap) + 4, 6), text, fill="black")
-    top = label
-    for row, height in zip(rows, heights, strict=True):
-        for c, image in enumerate(row):
-            canvas.paste(image, (c * (tile + gap), top))
-        top += height + gap
-    canvas.save(target, quality=90)
-    return target
+    return grid(rows, ["photo", "painting", *[name for _, name in columns]], target, tile)
 
 
 def table(paths: list[str]) -> str:

@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 DATA = ROOT.parent / "shared" / "data"
 
-from loss_net_compare import GramJudge, edge_ssim, read  # noqa: E402
+from loss_net_compare import GramJudge, edge_ssim, grid, read  # noqa: E402
 
 
 def train(net: str, style: Path, out: Path, args: argparse.Namespace) -> float:
@@ -93,25 +93,14 @@ def main() -> None:
 
 def write_sheet(photos: list[np.ndarray], columns: list[tuple[str, list[np.ndarray]]], target: Path, tile: int = 200) -> None:
     """Photo, then each network's picture of it, one row per photo, labelled columns."""
-    from PIL import Image, ImageDraw
+    from PIL import Image
 
-    label, gap = 22, 4
     rows = [[Image.fromarray(photo), *[Image.fromarray(outputs[i]) for _, outputs in columns]]
             for i, photo in enumerate(photos)]
     for row in rows:
         for picture in row:
             picture.thumbnail((tile, tile))
-    heights = [max(picture.height for picture in row) for row in rows]
-    canvas = Image.new("RGB", ((tile + gap) * len(rows[0]) - gap, label + sum(heights) + gap * len(rows)), "white")
-    draw = ImageDraw.Draw(canvas)
-    for c, text in enumerate(["photo", *[name for name, _ in columns]]):
-        draw.text((c * (tile + gap) + 4, 6), text, fill="black")
-    top = label
-    for row, height in zip(rows, heights, strict=True):
-        for c, picture in enumerate(row):
-            canvas.paste(picture, (c * (tile + gap), top))
-        top += height + gap
-    canvas.save(target, quality=90)
+    grid(rows, ["photo", *[name for name, _ in columns]], target, tile)
 
 
 if __name__ == "__main__":
