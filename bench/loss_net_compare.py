@@ -94,9 +94,11 @@ def converged_at(history: list[float], share: float = 0.05) -> int:
 
 
 def run_one(args: argparse.Namespace, photo: str, painting: str, net: str, init: str, judge: GramJudge) -> dict:
+    import torch
+
     from nstream.models.fidelity import fidelity
     from nstream.optimize.config import OfflineConfig
-    from nstream.optimize.render import build_transfer, resolve_device
+    from nstream.optimize.render import build_transfer
 
     content_path, style_path = DATA / "content" / f"{photo}.jpg", DATA / "styles" / f"{painting}.jpg"
     content, style = read(content_path, args.size), read(style_path)
@@ -106,7 +108,7 @@ def run_one(args: argparse.Namespace, photo: str, painting: str, net: str, init:
                            style_weight=args.magenta_style_weight if magenta else args.style_weight,
                            content_layers=args.magenta_content if magenta else None,
                            style_layers=args.magenta_style if magenta else None)
-    transfer = build_transfer(config, [style], resolve_device("cpu"))
+    transfer = build_transfer(config, [style], torch.device("cpu"))
     start = transfer.start_image(content, init)
     started = time.perf_counter()
     image, run = transfer.stylize(content, start, args.iters)
@@ -180,12 +182,14 @@ def table(paths: list[str]) -> str:
 def timing(args: argparse.Namespace, rounds: tuple[int, int] = (5, 25)) -> str:
     """Seconds per iteration of each loss network on Tübingen / Starry Night, interleaved in one process:
     each runs ``rounds[0]`` and ``rounds[1]`` iterations and the difference is timed, so set-up cancels."""
+    import torch
+
     from nstream.optimize.config import OfflineConfig
-    from nstream.optimize.render import build_transfer, resolve_device
+    from nstream.optimize.render import build_transfer
 
     content, style = read(DATA / "content" / "tubingen.jpg", args.size), read(DATA / "styles" / "starry_night.jpg")
     transfers = {net: build_transfer(OfflineConfig(content="", styles=[""], loss_net=net, threads=args.threads,
-                                                   early_stopping=0.0), [style], resolve_device("cpu"))
+                                                   early_stopping=0.0), [style], torch.device("cpu"))
                  for net in args.nets.split(",")}
     seconds: dict[str, list[float]] = {net: [] for net in transfers}
     for iterations in rounds:

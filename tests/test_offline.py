@@ -126,7 +126,7 @@ def test_magenta_loss_net_from_a_stylized_start(tmp_path, capsys):
     network's picture: losses fall, and the start is the feed-forward stylization, not the photo."""
     from nstream.models.style_spec import PAINTINGS_DIR
     from nstream.optimize.config import OfflineConfig
-    from nstream.optimize.render import build_transfer, resolve_device
+    from nstream.optimize.render import build_transfer
 
     painting = PAINTINGS_DIR / "wave.jpg"
     content = save(tmp_path / "photo.png", texture(48, 64, seed=5))
@@ -138,7 +138,7 @@ def test_magenta_loss_net_from_a_stylized_start(tmp_path, capsys):
     assert cv2.imread(str(out)).shape == (48, 64, 3)
     config = OfflineConfig(content=str(content), styles=[str(painting)], loss_net="magenta", init="stylized")
     image = cv2.cvtColor(cv2.imread(str(content)), cv2.COLOR_BGR2RGB)
-    transfer = build_transfer(config, [image], resolve_device("cpu"))
+    transfer = build_transfer(config, [image], torch.device("cpu"))
     start = transfer.start_image(image, "stylized")
     assert start.shape == image.shape and np.abs(start - image / 255.0).mean() > 0.05  # a painted start, not the photo
 
