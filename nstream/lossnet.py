@@ -27,8 +27,8 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 LOSS_NETS = ("imagenet", "random", "magenta")
 VGG_NETS = ("imagenet", "random")
-# Magenta's MobileNetV2: content at 1/16 of the size (like VGG's relu4_2 at 1/8 of a twice-as-deep net),
-# style from the stem to 1/16 (docs/BENCHMARKS.md, "Offline with a loss network that knows images").
+# Magenta's MobileNetV2: content at 1/16 of the size, style from the stem (1/2) to 1/16; measured against
+# shallower and deeper choices (docs/BENCHMARKS.md, "Offline with a loss network that knows images").
 MAGENTA_CONTENT_LAYERS = ("block10",)
 MAGENTA_STYLE_LAYERS = ("stem", "block1", "block3", "block6", "block10", "block13")
 # SWAG smoothing (nstream.losses.swag) of the style features: measured off. MobileNetV2's activations reach
