@@ -181,14 +181,14 @@ def render_still(config: OfflineConfig, transfer: Any, image: np.ndarray, width:
 
     from nstream.colors import preserve_colors_uint8
     from nstream.optimize.report import summary
-    from nstream.optimize.transfer import resize
+    from nstream.optimize.transfer import fresh_start, resize
 
     content = resize(image, width, height)
     started = time.perf_counter()
     iterations = config.iters[0]
     with view(1, 1) as hooks:
         hooks.frame_started(0, 0, iterations)
-        start = transfer.start_image(content, config.init if config.init in ("random", "stylized") else "content")
+        start = transfer.start_image(content, fresh_start(config.init))
         result, run = transfer.stylize(content, start, iterations, on_step=hooks.step)
         report = FrameReport(0, 0, run.iterations, time.perf_counter() - started, run.terms, run.first_terms, run.stopped)
         hooks.frame_done(report)

@@ -22,6 +22,12 @@ from nstream.optimize.loop import OptimizeResult, StepFn, optimize
 from nstream.optimize.losses import GatysLoss, LossWeights, TemporalTarget
 
 INITS = ("content", "random", "stylized", "prev-warped")
+
+
+def fresh_start(init: str) -> str:
+    """The start of an image with no earlier result to warp (a still, a video's first frame): ``init``
+    itself, or the content for ``prev-warped``."""
+    return init if init in ("random", "stylized") else "content"
 MIN_SCALE_SIDE = 16
 
 

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from nstream.optimize.losses import long_term_weights
-from nstream.optimize.transfer import Temporal, Transfer
+from nstream.optimize.transfer import Temporal, Transfer, fresh_start
 from nstream.optimize.workfolder import FlowCache, WorkFolder, read_png, write_png
 
 WARPED_STARTS = ("prev-warped", "stylized")  # later frames start from the warped previous result
@@ -192,8 +192,7 @@ def _plan(work: WorkFolder, index: int, step: int, pass_index: int, span: tuple[
         d = settings.pass_blend * mask[..., None]
         return d * image + (1.0 - d) * own, temporal, settings.pass_iterations
     if not neighbours or index + step not in neighbours:
-        fresh = settings.init if settings.init in ("random", "stylized") else "content"
-        return transfer.start_image(content, fresh), temporal, settings.iterations_first
+        return transfer.start_image(content, fresh_start(settings.init)), temporal, settings.iterations_first
     if settings.start_from_prev:
         return result(pass_index, index + step).astype(np.float32) / 255.0, temporal, settings.iterations_rest
     if settings.init == "prev-warped" and closest is not None:
