@@ -19,9 +19,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
-from nstream.lossnet import MultiLayerEncoder, vgg_features  # noqa: E402
+from nstream.lossnet import build_encoder  # noqa: E402
 from nstream.models.checkpoints import load_style_model  # noqa: E402
-from nstream.train import CONTENT_LAYER, STYLE_LAYERS, TrainingLoss, list_images, load_rgb  # noqa: E402
+from nstream.train import TrainingLoss, list_images, load_rgb, training_layers  # noqa: E402
 
 
 def main() -> None:
@@ -35,11 +35,12 @@ def main() -> None:
     images = [load_rgb(p, args.size) for p in list_images(args.images)[: args.count]]
     for path in args.models:
         model, meta = load_style_model(path)
-        features = vgg_features("vgg16", meta.get("loss_net", "random"), seed=meta.get("seed", 0))
-        encoder = MultiLayerEncoder(features, [CONTENT_LAYER, *STYLE_LAYERS])
+        content_layers, style_layers = training_layers(meta.get("loss_net", "random"))
+        encoder = build_encoder(meta.get("loss_net", "random"), [*content_layers, *style_layers], "vgg16",
+                                seed=meta.get("seed", 0))
         style = load_rgb(args.style_image, meta.get("style_size", 256))
         weights = meta.get("weights", {"content": 1.0, "style": 5.0, "tv": 0.0})
-        criterion = TrainingLoss(encoder, style, weights)
+        criterion = TrainingLoss(encoder, style, weights, content_layers, style_layers)
         totals = {"content": 0.0, "style": 0.0}
         with torch.no_grad():
             for image in images:

@@ -29,6 +29,30 @@ def gram_matrix(features: torch.Tensor) -> torch.Tensor:
     return flat @ flat.transpose(1, 2) / (c * h * w)
 
 
+SMOOTHING = ("layer", "positions", "layer-t", "positions-t", "none")
+
+
+def swag(features: torch.Tensor, over: str = "layer") -> torch.Tensor:
+    """Activation smoothing (SWAG, Wang et al. CVPR 2021): a softmax over each image's layer response,
+    ``over`` the whole layer (channels and positions) or each channel's positions, scaled by the
+    count so the mean is 1; ``-t``: the response first divided by its standard deviation (a
+    temperature, for networks whose activations reach tens). Networks other than VGG (here
+    MobileNetV2) have a few huge, peaky activations that would own every Gram entry."""
+    if over == "none":
+        return features
+    n, c = features.shape[:2]
+    flat = features.reshape(n, -1) if over.startswith("layer") else features.reshape(n, c, -1)
+    if over.endswith("-t"):
+        flat = flat / flat.std(dim=-1, keepdim=True).clamp_min(1e-6)
+    return (torch.softmax(flat, dim=-1) * flat.shape[-1]).reshape(features.shape)
+
+
+def style_gram(features: torch.Tensor, smooth: str | None = None) -> torch.Tensor:
+    """The Gram matrix a style term compares: of the SWAG-smoothed features where the encoder asks
+    (``smooth``: how, see :func:`swag`)."""
+    return gram_matrix(swag(features, smooth) if smooth else features)
+
+
 def content_energy(target: torch.Tensor) -> torch.Tensor:
     """The mean squared content feature, the content term's denominator."""
     return target.pow(2).mean() + EPS
@@ -62,11 +86,12 @@ def style_grams(encoder: nn.Module, images: Sequence[torch.Tensor], blend: Seque
                 layers: Sequence[str]) -> dict[str, torch.Tensor]:
     """Gram targets per style layer, blended across style images by ``blend`` (which sums to 1)."""
     targets: dict[str, torch.Tensor] = {}
+    smooth = getattr(encoder, "smooth_style", None)
     with torch.no_grad():
         for image, weight in zip(images, blend, strict=True):
             features = encoder(image)
             for layer in layers:
-                gram = weight * gram_matrix(features[layer])
+                gram = weight * style_gram(features[layer], smooth)
                 targets[layer] = targets[layer] + gram if layer in targets else gram
     return targets
 
@@ -116,7 +141,8 @@ class PerceptualLoss(nn.Module):
         features = self.encoder(x)
         content_term = sum(content_loss(features[layer], target, energies[layer])
                            for layer, target in targets.items()) / max(1, len(targets))
-        style_term = sum(style_loss(gram_matrix(features[layer]), target, self.style_energy[layer])
+        smooth = getattr(self.encoder, "smooth_style", None)
+        style_term = sum(style_loss(style_gram(features[layer], smooth), target, self.style_energy[layer])
                          for layer, target in self.style_targets.items()) / max(1, len(self.style_targets))
         terms = {"content": content_term, "style": style_term}
         if tv:

@@ -1,14 +1,21 @@
-"""VGG loss networks: ImageNet weights the standard way, or a seeded random VGG.
+"""Loss networks: ImageNet VGG the standard way, a seeded random VGG, or Magenta's MobileNetV2.
 
-Training (VGG16) and the offline optimizer (VGG19) both read features through
-:class:`MultiLayerEncoder`, which runs the network once and only as deep as the deepest layer
-asked for. Without ImageNet weights (no internet here), ``random`` builds a seeded,
-Kaiming-initialized VGG with average pooling: random deep features still carry texture
-statistics, so Gram-matrix style losses on them transfer style recognisably.
+Training, the offline optimizer and ``eval`` read features through :class:`MultiLayerEncoder`,
+which runs the network once and only as deep as the deepest layer asked for; :func:`build_encoder`
+makes one for any ``--loss-net``:
+
+- ``imagenet``: torchvision's VGG weights (a download no machine here can make);
+- ``random``: a seeded, Kaiming-initialized VGG with average pooling: random deep features still
+  carry texture statistics, so Gram-matrix style losses on them transfer style recognisably;
+- ``magenta``: the MobileNetV2 inside Magenta's style predictor (trained from ImageNet, then to
+  describe paintings; Apache-2.0, shipped), its inverted-residual blocks named ``block1`` ..
+  ``block17`` after the stem (``stem``). SWAG activation smoothing (Wang et al. CVPR 2021,
+  :func:`nstream.losses.swag`) is built in and measured, and off by default (``MAGENTA_SMOOTHING``).
 """
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import torch
@@ -18,7 +25,16 @@ from nstream.errors import NStreamError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-LOSS_NETS = ("imagenet", "random")
+LOSS_NETS = ("imagenet", "random", "magenta")
+VGG_NETS = ("imagenet", "random")
+# Magenta's MobileNetV2: content at 1/16 of the size, style from the stem (1/2) to 1/16; measured against
+# shallower and deeper choices (docs/BENCHMARKS.md, "Offline with a loss network that knows images").
+MAGENTA_CONTENT_LAYERS = ("block10",)
+MAGENTA_STYLE_LAYERS = ("stem", "block1", "block3", "block6", "block10", "block13")
+# SWAG smoothing (nstream.losses.swag) of the style features: measured off. MobileNetV2's activations reach
+# tens, so a softmax over them saturates and the style gradients vanish; with a temperature it keeps the
+# photo and loses the painting (docs/BENCHMARKS.md). None: plain Gram matrices.
+MAGENTA_SMOOTHING: str | None = None
 
 
 def _layer_names(features: nn.Sequential) -> list[str]:
@@ -83,8 +99,8 @@ def vgg_features(
     ``weights_file`` is a torchvision VGG state dict (full model or features only), loaded
     with ``weights_only=True`` so a model file can never run code.
     """
-    if loss_net not in LOSS_NETS:
-        raise NStreamError(f"unknown --loss-net {loss_net!r}: choose one of {', '.join(LOSS_NETS)}")
+    if loss_net not in VGG_NETS:
+        raise NStreamError(f"unknown VGG --loss-net {loss_net!r}: choose one of {', '.join(VGG_NETS)}")
     if weights_file is not None:
         path = Path(weights_file)
         if not path.is_file():
@@ -113,29 +129,66 @@ def vgg_features(
 
 
 class MultiLayerEncoder(nn.Module):
-    """Runs a VGG once, truncated after the deepest requested layer, returning those layers.
+    """Runs a network once, truncated after the deepest requested layer, returning those layers.
 
-    Input: RGB in [0, 1], NCHW. ImageNet normalization happens inside.
+    Input: RGB in [0, 1], NCHW. ``features`` is a VGG ``features`` stack (its layers named
+    conv1_1, relu1_1, ...) or named stages; ``normalize``: ImageNet mean/std first (VGG's input).
+    ``smooth_style`` tells the style losses how to smooth these features before their Gram matrices
+    (:func:`nstream.losses.swag`; None: not at all).
     """
 
-    def __init__(self, features: nn.Sequential, layers: list[str]) -> None:
+    def __init__(self, features: nn.Sequential | list[tuple[str, nn.Module]], layers: list[str],
+                 normalize: bool = True, smooth_style: str | None = None, kind: str = "VGG") -> None:
         super().__init__()
-        names = _layer_names(features)
+        if isinstance(features, nn.Sequential):
+            names, modules = _layer_names(features), list(features)
+        else:
+            names, modules = [name for name, _ in features], [module for _, module in features]
         unknown = [name for name in layers if name not in names]
         if unknown:
-            raise NStreamError(f"unknown VGG layer {unknown[0]!r}; known: {', '.join(names)}")
+            raise NStreamError(f"unknown {kind} layer {unknown[0]!r}; known: {', '.join(names)}")
         depth = max(names.index(name) for name in layers) + 1
-        self.features = nn.Sequential(*list(features)[:depth])
+        self.features = nn.Sequential(*modules[:depth])
         self.names = names[:depth]
         self.wanted = set(layers)
+        self.normalize = normalize
+        self.smooth_style = smooth_style
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        x = (x - self.mean) / self.std
+        if self.normalize:
+            x = (x - self.mean) / self.std
         out = {}
         for name, module in zip(self.names, self.features, strict=True):
             x = module(x)
             if name in self.wanted:
                 out[name] = x
         return out
+
+
+def magenta_stages() -> list[tuple[str, nn.Module]]:
+    """The style predictor's MobileNetV2 as named stages (``stem``, ``block1`` .. ``block17``), frozen.
+
+    It takes pixels in [0, 1] (the predictor divides its 0..255 input by 255 before the stem).
+    """
+    from nstream.models.style_spec import pretrained
+
+    predictor = copy.deepcopy(pretrained("magenta_predictor")[0])  # the shared predictor stays where it is
+    stages = [("stem", predictor.stem)] + [(f"block{i + 1}", block) for i, block in enumerate(predictor.blocks)]
+    for _, module in stages:
+        module.eval()
+        for p in module.parameters():
+            p.requires_grad_(False)
+    return stages
+
+
+def build_encoder(loss_net: str, layers: list[str], arch: str = "vgg19", weights_file: str | Path | None = None,
+                  seed: int = 0) -> MultiLayerEncoder:
+    """The multi-layer encoder for ``--loss-net`` (``arch``: the VGG, vgg16 or vgg19, for the VGG nets)."""
+    if loss_net == "magenta":
+        if weights_file is not None:
+            raise NStreamError("--vgg-weights is for the VGG loss networks, not --loss-net magenta: pick one")
+        return MultiLayerEncoder(magenta_stages(), layers, normalize=False, smooth_style=MAGENTA_SMOOTHING,
+                                 kind="MobileNetV2")
+    return MultiLayerEncoder(vgg_features(arch, loss_net, weights_file, seed=seed), layers)

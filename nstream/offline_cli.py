@@ -72,14 +72,15 @@ def build_parser() -> argparse.ArgumentParser:
     loss.add_argument("-w", "--content_weight", "--content-weight", type=non_negative, default=d.content_weight,
                       help="how strongly the result keeps the content's features")
     loss.add_argument("-y", "--style_weight", "--style-weight", type=non_negative, default=d.style_weight,
-                      help="how strongly it takes the style's Gram statistics (relative errors: the weight means the same "
-                           "at any size and with either loss network)")
+                      help="how strongly it takes the style's Gram statistics (default: 10 on the VGG19s, 100 on magenta; "
+                           "relative errors: a weight means the same at any size and on either VGG19)")
     loss.add_argument("--tv-weight", "--tv_weight", type=non_negative, default=d.tv_weight,
                       help="total-variation smoothing against high-frequency noise")
     loss.add_argument("--content-layers", type=names, default=d.content_layers, metavar="L1,L2",
-                      help="VGG19 layers for the content loss")
+                      help="loss-network layers for the content loss (default: relu4_2 on the VGG19s, block10 on magenta)")
     loss.add_argument("--style-layers", type=names, default=d.style_layers, metavar="L1,L2",
-                      help="VGG19 layers for the style loss")
+                      help="loss-network layers for the style loss (default: relu1_1,relu2_1,relu3_1,relu4_1,relu5_1 on "
+                           "the VGG19s, stem,block1,block3,block6,block10,block13 on magenta)")
     loss.add_argument("--style-scale", type=float, default=d.style_scale,
                       help="style image size relative to the output's longest side: smaller gives finer brush strokes")
     loss.add_argument("--preserve-colors", "--preserve_colors", action=bool_opt, default=d.preserve_colors,
@@ -95,8 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="stop a frame when the loss falls by less than this fraction per iteration (mean over the "
                           "last 10); 0 always runs all iterations")
     opt.add_argument("-I", "--target_start", "--init", choices=INITS, default=d.init,
-                     help="start image: the content, seeded noise, or (video frames after the first) the previous result "
-                          "warped by the optical flow, the content filling where the flow is unreliable")
+                     help="start image: the content, seeded noise, the arbitrary-style network's picture of the content "
+                          "with the same painting(s) (stylized), or (video frames after the first) the previous result "
+                          "warped by the optical flow, the content (stylized: that picture) filling where the flow is "
+                          "unreliable")
     opt.add_argument("-p", "--start_from_prev", "--start-from-prev", action=bool_opt, default=d.start_from_prev,
                      help="start each video frame from the previous result as it is, not warped (for footage where the "
                           "flow fails)")
@@ -107,7 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     video.add_argument("-T", "--temporal_loss", "--temporal-loss", action=bool_opt, default=d.temporal_loss,
                        help="penalize changes from the warped earlier results where the flow is reliable")
     video.add_argument("-W", "--temporal_weight", "--temporal-weight", type=non_negative, default=d.temporal_weight,
-                       help="weight of the temporal loss")
+                       help="weight of the temporal loss (default: 50 on the VGG19s, 500 on magenta: five times the "
+                            "style weight on either)")
     video.add_argument("--long-term", type=int_list, default=d.long_term, metavar="J1,J2",
                        help="earlier frames the temporal loss looks back to, e.g. 1,2,4 (Ruder's long-term consistency); "
                             "each pixel counts only for the closest frame where it is visible")
@@ -129,7 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     net = p.add_argument_group("loss network and device")
     net.add_argument("--loss-net", choices=LOSS_NETS, default=d.loss_net,
                      help="imagenet: torchvision's VGG19 weights (downloaded once, or --vgg-weights); random: a seeded "
-                          "random VGG19 with average pooling (no download; still transfers style)")
+                          "random VGG19 with average pooling (no download; still transfers style); magenta: the "
+                          "MobileNetV2 of Magenta's style predictor (shipped, trained from ImageNet)")
     net.add_argument("--vgg-weights", help="a torchvision VGG19 state dict file to use instead of downloading")
     net.add_argument("--device", default=d.device, help="auto (CUDA when present), cpu, cuda or cuda:N")
     net.add_argument("--threads", type=positive_int,

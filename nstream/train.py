@@ -24,7 +24,7 @@ from nstream.cli_args import Parser
 from nstream.devices import pick_device
 from nstream.errors import NStreamError
 from nstream.losses import PerceptualLoss, style_grams
-from nstream.lossnet import LOSS_NETS, MultiLayerEncoder, vgg_features
+from nstream.lossnet import LOSS_NETS
 from nstream.media.formats import IMAGE_SUFFIXES
 from nstream.models.architectures import ARCHITECTURES
 from nstream.models.checkpoints import save_style
@@ -131,7 +131,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--name", help="style name stored in the checkpoint (default: the style file's stem)")
     parser.add_argument("--arch", default="johnson", choices=sorted(ARCHITECTURES))
     parser.add_argument("--loss-net", default="imagenet", choices=LOSS_NETS,
-                        help="imagenet: torchvision VGG16 weights; random: seeded random VGG16 (no download)")
+                        help="imagenet: torchvision VGG16 weights; random: seeded random VGG16 (no download); magenta: the "
+                             "MobileNetV2 of Magenta's style predictor (shipped, trained from ImageNet)")
     parser.add_argument("--vgg-weights", help="local VGG16 state dict instead of torchvision's download")
     parser.add_argument("--image-size", type=int, default=256, help="training crop size")
     parser.add_argument("--style-size", type=int, default=256, help="longest side of the style image")
@@ -168,11 +169,8 @@ def train(args: argparse.Namespace, progress: bool = True,
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
     files = list_images(args.data)
-    style = load_rgb(args.style, args.style_size).to(device)
-    features = vgg_features("vgg16", args.loss_net, args.vgg_weights, seed=args.seed)
-    encoder = MultiLayerEncoder(features, [CONTENT_LAYER, *STYLE_LAYERS]).to(device)
     weights = {"content": args.content_weight, "style": args.style_weight, "tv": args.tv_weight}
-    criterion = TrainingLoss(encoder, style, weights)
+    criterion = training_loss(args, weights, device)
     model, arch = initial_model(args.init, args.arch)
     model = model.to(device).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
@@ -185,19 +183,7 @@ def train(args: argparse.Namespace, progress: bool = True,
     batches = random_crops(files, args.image_size, args.batch_size, rng)
     if step == 0 and args.identity_steps and not args.init:
         _identity_warmup(model, batches, args.identity_steps, args.lr, device, progress)
-    meta = {
-        "name": args.name or Path(args.style).stem,
-        "style_image": Path(args.style).name,
-        "loss_net": "file" if args.vgg_weights else args.loss_net,
-        "trained_on": str(Path(args.data).name),
-        "image_size": args.image_size,
-        "style_size": args.style_size,
-        "batch_size": args.batch_size,
-        "weights": weights,
-        "seed": args.seed,
-        "stability_weight": args.stability_weight,
-        **({"init": args.init} if args.init else {}),
-    }
+    meta = checkpoint_meta(args, weights)
     use_amp = device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     terms: dict[str, float] = {}
@@ -227,6 +213,43 @@ def train(args: argparse.Namespace, progress: bool = True,
                 _save_preview(output, out.with_name(f"{out.stem}.preview-{step:06d}.png"))
     seconds = time.perf_counter() - start
     return {"steps": step, "losses": terms, "seconds_per_step": seconds / max(1, step - first_step)}
+
+
+def training_layers(loss_net: str) -> tuple[list[str], list[str]]:
+    """(content layers, style layers) of the training loss: VGG16's (Johnson et al.), or MobileNetV2's."""
+    from nstream.lossnet import MAGENTA_CONTENT_LAYERS, MAGENTA_STYLE_LAYERS
+
+    if loss_net == "magenta":
+        return list(MAGENTA_CONTENT_LAYERS), list(MAGENTA_STYLE_LAYERS)
+    return [CONTENT_LAYER], list(STYLE_LAYERS)
+
+
+def training_loss(args: argparse.Namespace, weights: dict[str, float], device: torch.device) -> TrainingLoss:
+    """The loss network of ``--loss-net`` and the style image's targets, on ``device``."""
+    from nstream.lossnet import build_encoder
+
+    style = load_rgb(args.style, args.style_size).to(device)
+    content_layers, style_layers = training_layers(args.loss_net)
+    encoder = build_encoder(args.loss_net, [*content_layers, *style_layers], "vgg16", args.vgg_weights,
+                            seed=args.seed).to(device)
+    return TrainingLoss(encoder, style, weights, content_layers, style_layers)
+
+
+def checkpoint_meta(args: argparse.Namespace, weights: dict[str, float]) -> dict[str, Any]:
+    """What a trained checkpoint records of its recipe."""
+    return {
+        "name": args.name or Path(args.style).stem,
+        "style_image": Path(args.style).name,
+        "loss_net": "file" if args.vgg_weights else args.loss_net,
+        "trained_on": str(Path(args.data).name),
+        "image_size": args.image_size,
+        "style_size": args.style_size,
+        "batch_size": args.batch_size,
+        "weights": weights,
+        "seed": args.seed,
+        "stability_weight": args.stability_weight,
+        **({"init": args.init} if args.init else {}),
+    }
 
 
 def report_step(step: int, losses: dict[str, torch.Tensor], on_step: Callable[[int, dict[str, float]], None] | None,

@@ -266,6 +266,17 @@ def test_training_lowers_the_loss_and_resumes(arch: str, tiny_data: tuple[Path, 
     assert load_style_model(out)[1]["steps"] == 15
 
 
+def test_training_with_the_magenta_loss_net(tiny_data: tuple[Path, Path], tmp_path: Path) -> None:
+    from nstream.train import train
+
+    data, style = tiny_data
+    totals: list[float] = []
+    args = train_args(data, style, tmp_path / "m.pth", "lite", 10, loss_net="magenta", style_weight=10)
+    train(args, progress=False, on_step=lambda s, t: totals.append(t["total"]))
+    assert np.mean(totals[-3:]) < np.mean(totals[:3]), totals
+    assert load_style_model(tmp_path / "m.pth")[1]["loss_net"] == "magenta"
+
+
 def test_stability_term_is_trained_and_reported(tiny_data: tuple[Path, Path], tmp_path: Path) -> None:
     from nstream.train import train
 

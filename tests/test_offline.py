@@ -123,6 +123,28 @@ def test_two_styles_blend_preserve_colors_and_scales(tmp_path, style, capsys):
     assert np.abs(styled[..., 1:].astype(int) - original[..., 1:]).mean() < 3  # colours kept, within rounding
 
 
+def test_magenta_loss_net_from_a_stylized_start(tmp_path, capsys):
+    """The style predictor's MobileNetV2 as the loss network, started from the arbitrary-style
+    network's picture: losses fall, and the start is the feed-forward stylization, not the photo."""
+    from nstream.models.style_spec import PAINTINGS_DIR
+    from nstream.optimize.config import OfflineConfig
+    from nstream.optimize.render import build_transfer
+
+    painting = PAINTINGS_DIR / "wave.jpg"
+    content = save(tmp_path / "photo.png", texture(48, 64, seed=5))
+    out = tmp_path / "magenta.png"
+    result = run(build_parser().parse_args(["-c", str(content), "-s", str(painting), "-o", str(out), "-z", "64", "-i", "15",
+                                            "--loss-net", "magenta", "-I", "stylized", "--threads", "1", "--no-progress",
+                                            "-e", "0"]))
+    assert result["terms"]["total"] < result["first_terms"]["total"], result
+    assert cv2.imread(str(out)).shape == (48, 64, 3)
+    config = OfflineConfig(content=str(content), styles=[str(painting)], loss_net="magenta", init="stylized")
+    image = cv2.cvtColor(cv2.imread(str(content)), cv2.COLOR_BGR2RGB)
+    transfer = build_transfer(config, [image], torch.device("cpu"))
+    start = transfer.start_image(image, "stylized")
+    assert start.shape == image.shape and np.abs(start - image / 255.0).mean() > 0.05  # a painted start, not the photo
+
+
 # -- video ---------------------------------------------------------------------------------------
 
 @pytest.mark.slow
@@ -312,6 +334,8 @@ def test_gif_input(tmp_path, style):
     (["-o", "{tmp}/out.xyz"], ["unsupported output type"]),
     (["--device", "cuda"] if not torch.cuda.is_available() else ["--device", "tpu"], ["device"]),
     (["--loss-net", "imagenet", "--vgg-weights", "{tmp}/none.pth"], ["weights file not found"]),
+    (["--loss-net", "magenta", "--vgg-weights", "{tmp}/none.pth"], ["contradict"]),
+    (["--loss-net", "magenta", "--style-layers", "relu1_1"], ["unknown mobilenetv2 layer", "relu1_1"]),
 ])
 def test_bad_input_is_one_error_line(tmp_path, style, capsys, extra, fragments):
     content = save(tmp_path / "photo.png", texture(24, 24))

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from nstream.errors import NStreamError
-from nstream.optimize.losses import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, LossWeights
+from nstream.optimize.losses import LossWeights, default_layers, default_weights
 
 DEFAULT_SIZE = 512
 _WEIGHTS = LossWeights()
@@ -34,10 +34,10 @@ class OfflineConfig:
     resume: bool = True
     max_frames: int | None = None  # frames to finish in this run, then stop
     content_weight: float = _WEIGHTS.content
-    style_weight: float = _WEIGHTS.style
+    style_weight: float | None = None  # default: the loss network's (default_weights)
     tv_weight: float = _WEIGHTS.tv
-    content_layers: list[str] = field(default_factory=lambda: list(DEFAULT_CONTENT_LAYERS))
-    style_layers: list[str] = field(default_factory=lambda: list(DEFAULT_STYLE_LAYERS))
+    content_layers: list[str] | None = None  # default: the loss network's (default_layers)
+    style_layers: list[str] | None = None
     style_scale: float = 1.0
     preserve_colors: bool = False
     iters: tuple[int, int] = (500, 250)  # stills and first frames, later frames
@@ -49,7 +49,7 @@ class OfflineConfig:
     scales: int = 1
     seed: int = 0
     temporal_loss: bool = True
-    temporal_weight: float = _WEIGHTS.temporal
+    temporal_weight: float | None = None  # default: the loss network's (default_weights)
     long_term: list[int] = field(default_factory=lambda: [1])
     passes: int = 1
     pass_iters: int | None = None  # default: half the later-frame iterations
@@ -57,7 +57,7 @@ class OfflineConfig:
     style_from_prev: bool = False
     flow: str = "dis"
     mask: str = "loose"
-    loss_net: str = "imagenet"
+    loss_net: str = "magenta"  # measured: closer to the painting, 8x cheaper per iteration (docs/BENCHMARKS.md)
     vgg_weights: str | None = None
     device: str = "auto"
     threads: int | None = None
@@ -82,15 +82,23 @@ class OfflineConfig:
             raise NStreamError(f"--long-term {','.join(map(str, self.long_term))} must include 1 (the previous frame)")
         if self.learning_rate is not None and not self.learning_rate > 0:
             raise NStreamError(f"--learning-rate {self.learning_rate} must be positive")
-        if self.vgg_weights and self.loss_net == "random":
-            raise NStreamError("--vgg-weights and --loss-net random contradict each other: pick one")
+        if self.vgg_weights and self.loss_net != "imagenet":
+            raise NStreamError(f"--vgg-weights and --loss-net {self.loss_net} contradict each other: pick one")
         if self.crf is not None and not 0 <= self.crf <= 51:
             raise NStreamError(f"--crf {self.crf} is out of range: use 0 (lossless) to 51")
 
+    def layers(self) -> tuple[list[str], list[str]]:
+        """(content layers, style layers): the ones asked for, else the loss network's defaults."""
+        content, style = default_layers(self.loss_net)
+        return list(self.content_layers or content), list(self.style_layers or style)
+
     def weights(self) -> LossWeights:
         """The loss weights, the temporal one 0 when the temporal loss is off."""
-        return LossWeights(content=self.content_weight, style=self.style_weight, tv=self.tv_weight,
-                           temporal=self.temporal_weight if self.temporal_loss else 0.0)
+        defaults = default_weights(self.loss_net)
+        style = defaults.style if self.style_weight is None else self.style_weight
+        temporal = defaults.temporal if self.temporal_weight is None else self.temporal_weight
+        return LossWeights(content=self.content_weight, style=style, tv=self.tv_weight,
+                           temporal=temporal if self.temporal_loss else 0.0)
 
     def source_key(self, width: int, height: int) -> dict[str, Any]:
         """What identifies the decoded content frames: a changed input or size decodes again."""
@@ -126,7 +134,7 @@ def _check_counts(config: OfflineConfig) -> None:
     if not config.styles:
         raise NStreamError("no style image: give at least one with -s/--style")
     negative = [name for name in ("content_weight", "style_weight", "tv_weight", "temporal_weight", "early_stopping")
-                if not getattr(config, name) >= 0]
+                if getattr(config, name) is not None and not getattr(config, name) >= 0]
     if negative:
         raise NStreamError(f"{negative[0]} must be 0 or more, got {getattr(config, negative[0])}")
 

@@ -20,6 +20,15 @@ DEFAULT_CONTENT_LAYERS = ("relu4_2",)
 DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
 
+def default_layers(loss_net: str) -> tuple[list[str], list[str]]:
+    """(content layers, style layers) of the optimizer for a ``--loss-net``: VGG19's, or MobileNetV2's."""
+    from nstream.lossnet import MAGENTA_CONTENT_LAYERS, MAGENTA_STYLE_LAYERS
+
+    if loss_net == "magenta":
+        return list(MAGENTA_CONTENT_LAYERS), list(MAGENTA_STYLE_LAYERS)
+    return list(DEFAULT_CONTENT_LAYERS), list(DEFAULT_STYLE_LAYERS)
+
+
 @dataclass(frozen=True)
 class LossWeights:
     """How much each term counts; content 1 is the reference."""
@@ -28,6 +37,16 @@ class LossWeights:
     style: float = 10.0
     tv: float = 1.0
     temporal: float = 50.0
+
+
+# MobileNetV2's style terms pull less per unit than VGG19's: its weights are 10x the VGG19s', the
+# temporal one too, so the balance of style and steadiness stays (docs/BENCHMARKS.md).
+MAGENTA_WEIGHTS = LossWeights(content=1.0, style=100.0, tv=1.0, temporal=500.0)
+
+
+def default_weights(loss_net: str) -> LossWeights:
+    """The optimizer's loss weights for a ``--loss-net`` (content 1 is the reference)."""
+    return MAGENTA_WEIGHTS if loss_net == "magenta" else LossWeights()
 
 
 @dataclass

@@ -58,27 +58,43 @@ def transfer_settings(config: OfflineConfig) -> Any:
     """The per-frame optimization settings (:class:`~.transfer.TransferSettings`) of a config."""
     from nstream.optimize.transfer import TransferSettings
 
-    return TransferSettings(content_layers=config.content_layers, style_layers=config.style_layers,
-                            weights=config.weights(), optimizer=config.optimizer, lr=config.learning_rate,
-                            tolerance=config.early_stopping, scales=config.scales, style_scale=config.style_scale,
-                            seed=config.seed)
+    content_layers, style_layers = config.layers()
+    return TransferSettings(content_layers=content_layers, style_layers=style_layers, weights=config.weights(),
+                            optimizer=config.optimizer, lr=config.learning_rate, tolerance=config.early_stopping,
+                            scales=config.scales, style_scale=config.style_scale, seed=config.seed)
 
 
 def build_transfer(config: OfflineConfig, styles: list[np.ndarray], device: Any) -> Any:
     """The loss network and style targets for ``config`` (a :class:`~.transfer.Transfer`), seeded."""
     import torch
 
-    from nstream.lossnet import MultiLayerEncoder, vgg_features
+    from nstream.lossnet import build_encoder
     from nstream.optimize.transfer import Transfer
 
     if config.threads:
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
-    features = vgg_features("vgg19", config.loss_net, config.vgg_weights, seed=config.seed)
-    layers = list(dict.fromkeys(config.content_layers + config.style_layers))
-    encoder = MultiLayerEncoder(features, layers)
+    settings = transfer_settings(config)
+    layers = list(dict.fromkeys(list(settings.content_layers) + list(settings.style_layers)))
+    encoder = build_encoder(config.loss_net, layers, "vgg19", config.vgg_weights, seed=config.seed)
     blend = config.style_blend_weights or [1.0] * len(styles)
-    return Transfer(encoder, styles, blend, transfer_settings(config), device)
+    feed_forward = feed_forward_stylizer(config.styles, blend) if config.init == "stylized" else None
+    return Transfer(encoder, styles, blend, settings, device, feed_forward)
+
+
+def feed_forward_stylizer(styles: list[str], blend: list[float]) -> Callable[[np.ndarray], np.ndarray]:
+    """Magenta's arbitrary-style network with the painting(s) (their style vectors blended by ``blend``):
+    image -> stylized image of the same size, the ``--init stylized`` start."""
+    from nstream.engines import TorchEngine
+    from nstream.models.style_spec import load_style
+    from nstream.stylizer import Stylizer
+
+    for path in styles:
+        if any(mark in Path(path).name for mark in ":+"):
+            raise NStreamError(f"--init stylized cannot name the painting {path}: rename it without ':' or '+'")
+    spec = "+".join(f"{path}:{weight}" for path, weight in zip(styles, blend, strict=True))
+    style = load_style(spec if len(styles) > 1 else styles[0])
+    return Stylizer(TorchEngine(style.model, device="cpu", precision="fp32"), style=style.vector, dark_guard=False)
 
 
 @dataclass
@@ -149,14 +165,14 @@ def render_still(config: OfflineConfig, transfer: Any, image: np.ndarray, width:
 
     from nstream.colors import preserve_colors_uint8
     from nstream.optimize.report import summary
-    from nstream.optimize.transfer import resize
+    from nstream.optimize.transfer import fresh_start, resize
 
     content = resize(image, width, height)
     started = time.perf_counter()
     iterations = config.iters[0]
     with view(1, 1) as hooks:
         hooks.frame_started(0, 0, iterations)
-        start = transfer.start_image(content, "random" if config.init == "random" else "content")
+        start = transfer.start_image(content, fresh_start(config.init))
         result, run = transfer.stylize(content, start, iterations, on_step=hooks.step)
         report = FrameReport(0, 0, run.iterations, time.perf_counter() - started, run.terms, run.first_terms, run.stopped)
         hooks.frame_done(report)
@@ -214,12 +230,13 @@ class VideoJob:
 
     def open_flows(self) -> Any:
         """The flow cache, if anything needs flow (a temporal loss, a warped start or passes)."""
+        from nstream.optimize.video import WARPED_STARTS
         from nstream.optimize.workfolder import FlowCache
         from nstream.temporal import create_flow
         from nstream.temporal.occlusion import TOLERANCES
 
         c = self.config
-        if self.flows is None and self.count > 1 and (c.temporal_loss or c.init == "prev-warped" or c.passes > 1):
+        if self.flows is None and self.count > 1 and (c.temporal_loss or c.init in WARPED_STARTS or c.passes > 1):
             options: dict[str, Any] = {"preset": "medium", "scale": 1.0} if c.flow == "dis" else {}
             backend = create_flow(c.flow, **options)
             name = backend.describe() + ("" if c.mask == "ruder" else f" mask={c.mask}")  # old caches: Ruder's masks

@@ -8,7 +8,7 @@ the style's large structures in far fewer full-size iterations.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import cv2
@@ -21,7 +21,13 @@ from nstream.lossnet import MultiLayerEncoder
 from nstream.optimize.loop import OptimizeResult, StepFn, optimize
 from nstream.optimize.losses import GatysLoss, LossWeights, TemporalTarget
 
-INITS = ("content", "random", "prev-warped")
+INITS = ("content", "random", "stylized", "prev-warped")
+
+
+def fresh_start(init: str) -> str:
+    """The start of an image with no earlier result to warp (a still, a video's first frame): ``init``
+    itself, or the content for ``prev-warped``."""
+    return init if init in ("random", "stylized") else "content"
 MIN_SCALE_SIDE = 16
 
 
@@ -96,7 +102,9 @@ class Transfer:
     """Holds the loss network and the style images; ``stylize`` optimizes one frame."""
 
     def __init__(self, encoder: MultiLayerEncoder, styles: Sequence[np.ndarray], blend: Sequence[float],
-                 settings: TransferSettings, device: torch.device) -> None:
+                 settings: TransferSettings, device: torch.device,
+                 feed_forward: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
+        """``feed_forward``: image -> a fast stylization of it with the same style, the ``stylized`` start."""
         if len(styles) != len(blend):
             raise NStreamError(f"{len(styles)} style images but {len(blend)} blend weights: give one weight per style")
         if any(w < 0 for w in blend) or sum(blend) <= 0:
@@ -109,6 +117,7 @@ class Transfer:
         self.loss = GatysLoss(self.encoder, settings.content_layers, settings.style_layers, settings.weights)
         self._grams: dict[tuple[int, int], dict[str, torch.Tensor]] = {}
         self.generator = torch.Generator().manual_seed(settings.seed)
+        self.feed_forward = feed_forward
 
     def grams(self, width: int, height: int) -> dict[str, torch.Tensor]:
         """Gram targets for a (width, height) output: each style image resized to style_scale * its longer side."""
@@ -124,7 +133,12 @@ class Transfer:
         return self._grams[key]
 
     def start_image(self, content: np.ndarray, init: str) -> np.ndarray:
-        """A start image for ``content`` by name: the content itself, or seeded noise."""
+        """A start image for ``content`` by name: the content itself, seeded noise, or the feed-forward
+        network's stylization (float32 [0, 1])."""
+        if init == "stylized":
+            if self.feed_forward is None:
+                raise NStreamError("the stylized start needs a feed-forward stylizer: build the Transfer with one")
+            return self.feed_forward(content).astype(np.float32) / 255.0
         if init == "random":
             noise = torch.rand(content.shape, generator=self.generator, dtype=torch.float32)
             return (0.5 + 0.5 * (noise.numpy() - 0.5)).astype(np.float32)  # mid-grey noise, as from a blank canvas

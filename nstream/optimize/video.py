@@ -25,8 +25,10 @@ from typing import Any
 import numpy as np
 
 from nstream.optimize.losses import long_term_weights
-from nstream.optimize.transfer import Temporal, Transfer
+from nstream.optimize.transfer import Temporal, Transfer, fresh_start
 from nstream.optimize.workfolder import FlowCache, WorkFolder, read_png, write_png
+
+WARPED_STARTS = ("prev-warped", "stylized")  # later frames start from the warped previous result
 
 
 @dataclass
@@ -171,7 +173,7 @@ def _plan(work: WorkFolder, index: int, step: int, pass_index: int, span: tuple[
     """Start image, temporal targets and iteration count for one frame of one pass."""
     neighbours = [index + step * j for j in settings.long_term if span[0] <= index + step * j < span[1]]
     warped: list[tuple[np.ndarray, np.ndarray]] = []  # (warped earlier result float [0, 1], mask), closest first
-    if flows is not None and (settings.temporal or settings.init == "prev-warped" or pass_index > 0):
+    if flows is not None and (settings.temporal or settings.init in WARPED_STARTS or pass_index > 0):
         from nstream.temporal import warp
 
         for other in neighbours if settings.temporal else neighbours[:1]:
@@ -190,12 +192,15 @@ def _plan(work: WorkFolder, index: int, step: int, pass_index: int, span: tuple[
         d = settings.pass_blend * mask[..., None]
         return d * image + (1.0 - d) * own, temporal, settings.pass_iterations
     if not neighbours or index + step not in neighbours:
-        return transfer.start_image(content, "random" if settings.init == "random" else "content"), temporal, \
-            settings.iterations_first
+        return transfer.start_image(content, fresh_start(settings.init)), temporal, settings.iterations_first
     if settings.start_from_prev:
         return result(pass_index, index + step).astype(np.float32) / 255.0, temporal, settings.iterations_rest
     if settings.init == "prev-warped" and closest is not None:
         image, mask = closest
         m = mask[..., None]
         return m * image + (1.0 - m) * content.astype(np.float32) / 255.0, temporal, settings.iterations_rest
+    if settings.init == "stylized" and closest is not None:  # the warped result, the fast stylization filling in
+        image, mask = closest
+        m = mask[..., None]
+        return m * image + (1.0 - m) * transfer.start_image(content, "stylized"), temporal, settings.iterations_rest
     return transfer.start_image(content, settings.init), temporal, settings.iterations_rest

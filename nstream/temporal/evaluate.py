@@ -3,8 +3,8 @@
 Stylizes the first ``--max-frames`` frames of VIDEO twice, without blending and with it
 (``--temporal-strength``), and prints per setting the warping error E_warp (measured with
 a finer DIS flow than the one that blends, or Farneback), the style fidelity (Gram style loss against the
-style image through a seeded random VGG16 unless ``--loss-net imagenet``: no ImageNet weights
-can be downloaded here) and the frames per second of stylize + blend. The input's own E_warp is
+style image through a seeded random VGG16 unless ``--loss-net imagenet``, or ``magenta``: no
+ImageNet VGG weights can be downloaded here) and the frames per second of stylize + blend. The input's own E_warp is
 printed as the floor, and with it the share of the *excess* flicker the blend removed,
 (E_off - E_blended) / (E_off - E_input). Every E_warp is also given over the moving pixels alone
 (the judge's flow moves them more than ``MOVING_PX``): people and cars, where viewers look and
@@ -36,6 +36,7 @@ MOVING_PX = 1.0  # "moving" pixels: the judge's flow moves them more than this b
 def build_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Options of ``python -m nstream eval``."""
     from nstream.cli import add_temporal_arguments
+    from nstream.lossnet import LOSS_NETS
     from nstream.models.registry import DEFAULT_STYLE
     from nstream.temporal.metrics import DEFAULT_METRIC_FLOW, METRIC_FLOWS
 
@@ -48,8 +49,9 @@ def build_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--engine", default="auto")
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, help="CPU threads for the network (default: all cores)")
-    p.add_argument("--loss-net", default="random", choices=("random", "imagenet"),
-                   help="VGG16 for style fidelity: random (seeded, default: no download here) or imagenet")
+    p.add_argument("--loss-net", default="random", choices=LOSS_NETS,
+                   help="network for the style-fidelity Gram loss: a VGG16, random (seeded, default: no download "
+                        "here) or imagenet, or magenta (the style predictor's MobileNetV2)")
     p.add_argument("--metric-flow", default=DEFAULT_METRIC_FLOW, choices=tuple(METRIC_FLOWS),
                    help=f"flow that measures E_warp, never the blending one (default {DEFAULT_METRIC_FLOW}: full-size DIS "
                         "to its finest level; farneback is independent of DIS but fails on fast motion)")
@@ -308,7 +310,7 @@ def print_report(report: dict[str, Any], loss_net: str) -> None:
 
     print(f"{report['video']}: {report['frames']} frames at {report['size']}, style {report['style']}, engine "
           f"{report['engine']}; E_warp by {report['metric_flow']} (moving: pixels it moves more than {MOVING_PX:g} px), "
-          f"style loss by {loss_net} VGG16")
+          f"style loss by {'MobileNetV2 (magenta)' if loss_net == 'magenta' else loss_net + ' VGG16'}")
     print(f"{'setting':<14}{'E_warp':>12}{'E_warp moving':>15}{'style loss':>14}{'fps':>9}")
     print(f"{'input':<14}{report['input_e_warp']:>12.6f}{report['input_e_warp_moving']:>15.6f}{'':>14}{'':>9}")
     for label, row in report["settings"].items():

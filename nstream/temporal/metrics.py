@@ -129,21 +129,28 @@ def warping_error(outputs: Sequence[np.ndarray], inputs: Sequence[np.ndarray] | 
 
 
 class StyleFidelity:
-    """``fidelity(frames) -> mean Gram style loss`` against one style image (lower = closer)."""
+    """``fidelity(frames) -> mean Gram style loss`` against one style image (lower = closer).
+
+    Through a seeded random VGG16 (relu1_2..relu4_3, plain Gram matrices) or ``magenta``: the
+    style predictor's MobileNetV2 at its style layers, smoothed as the loss sees them.
+    """
 
     def __init__(self, style_image: np.ndarray | str | Path, loss_net: str = "random", size: int = 256,
                  device: str = "cpu", seed: int = 0) -> None:
         import torch
 
-        from nstream.losses import gram_matrix
-        from nstream.lossnet import MultiLayerEncoder, vgg_features
+        from nstream.losses import style_gram
+        from nstream.lossnet import MAGENTA_STYLE_LAYERS, build_encoder
 
-        self.torch, self.gram = torch, gram_matrix
+        self.torch = torch
+        self.layers = list(MAGENTA_STYLE_LAYERS if loss_net == "magenta" else STYLE_LAYERS)
         self.size, self.device = size, device
-        self.encoder = MultiLayerEncoder(vgg_features("vgg16", loss_net, seed=seed), list(STYLE_LAYERS)).to(device).eval()
+        self.encoder = build_encoder(loss_net, self.layers, "vgg16", seed=seed).to(device).eval()
+        smooth = self.encoder.smooth_style
+        self.gram = lambda features: style_gram(features, smooth)
         image = _read_image(style_image) if not isinstance(style_image, np.ndarray) else style_image
         with torch.inference_mode():
-            self.targets = {k: gram_matrix(v) for k, v in self.encoder(self._tensor(image)).items()}
+            self.targets = {k: self.gram(v) for k, v in self.encoder(self._tensor(image)).items()}
 
     def _tensor(self, image: np.ndarray) -> object:
         import cv2
@@ -160,7 +167,7 @@ class StyleFidelity:
         with self.torch.inference_mode():
             for frame in frames:
                 features = self.encoder(self._tensor(frame))
-                losses.append(sum(float(((self.gram(features[k]) - self.targets[k]) ** 2).sum()) for k in STYLE_LAYERS))
+                losses.append(sum(float(((self.gram(features[k]) - self.targets[k]) ** 2).sum()) for k in self.layers))
         return float(np.mean(losses)) if losses else 0.0
 
 
