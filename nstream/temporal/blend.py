@@ -3,72 +3,47 @@
 Split in two so the expensive half runs beside the network:
 
 - :func:`estimate_motion` (input frames only; runs on the flow worker, ahead of the network in
-  file mode): scene-cut check, flow(x_t, x_{t-1}), the reliability mask m over frame t (motion
-  boundaries, frame exits, a photometric check; optionally Ruder's forward–backward check, which
-  needs a second flow), mask smoothing, remap maps.
-- :func:`blend` (cheap; runs after the network): warp the previous output and mix. It works on
-  uint8 frames with OpenCV alone (fixed-point remap maps prepared by the flow worker, then
-  ``cv2.blendLinear``): in float32 numpy, warp, mix and rounding took 11.2 ms per 360p frame on
-  the inference thread, against 4.7 ms this way (same busy 2-core machine) — as much as the
-  ``lite`` network itself.
+  file mode): scene-cut check, flow(x_t, x_{t-1}), full-size flow in the boxes around moving
+  subjects (:mod:`nstream.temporal.refine`: a half-size flow is too coarse for a walking person),
+  the reliability mask m over frame t (motion boundaries, frame exits, a photometric check;
+  optionally Ruder's forward–backward check, which needs a second flow), mask smoothing, remap maps.
+- :func:`blend` (cheap; runs after the network): warp the previous output and mix, on uint8 frames
+  with OpenCV alone (fixed-point remap maps prepared by the flow worker, then ``cv2.blendLinear``),
+  because the same in float32 NumPy cost as much as the ``lite`` network itself.
 
-What decides how much flicker goes: how many pixels the checks let through, and so the flow's
-quality on fast motion. Measured on bikes.mp4 (street footage, 2 cuts) with starry_night_lite,
-E_warp (by a full-size DIS) against per-frame at a=0.8: DIS fast at half size -34 %, DIS medium
-at half size -50 %; with Ruder's constants loosened for that flow (``BLEND_TOLERANCES``) -40 %
-and -59 %. Most of what remained sat in the few pixels the checks had dropped (70 % of the error
-in 12 % of the pixels).
-
-Which checks (``check``): ``photometric`` (default) trusts a pixel where the flow is smooth, stays
-in the frame and the previous *input* warped along it matches the current input; ``consistency``
-adds the forward–backward check. With a fast DIS flow the second flow disagrees with the first
-wherever motion is fast, so the check drops pixels whose warp the photometric test confirms: at
-a=0.7 on bikes, -50.7 % with it against -55.3 % without, at 23 against 15 ms of CPU per frame
-(carphone -59.6/-59.7 %, bigbuckbunny 720p -73.2 % both). A real occlusion changes what the pixel
-shows, which the photometric check sees; what it cannot see is a disoccluded area that looks like
-what the wrong flow brings in, where pasting it is nearly harmless. On bikes the blend does keep
-more of the history where a full-size DIS judge calls a pixel occluded (m 0.63 against 0.46), but
-that moves those pixels by 3.1 grey levels from the fresh stylization on average, as much as
-the blend moves any pixel (3.4).
-
-Moving subjects and flickering footage (issue 19): the half-size flow is too coarse for a walking
-person, whose warp then fails the photometric check, so the mask left people out and the flicker
-stayed where viewers look. ``estimate_motion`` now recomputes the flow at full size inside the
-boxes around moving regions (:mod:`nstream.temporal.refine`): on vtest.avi (pedestrians, 640x480,
-lite) E_warp on moving pixels -47 % -> -59 %, the whole frame -58 % -> -65 %, for ~4 ms of CPU per
-frame. The photometric check divides out the global brightness change first (:class:`PhotoCheck`),
-so a flickering input does not fail it everywhere. Measured in docs/BENCHMARKS.md.
+What decides how much flicker goes is how many pixels the checks let through, and so the flow's
+quality on fast motion. ``photometric`` (the default check) trusts a pixel where the flow is smooth,
+stays in the frame and the previous *input* warped along it matches the current input, after the
+global brightness change is divided out (:class:`PhotoCheck`: a flickering input must not fail it
+everywhere). ``consistency`` adds the forward–backward check, which with a fast DIS flow drops
+pixels whose warp the photometric test confirms: less flicker removed for more CPU. A real
+occlusion changes what the pixel shows, which the photometric check sees; what it cannot see is a
+disoccluded area that looks like what the wrong flow brings in, where pasting it is nearly harmless.
 
 Contrast: averaging the history with the fresh stylization flattens the picture where the two
-stroke patterns disagree (fast motion, a network whose strokes change from frame to frame), and the
-style loss rises with it: johnson on bikes, -52.2 % E_warp at +17.2 % style loss. :func:`blend`
-therefore stretches its result about its own colour means until its luminance has the fresh
-stylization's standard deviation: one gain per frame, so no stroke moves and no local flicker
-returns; -50.8 % at +9.3 % there, within a few tenths of a percent elsewhere (docs/BENCHMARKS.md).
-Local contrast matching, per-pixel checks on the output and blending the network's features instead
-of its pixels were all measured and were worse.
+stroke patterns disagree, and the style loss rises with it, so :func:`blend` stretches its result
+about its own colour means until its luminance has the fresh stylization's standard deviation: one
+gain per frame, so no stroke moves and no local flicker returns. Local contrast matching, per-pixel
+checks on the output and blending the network's features instead of its pixels were measured and
+were worse.
 
 Guards against error build-up (history that freezes or smears):
 
 - the strength is capped at ``MAX_STRENGTH`` (0.8): the current stylization always enters with at
   least 20 %, so anything in the history decays geometrically (weight a^k after k frames) and
-  cannot freeze, whatever the flow says. Measured on a synthetic slow pan (0.25–1.3 px/frame,
-  DIS flow, 30 frames, uint8 history): the output stays within 0.5–1.1 grey levels (mean abs) of
-  the current stylization at a=0.5, 1.5–4 at a=0.8, but drifted 2.5–9 at a=0.9 as sub-pixel flow
-  errors add up.
-- photometric check on the input: where the previous *input* frame warped along the flow does
-  not match the current input, the flow is wrong there (or the light changed), and blending would
-  paste the wrong place of the history; the weight falls to 0 between ``PHOTO_LO`` and ``PHOTO_HI``.
+  cannot freeze, whatever the flow says; above it, sub-pixel flow errors add up on a slow pan.
+- the photometric check: where the warped previous input does not match the current one, the flow
+  is wrong there (or the light changed), and blending would paste the wrong place of the history;
+  the weight falls to 0 between ``PHOTO_LO`` and ``PHOTO_HI``.
 - flow failure resets: when less than ``MIN_RELIABLE`` of the frame is usable, the history is
   dropped as for a scene cut instead of being blended into a few surviving pixels.
-- the history is warped bicubically: bilinear sampling blurs at every sub-pixel step, and
-  warping the history again every frame smears a slow pan (gradient energy down to 0.90x the
-  current stylization at a=0.5 and 0.58x at a=0.9, against 1.01x and 1.0–1.18x bicubic;
-  Lanczos is as neutral but 5x slower, 11 ms against 2.2 ms per 360p frame).
+- the history is warped bicubically: bilinear sampling blurs at every sub-pixel step, and warping
+  the history again every frame smears a slow pan (Lanczos is as neutral but several times slower).
 - the mask is eroded and then blurred: occlusion borders from a downscaled flow are a pixel or two
   too thin, and a soft mask leaves no seams in the output.
-"""
 
+Every figure behind these choices is in docs/BENCHMARKS.md, "Temporal consistency" and "Issue 19".
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
