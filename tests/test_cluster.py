@@ -9,13 +9,18 @@ pts and the same audio.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import av
@@ -218,9 +223,10 @@ def test_an_unreachable_cluster_is_one_line_and_exit_2(tmp_path, style_model):
     client = run_batch(str(clip), "--out", str(tmp_path / "out"), "--cluster", "ray://127.0.0.1:9")
     assert client.returncode == 2
     assert_one_line_error(client, "cannot reach")
-    nonsense = run_batch(str(clip), "--out", str(tmp_path / "out"), "--cluster", "ray://")
-    assert nonsense.returncode == 2
-    assert_one_line_error(nonsense, "use auto, ray://HOST:PORT or HOST:PORT")
+    for malformed in ("ray://", "ray://127.0.0.1:http"):
+        nonsense = run_batch(str(clip), "--out", str(tmp_path / "out"), "--cluster", malformed)
+        assert nonsense.returncode == 2
+        assert_one_line_error(nonsense, f"--cluster {malformed}: use auto, ray://HOST:PORT or HOST:PORT")
     assert not (tmp_path / "out" / "cut.mp4").exists()
 
 
@@ -368,6 +374,9 @@ def test_cluster_auto_starts_a_local_ray_for_the_run_and_gives_the_same_file(tmp
                        "--piece-frames", "1", "--cluster", "auto", "--num-cpus", "2")
     assert result.returncode == 0, result.stderr
     assert "cluster: a local Ray started for this run, 2 CPU(s)" in result.stderr
+    if importlib.util.find_spec("aiohttp"):  # ray[default], the extra: Ray runs its dashboard, the link is printed
+        link = re.search(r"2 CPU\(s\), 0 GPU\(s\); dashboard: (http://127\.0\.0\.1:\d+)\n", result.stderr)
+        assert link, result.stderr
     assert_same_video(tmp_path / "out" / "cut.mp4", reference(clip, style_model, tmp_path / "ref.mp4"))
 
 
@@ -378,3 +387,84 @@ def test_offline_with_an_unreachable_cluster_is_one_line_before_any_work(tmp_pat
     assert result.returncode == 2
     assert_one_line_error(result, "cannot reach the Ray cluster at 127.0.0.1:9")
     assert not (tmp_path / "out.mp4.work").exists()  # nothing decoded, no loss network built
+
+
+# -- the Ray client (ray://) and the dashboard link ----------------------------------------------
+
+
+def free_port() -> int:
+    """A port nothing listens on now, so the test's head never meets another run's Ray on a default port."""
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        return free.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def client_cluster():
+    """A head serving the Ray client and the dashboard on free loopback ports, one CPU; yields the ray://
+    address and the dashboard link. cluster_utils stops exactly the processes it started at the end
+    (``ray stop`` would stop every Ray on the machine, other jobs' included)."""
+    from ray.cluster_utils import Cluster
+
+    client, dashboard = free_port(), free_port()
+    cluster = Cluster(initialize_head=True, head_node_args={
+        "num_cpus": 1, "object_store_memory": 80 * 1024 * 1024, "ray_client_server_port": client,
+        "include_dashboard": True, "dashboard_host": "127.0.0.1", "dashboard_port": dashboard})
+    try:
+        yield f"ray://127.0.0.1:{client}", f"http://127.0.0.1:{dashboard}"
+    finally:
+        cluster.shutdown()
+
+
+def answers_http(url: str) -> bool:
+    """Whether a web server answers at ``url`` (any status: the dashboard may ask for Ray's token)."""
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with direct.open(url, timeout=30):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+def test_batch_through_the_ray_client_gives_stream_pys_file_and_prints_the_dashboard(tmp_path, style_model,
+                                                                                     client_cluster):
+    address, dashboard = client_cluster
+    clip = shot_clip(tmp_path / "cut.mp4", frames=12, cut=5)
+    result = run_batch(str(clip), "-s", str(style_model), "--out", str(tmp_path / "out"), "--split", "shots",
+                       "--piece-frames", "1", "--cluster", address)
+    assert result.returncode == 0, result.stderr
+    assert f"cluster: the Ray cluster at {address}, 1 CPU(s), 0 GPU(s); dashboard: {dashboard}\n" in result.stderr
+    assert "frames 12/12 (100%)" in result.stderr and "Traceback" not in result.stderr
+    assert "SIGTERM handler" not in result.stderr  # the client server's own warning, relayed, is left out
+    assert answers_http(dashboard), f"nothing serves the printed dashboard link {dashboard}"
+    assert_same_video(tmp_path / "out" / "cut.mp4", reference(clip, style_model, tmp_path / "ref.mp4"))
+
+
+@pytest.mark.slow
+def test_a_ray_address_where_no_ray_client_answers_is_one_line_and_exit_2(tmp_path):
+    """Something listens but is no Ray client server (a wrong port): Ray retries for its own timeout, then
+    one line that names the client port, without Ray's warning around it."""
+    clip = shot_clip(tmp_path / "cut.mp4", frames=4)
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        address = f"ray://127.0.0.1:{listener.getsockname()[1]}"
+        result = run_batch(str(clip), "--out", str(tmp_path / "out"), "--cluster", address)
+    assert result.returncode == 2
+    assert_one_line_error(result, f"cannot join the Ray cluster at {address}", "--ray-client-server-port")
+    assert "Warning" not in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not (tmp_path / "out" / "cut.mp4").exists()
+
+
+def test_a_remote_heads_loopback_dashboard_is_said_to_be_on_the_head():
+    from nstream.cluster.connect import dashboard_link
+
+    assert dashboard_link("", "ray://198.51.100.7:10001", False) == ""
+    assert dashboard_link("127.0.0.1:8265", "auto", True) == "http://127.0.0.1:8265"
+    assert dashboard_link("127.0.0.1:8266", "ray://127.0.0.1:10001", False) == "http://127.0.0.1:8266"
+    assert dashboard_link("198.51.100.7:8265", "ray://198.51.100.7:10001", False) == "http://198.51.100.7:8265"
+    remote = dashboard_link("127.0.0.1:8265", "ray://198.51.100.7:10001", False)
+    assert remote.startswith("http://127.0.0.1:8265 on the head node") and "ssh -L 8265:localhost:8265 198.51.100.7" in remote
