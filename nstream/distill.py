@@ -17,6 +17,8 @@ network is involved: the teacher's pixels are the target, so a student trains we
   the horizontal and vertical differences (the strokes' edges, which a pixel loss alone blurs),
   plus the stability term of ``nstream train`` (``--stability-weight``: the same strokes for a
   slightly moved, noisy frame), so students can flicker less than their teachers.
+- ``--init``: go on from a trained student (more steps at a lower rate, or a stability term added)
+  instead of from scratch; the pool is shared, so this costs only the steps.
 - Resumable (``<out>.state.pt``), a progress bar, previews (input | teacher | student), a seed;
   the checkpoint records its teacher and recipe.
 """
@@ -42,6 +44,7 @@ from nstream.devices import pick_device
 from nstream.errors import NStreamError
 from nstream.models.architectures import ARCHITECTURES
 from nstream.train import (
+    initial_model,
     list_images,
     random_crops,
     report_step,
@@ -61,6 +64,9 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--arch", default="lite", choices=sorted(ARCHITECTURES))
     parser.add_argument("--channels", type=int, help="lite only: channels of its quarter-resolution body "
                         "(default 64; wider holds more of the teacher's texture, slower)")
+    parser.add_argument("--init", help="start from this trained network (a style name or a checkpoint), e.g. more steps "
+                        "at a lower --lr for a finished student, or a stability term added to it; its architecture "
+                        "and width replace --arch and --channels")
     parser.add_argument("--image-size", type=int, default=256, help="crop size")
     parser.add_argument("--pool", type=int, default=1000, help="crops whose teacher outputs are computed once and reused")
     parser.add_argument("--batch-size", type=int, default=4)
@@ -174,11 +180,17 @@ def distill(args: argparse.Namespace, progress: bool = True,
     device = pick_device(args.device)
     if args.pool < args.batch_size:
         raise NStreamError(f"--pool {args.pool} is smaller than --batch-size {args.batch_size}")
+    if args.init and args.channels is not None:
+        raise NStreamError("--init goes on with the width of the network it starts from; leave out --channels")
     torch.manual_seed(args.seed)
     files = list_images(args.data)
     teach, teacher_meta = teacher_function(args.teacher, device)
     inputs, targets = make_pool(args, files, teach, device, progress)
-    student = student_network(args.arch, args.channels).to(device).train()
+    if args.init:
+        student, args.arch = initial_model(args.init, args.arch)  # its own architecture and width
+    else:
+        student = student_network(args.arch, args.channels)
+    student = student.to(device).train()
     optimizer = torch.optim.Adam(student.parameters(), lr=args.lr)
     out = Path(args.out)
     state = resume(student, optimizer, out.with_suffix(".state.pt"), device)
@@ -187,7 +199,7 @@ def distill(args: argparse.Namespace, progress: bool = True,
     meta = {"name": args.name or out.stem, "distilled": True, **teacher_meta, "style_image": Path(args.teacher).name,
             "loss_net": "none (distilled)", "trained_on": Path(args.data).name,
             "recipe": {k: getattr(args, k) for k in ("arch", "channels", "image_size", "pool", "batch_size", "max_steps", "lr",
-                                                     "edge_weight", "stability_weight", "jitter", "seed")}}
+                                                     "edge_weight", "stability_weight", "jitter", "seed", "init")}}
     perturb = torch.Generator().manual_seed(args.seed + step)
     terms: dict[str, float] = {}
     start, first_step = time.perf_counter(), step

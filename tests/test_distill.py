@@ -7,10 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from conftest import ROOT
 from nstream.distill import build_parser, distill
+from nstream.errors import NStreamError
 from nstream.models.checkpoints import load_style_model
 
 PAINTINGS = ROOT / "nstream" / "paintings"
@@ -60,3 +62,21 @@ def test_stability_term_and_previews(photos: Path, tmp_path: Path) -> None:
     assert all("stability" in t and "edge" in t for t in terms)
     preview = Image.open(out.with_name("steady.preview-000004.png"))
     assert preview.size == (3 * 64, 64)  # input | teacher | student
+
+
+@pytest.mark.slow
+def test_init_goes_on_from_a_trained_student(photos: Path, tmp_path: Path) -> None:
+    first = tmp_path / "first.pth"
+    distill(args_for(photos, first, 2), progress=False)
+    start, _ = load_style_model(first)
+    out = tmp_path / "more.pth"
+    distill(args_for(photos, out, 1, init=first, lr=0), progress=False)  # lr 0: the weights stay the init's
+    model, meta = load_style_model(out)
+    assert meta["recipe"]["init"] == str(first) and meta["recipe"]["arch"] == "lite" and meta["steps"] == 1
+    for (name, a), b in zip(start.state_dict().items(), model.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+
+
+def test_init_refuses_a_width(photos: Path, tmp_path: Path) -> None:
+    with pytest.raises(NStreamError, match="--channels"):
+        distill(args_for(photos, tmp_path / "x.pth", 1, init="starry_night_lite", channels=96), progress=False)
