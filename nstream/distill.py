@@ -15,6 +15,7 @@ network is involved: the teacher's pixels are the target, so a student trains we
   training draws its batches from it.
 - Loss: mean squared pixel error against the teacher, plus ``--edge-weight`` times the error of
   the horizontal and vertical differences (the strokes' edges, which a pixel loss alone blurs),
+  plus ``--ssim-weight`` times 1 - SSIM against the teacher (local contrast and structure),
   plus the stability term of ``nstream train`` (``--stability-weight``: the same strokes for a
   slightly moved, noisy frame), so students can flicker less than their teachers.
 - ``--init``: go on from a trained student (more steps at a lower rate, or a stability term added)
@@ -73,6 +74,9 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--max-steps", type=int, default=2000)
     parser.add_argument("--lr", type=float, default=2e-3, help="Adam's learning rate (a tenth of it for the last fifth)")
     parser.add_argument("--edge-weight", type=float, default=1.0, help="weight of the error on pixel differences")
+    parser.add_argument("--ssim-weight", type=float, default=0.0,
+                        help="weight of 1 - SSIM against the teacher (luminance, 11x11 Gaussian window): the local "
+                             "contrast and structure of the strokes, which a pixel loss averages away (0: off)")
     parser.add_argument("--stability-weight", type=float, default=0.0,
                         help="the same strokes for a moved, noisy frame (see nstream train); 0 turns it off")
     parser.add_argument("--stability-shift", type=float, default=2.0)
@@ -100,11 +104,32 @@ def edges(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return x[..., :, 1:] - x[..., :, :-1], x[..., 1:, :] - x[..., :-1, :]
 
 
-def distillation_loss(student: torch.Tensor, target: torch.Tensor, edge_weight: float) -> dict[str, torch.Tensor]:
+def ssim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Mean SSIM of two Nx3xHxW batches in [0, 1] on luminance, as ``nstream.models.parity.ssim`` measures it
+    (11x11 Gaussian window of sigma 1.5, reflected borders), differentiable."""
+    weights = torch.tensor([0.299, 0.587, 0.114], device=a.device, dtype=a.dtype).view(1, 3, 1, 1)
+    x, y = (a * weights).sum(1, keepdim=True), (b * weights).sum(1, keepdim=True)
+    taps = torch.exp(-((torch.arange(11, device=a.device, dtype=a.dtype) - 5) ** 2) / (2 * 1.5**2))
+    taps = taps / taps.sum()
+
+    def blur(z: torch.Tensor) -> torch.Tensor:
+        z = nn.functional.pad(z, (5, 5, 5, 5), mode="reflect")
+        return nn.functional.conv2d(nn.functional.conv2d(z, taps.view(1, 1, 1, 11)), taps.view(1, 1, 11, 1))
+
+    c1, c2 = 0.01**2, 0.03**2
+    mx, my = blur(x), blur(y)
+    vx, vy, cxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
+    return (((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))).mean()
+
+
+def distillation_loss(student: torch.Tensor, target: torch.Tensor, edge_weight: float,
+                      ssim_weight: float = 0.0) -> dict[str, torch.Tensor]:
     terms = {"pixel": ((student - target) ** 2).mean()}
     if edge_weight:
         (sx, sy), (tx, ty) = edges(student), edges(target)
         terms["edge"] = edge_weight * (((sx - tx) ** 2).mean() + ((sy - ty) ** 2).mean())
+    if ssim_weight:
+        terms["ssim"] = ssim_weight * (1 - ssim(student, target))
     return terms
 
 
@@ -199,7 +224,8 @@ def distill(args: argparse.Namespace, progress: bool = True,
     meta = {"name": args.name or out.stem, "distilled": True, **teacher_meta, "style_image": Path(args.teacher).name,
             "loss_net": "none (distilled)", "trained_on": Path(args.data).name,
             "recipe": {k: getattr(args, k) for k in ("arch", "channels", "image_size", "pool", "batch_size", "max_steps", "lr",
-                                                     "edge_weight", "stability_weight", "jitter", "seed", "init")}}
+                                                     "edge_weight", "ssim_weight", "stability_weight", "jitter", "seed",
+                                                     "init")}}
     perturb = torch.Generator().manual_seed(args.seed + step)
     terms: dict[str, float] = {}
     start, first_step = time.perf_counter(), step
@@ -214,7 +240,7 @@ def distill(args: argparse.Namespace, progress: bool = True,
             if flip:  # both flipped: the teacher's answer to a mirrored picture is nearly its mirrored answer
                 x, target = x.flip(-1), target.flip(-1)
             output = student(x * 255.0) / 255.0
-            losses = distillation_loss(output, target, args.edge_weight)
+            losses = distillation_loss(output, target, args.edge_weight, args.ssim_weight)
             if args.stability_weight:
                 losses["stability"] = args.stability_weight * stability_loss(
                     student, x, output, args.stability_shift, args.stability_noise, perturb)

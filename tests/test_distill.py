@@ -80,3 +80,21 @@ def test_init_goes_on_from_a_trained_student(photos: Path, tmp_path: Path) -> No
 def test_init_refuses_a_width(photos: Path, tmp_path: Path) -> None:
     with pytest.raises(NStreamError, match="--channels"):
         distill(args_for(photos, tmp_path / "x.pth", 1, init="starry_night_lite", channels=96), progress=False)
+
+
+def test_ssim_loss_measures_what_the_bench_measures() -> None:
+    from nstream.distill import distillation_loss, ssim
+    from nstream.models.parity import ssim as measured
+
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, (48, 40, 3), dtype=np.uint8)
+    b = np.clip(a.astype(int) + rng.integers(-60, 60, a.shape), 0, 255).astype(np.uint8)
+
+    def batch(x: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(x).permute(2, 0, 1)[None].double() / 255
+
+    assert ssim(batch(a), batch(b)).item() == pytest.approx(measured(a, b), abs=0.01)
+    assert ssim(batch(a), batch(a)).item() == pytest.approx(1.0)
+    terms = distillation_loss(batch(b).requires_grad_(), batch(a), edge_weight=1, ssim_weight=0.5)
+    assert set(terms) == {"pixel", "edge", "ssim"}
+    terms["ssim"].backward()
