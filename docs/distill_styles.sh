@@ -5,9 +5,6 @@
 #   bash docs/distill_styles.sh [STEPS] [painting ...]     e.g. bash docs/distill_styles.sh 2000 wave udnie
 # Works in $WORK (default /tmp/nstream-distill: the cached teacher outputs, resumable state), then
 # copies each finished student to nstream/styles/<painting>_lite.pth (ARCHS="lite johnson" for both).
-# Paintings in FINISH get a second stage: more steps from the first stage's lite student (--init) with
-# the options given there; that student is the bundled one (docs/BENCHMARKS.md, "Stability weights
-# 1-10, and the SSIM term"). FINISH_OFF=1 skips it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${NSTREAM_DATA:-../shared/data}
@@ -18,9 +15,6 @@ PAINTINGS=("$@")
 [ ${#PAINTINGS[@]} -gt 0 ] || PAINTINGS=(starry_night wave the_scream udnie woman_with_hat)
 ARCHS=${ARCHS:-"lite"}
 mkdir -p "$WORK"
-declare -A FINISH=(
-  [starry_night]="--max-steps 600 --lr 1e-3 --ssim-weight 0.1"
-)
 
 for painting in "${PAINTINGS[@]}"; do
   for arch in $ARCHS; do
@@ -30,17 +24,7 @@ for painting in "${PAINTINGS[@]}"; do
       --data "$DATA"/train/bsds500/train --out "$WORK/$name.pth" --name "$name" --image-size 256 \
       --pool 1000 --batch-size 4 --max-steps "$STEPS" --lr 2e-3 --edge-weight 1 --jitter 0.15 \
       --checkpoint-every 100 --seed 0 ${EXTRA_ARGS:-}
-    final=$name
-    if [ "$arch" = lite ] && [ -n "${FINISH[$painting]:-}" ] && [ -z "${FINISH_OFF:-}" ]; then
-      read -r -a finish <<< "${FINISH[$painting]}"
-      final=$name.finished
-      echo "== $name second stage: ${finish[*]} $(date -u +%H:%M:%S)"
-      python -m nstream distill --teacher "nstream/paintings/$painting.jpg" \
-        --data "$DATA"/train/bsds500/train --out "$WORK/$final.pth" --name "$name" --image-size 256 \
-        --pool 1000 --batch-size 4 --edge-weight 1 --jitter 0.15 --checkpoint-every 50 --seed 0 \
-        --init "$WORK/$name.pth" "${finish[@]}"
-    fi
-    cp "$WORK/$final.pth" "nstream/styles/$name.pth"
+    cp "$WORK/$name.pth" "nstream/styles/$name.pth"
   done
 done
 echo "== done $(date -u +%H:%M:%S)"
