@@ -15,8 +15,11 @@ network is involved: the teacher's pixels are the target, so a student trains we
   training draws its batches from it.
 - Loss: mean squared pixel error against the teacher, plus ``--edge-weight`` times the error of
   the horizontal and vertical differences (the strokes' edges, which a pixel loss alone blurs),
+  plus ``--ssim-weight`` times 1 - SSIM against the teacher (local contrast and structure),
   plus the stability term of ``nstream train`` (``--stability-weight``: the same strokes for a
   slightly moved, noisy frame), so students can flicker less than their teachers.
+- ``--init``: go on from a trained student (more steps at a lower rate, or a stability term added)
+  instead of from scratch; the pool is shared, so this costs only the steps.
 - Resumable (``<out>.state.pt``), a progress bar, previews (input | teacher | student), a seed;
   the checkpoint records its teacher and recipe.
 """
@@ -42,6 +45,7 @@ from nstream.devices import pick_device
 from nstream.errors import NStreamError
 from nstream.models.architectures import ARCHITECTURES
 from nstream.train import (
+    initial_model,
     list_images,
     random_crops,
     report_step,
@@ -61,12 +65,18 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--arch", default="lite", choices=sorted(ARCHITECTURES))
     parser.add_argument("--channels", type=int, help="lite only: channels of its quarter-resolution body "
                         "(default 64; wider holds more of the teacher's texture, slower)")
+    parser.add_argument("--init", help="start from this trained network (a style name or a checkpoint), e.g. more steps "
+                        "at a lower --lr for a finished student, or a stability term added to it; its architecture "
+                        "and width replace --arch and --channels")
     parser.add_argument("--image-size", type=int, default=256, help="crop size")
     parser.add_argument("--pool", type=int, default=1000, help="crops whose teacher outputs are computed once and reused")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--max-steps", type=int, default=2000)
     parser.add_argument("--lr", type=float, default=2e-3, help="Adam's learning rate (a tenth of it for the last fifth)")
     parser.add_argument("--edge-weight", type=float, default=1.0, help="weight of the error on pixel differences")
+    parser.add_argument("--ssim-weight", type=float, default=0.0,
+                        help="weight of 1 - SSIM against the teacher (luminance, 11x11 Gaussian window): the local "
+                             "contrast and structure of the strokes, which a pixel loss averages away (0: off)")
     parser.add_argument("--stability-weight", type=float, default=0.0,
                         help="the same strokes for a moved, noisy frame (see nstream train); 0 turns it off")
     parser.add_argument("--stability-shift", type=float, default=2.0)
@@ -94,11 +104,32 @@ def edges(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return x[..., :, 1:] - x[..., :, :-1], x[..., 1:, :] - x[..., :-1, :]
 
 
-def distillation_loss(student: torch.Tensor, target: torch.Tensor, edge_weight: float) -> dict[str, torch.Tensor]:
+def ssim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Mean SSIM of two Nx3xHxW batches in [0, 1] on luminance, as ``nstream.models.parity.ssim`` measures it
+    (11x11 Gaussian window of sigma 1.5, reflected borders), differentiable."""
+    weights = torch.tensor([0.299, 0.587, 0.114], device=a.device, dtype=a.dtype).view(1, 3, 1, 1)
+    x, y = (a * weights).sum(1, keepdim=True), (b * weights).sum(1, keepdim=True)
+    taps = torch.exp(-((torch.arange(11, device=a.device, dtype=a.dtype) - 5) ** 2) / (2 * 1.5**2))
+    taps = taps / taps.sum()
+
+    def blur(z: torch.Tensor) -> torch.Tensor:
+        z = nn.functional.pad(z, (5, 5, 5, 5), mode="reflect")
+        return nn.functional.conv2d(nn.functional.conv2d(z, taps.view(1, 1, 1, 11)), taps.view(1, 1, 11, 1))
+
+    c1, c2 = 0.01**2, 0.03**2
+    mx, my = blur(x), blur(y)
+    vx, vy, cxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
+    return (((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))).mean()
+
+
+def distillation_loss(student: torch.Tensor, target: torch.Tensor, edge_weight: float,
+                      ssim_weight: float = 0.0) -> dict[str, torch.Tensor]:
     terms = {"pixel": ((student - target) ** 2).mean()}
     if edge_weight:
         (sx, sy), (tx, ty) = edges(student), edges(target)
         terms["edge"] = edge_weight * (((sx - tx) ** 2).mean() + ((sy - ty) ** 2).mean())
+    if ssim_weight:
+        terms["ssim"] = ssim_weight * (1 - ssim(student, target))
     return terms
 
 
@@ -174,11 +205,17 @@ def distill(args: argparse.Namespace, progress: bool = True,
     device = pick_device(args.device)
     if args.pool < args.batch_size:
         raise NStreamError(f"--pool {args.pool} is smaller than --batch-size {args.batch_size}")
+    if args.init and args.channels is not None:
+        raise NStreamError("--init goes on with the width of the network it starts from; leave out --channels")
     torch.manual_seed(args.seed)
     files = list_images(args.data)
     teach, teacher_meta = teacher_function(args.teacher, device)
     inputs, targets = make_pool(args, files, teach, device, progress)
-    student = student_network(args.arch, args.channels).to(device).train()
+    if args.init:
+        student, args.arch = initial_model(args.init, args.arch)  # its own architecture and width
+    else:
+        student = student_network(args.arch, args.channels)
+    student = student.to(device).train()
     optimizer = torch.optim.Adam(student.parameters(), lr=args.lr)
     out = Path(args.out)
     state = resume(student, optimizer, out.with_suffix(".state.pt"), device)
@@ -187,7 +224,8 @@ def distill(args: argparse.Namespace, progress: bool = True,
     meta = {"name": args.name or out.stem, "distilled": True, **teacher_meta, "style_image": Path(args.teacher).name,
             "loss_net": "none (distilled)", "trained_on": Path(args.data).name,
             "recipe": {k: getattr(args, k) for k in ("arch", "channels", "image_size", "pool", "batch_size", "max_steps", "lr",
-                                                     "edge_weight", "stability_weight", "jitter", "seed")}}
+                                                     "edge_weight", "ssim_weight", "stability_weight", "jitter", "seed",
+                                                     "init")}}
     perturb = torch.Generator().manual_seed(args.seed + step)
     terms: dict[str, float] = {}
     start, first_step = time.perf_counter(), step
@@ -202,7 +240,7 @@ def distill(args: argparse.Namespace, progress: bool = True,
             if flip:  # both flipped: the teacher's answer to a mirrored picture is nearly its mirrored answer
                 x, target = x.flip(-1), target.flip(-1)
             output = student(x * 255.0) / 255.0
-            losses = distillation_loss(output, target, args.edge_weight)
+            losses = distillation_loss(output, target, args.edge_weight, args.ssim_weight)
             if args.stability_weight:
                 losses["stability"] = args.stability_weight * stability_loss(
                     student, x, output, args.stability_shift, args.stability_noise, perturb)

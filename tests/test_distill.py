@@ -7,10 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from conftest import ROOT
 from nstream.distill import build_parser, distill
+from nstream.errors import NStreamError
 from nstream.models.checkpoints import load_style_model
 
 PAINTINGS = ROOT / "nstream" / "paintings"
@@ -60,3 +62,39 @@ def test_stability_term_and_previews(photos: Path, tmp_path: Path) -> None:
     assert all("stability" in t and "edge" in t for t in terms)
     preview = Image.open(out.with_name("steady.preview-000004.png"))
     assert preview.size == (3 * 64, 64)  # input | teacher | student
+
+
+@pytest.mark.slow
+def test_init_goes_on_from_a_trained_student(photos: Path, tmp_path: Path) -> None:
+    first = tmp_path / "first.pth"
+    distill(args_for(photos, first, 2), progress=False)
+    start, _ = load_style_model(first)
+    out = tmp_path / "more.pth"
+    distill(args_for(photos, out, 1, init=first, lr=0), progress=False)  # lr 0: the weights stay the init's
+    model, meta = load_style_model(out)
+    assert meta["recipe"]["init"] == str(first) and meta["recipe"]["arch"] == "lite" and meta["steps"] == 1
+    for (name, a), b in zip(start.state_dict().items(), model.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+
+
+def test_init_refuses_a_width(photos: Path, tmp_path: Path) -> None:
+    with pytest.raises(NStreamError, match="--channels"):
+        distill(args_for(photos, tmp_path / "x.pth", 1, init="starry_night_lite", channels=96), progress=False)
+
+
+def test_ssim_loss_measures_what_the_bench_measures() -> None:
+    from nstream.distill import distillation_loss, ssim
+    from nstream.models.parity import ssim as measured
+
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, (48, 40, 3), dtype=np.uint8)
+    b = np.clip(a.astype(int) + rng.integers(-60, 60, a.shape), 0, 255).astype(np.uint8)
+
+    def batch(x: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(x).permute(2, 0, 1)[None].double() / 255
+
+    assert ssim(batch(a), batch(b)).item() == pytest.approx(measured(a, b), abs=0.01)
+    assert ssim(batch(a), batch(a)).item() == pytest.approx(1.0)
+    terms = distillation_loss(batch(b).requires_grad_(), batch(a), edge_weight=1, ssim_weight=0.5)
+    assert set(terms) == {"pixel", "edge", "ssim"}
+    terms["ssim"].backward()
