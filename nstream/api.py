@@ -21,26 +21,29 @@ from nstream.temporal.config import TemporalConfig
 
 
 def stylize_video(input: str, output: str | Sequence[str], style: str | Sequence[str] | None = None, *,
-                  strength: float = 1.0, temporal_strength: float | None = None, max_frames: int | None = None,
-                  audio: bool = True, engine: str = "auto", device: str = "auto",
+                  strength: float | None = None, temporal_strength: float | None = None, max_frames: int | None = None,
+                  audio: bool | None = None, engine: str | None = None, device: str | None = None,
                   on_progress: ProgressCallback | None = None, config: StreamConfig | None = None) -> dict[str, Any]:
     """Stylize ``input`` (a video file, image, folder of images, camera index or URL) into ``output``
     (one or more: files, folder/, window, rtsp://..., null) and return the run's figures (as
     ``--stats-json`` writes them). ``style``: a style name, painting file, tf26-NN or blend, or several
-    to cycle with ``config.style.every``; ``temporal_strength`` None keeps the default blend, 0 turns it
-    off; ``on_progress(done, total)`` is called a few times a second. ``config`` gives every other
-    setting; the keyword arguments override its fields. Raises :class:`nstream.errors.NStreamError`
-    with one readable line for bad input."""
+    to cycle with ``config.style.every``; ``temporal_strength`` 0 turns the blend off; ``on_progress(done,
+    total)`` is called a few times a second. ``config`` gives every other setting; a keyword argument
+    given (not None) overrides its field, one left out keeps the config's (or the default). Raises
+    :class:`nstream.errors.NStreamError` with one readable line for bad input."""
     base = config or StreamConfig()
+
+    def given(**fields: Any) -> dict[str, Any]:
+        return {name: value for name, value in fields.items() if value is not None}
+
     styles = [style] if isinstance(style, str) else list(style or base.style.styles)
-    temporal = base.temporal if temporal_strength is None else replace(base.temporal, strength=temporal_strength)
     session_config = replace(
         base,
-        source=replace(base.source, input=str(input), max_frames=max_frames, audio=audio),
+        source=replace(base.source, input=str(input), **given(max_frames=max_frames, audio=audio)),
         outputs=[output] if isinstance(output, str) else list(output),
-        style=replace(base.style, styles=styles, strength=strength),
-        engine=replace(base.engine, engine=engine, device=device),
-        temporal=temporal,
+        style=replace(base.style, styles=styles, **given(strength=strength)),
+        engine=replace(base.engine, **given(engine=engine, device=device)),
+        temporal=replace(base.temporal, **given(strength=temporal_strength)),
     )
     return build_session(session_config).run(on_progress=on_progress)
 

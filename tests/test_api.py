@@ -71,3 +71,16 @@ def test_a_missing_input_is_an_error_and_nothing_is_left_open(tmp_path, style_mo
     with pytest.raises(NStreamError, match="input not found"):
         nstream.stylize_video(str(tmp_path / "nope.mp4"), str(tmp_path / "o.mp4"), style=str(style_model))
     assert not (tmp_path / "o.mp4").exists()
+
+
+def test_keywords_left_out_keep_the_configs_settings(tmp_path, style_model):
+    import nstream
+    from nstream.config import EngineConfig, SourceConfig, StreamConfig
+
+    clip = make_clip(tmp_path / "in.mp4", frames=8, size=(64, 48), audio=False)
+    config = StreamConfig(source=SourceConfig(input="ignored", max_frames=3), engine=EngineConfig(engine="torch"))
+    figures = nstream.stylize_video(str(clip), str(tmp_path / "o.mp4"), style=str(style_model), config=config)
+    assert figures["frames_out"] == 3 and figures["engine"] == "torch"
+    figures = nstream.stylize_video(str(clip), str(tmp_path / "o.mp4"), style=str(style_model), config=config,
+                                    max_frames=5)
+    assert figures["frames_out"] == 5
