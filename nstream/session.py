@@ -190,8 +190,11 @@ def _build_engine(style: Any, config: EngineConfig, threads: int | None) -> Any:
 
 
 def _runs_on_cpu(config: EngineConfig, light: bool) -> bool:
-    if light or config.engine in ("tensorrt", "torch2trt"):
-        return light
+    """Whether the network runs on the CPU (a bare style name then means its lite network)."""
+    if light:
+        return True
+    if config.engine in ("tensorrt", "torch2trt"):
+        return False
     from nstream.devices import pick_device
 
     return pick_device(config.device).type == "cpu"
