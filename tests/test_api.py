@@ -12,22 +12,26 @@ from nstream.errors import NStreamError
 
 
 def test_stylize_video_matches_stream_py_frame_for_frame(tmp_path, style_model):
+    """Pixels compared on lossless PNG outputs (x264 in two busy processes may not give the same bitstream
+    for the same frames); timing and audio on the mp4s."""
+    import cv2
+
     import nstream
 
     clip = make_clip(tmp_path / "in.mp4", frames=10, size=(96, 64), audio=True)
     seen: list[tuple[int, int | None]] = []
-    figures = nstream.stylize_video(str(clip), str(tmp_path / "api.mp4"), style=str(style_model),
+    figures = nstream.stylize_video(str(clip), [str(tmp_path / "api.mp4"), f"{tmp_path / 'api'}/"], style=str(style_model),
                                     on_progress=lambda done, total: seen.append((done, total)))
     assert figures["frames_out"] == 10 and figures["complete"] and seen[-1] == (10, 10)
     assert run_stream("-i", str(clip), "-s", str(style_model), "-o", str(tmp_path / "cli.mp4"),
-                      "--no-dashboard").returncode == 0
+                      "-o", f"{tmp_path / 'cli'}/", "--no-dashboard").returncode == 0
     api, cli = probe(tmp_path / "api.mp4"), probe(tmp_path / "cli.mp4")
     assert api["frames"] == cli["frames"] == 10 and api["pts"] == cli["pts"]
     assert api["audio_seconds"] == pytest.approx(cli["audio_seconds"]) and api["audio_seconds"] > 0
-    from nstream.temporal.evaluate import read_frames
-
-    for a, b in zip(read_frames(str(tmp_path / "api.mp4"), 10), read_frames(str(tmp_path / "cli.mp4"), 10), strict=True):
-        assert np.array_equal(a, b)
+    ours, theirs = sorted((tmp_path / "api").glob("*.png")), sorted((tmp_path / "cli").glob("*.png"))
+    assert len(ours) == len(theirs) == 10
+    for a, b in zip(ours, theirs, strict=True):
+        assert np.array_equal(cv2.imread(str(a)), cv2.imread(str(b))), a.name
 
 
 def test_a_session_with_the_callers_own_sink_and_a_stop_from_another_thread(tmp_path, style_model):
