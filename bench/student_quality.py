@@ -36,14 +36,20 @@ def stylizer(spec: str) -> Stylizer:
     return Stylizer(create_engine("onnxruntime", style.model, "cpu"), style=style.vector)
 
 
+def held_out_photos(test_images: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(the shared content photos, the first ``test_images`` of BSDS500's test split), square at SIZE."""
+    content = [square(read_image(p), SIZE) for p in sorted((SHARED / "content").glob("*.jpg"))]
+    test = [square(read_image(p), SIZE) for p in sorted((SHARED / "train" / "bsds500" / "test").glob("*.jpg"))
+            [:test_images]]
+    return content, test
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--paintings", default="starry_night,wave,the_scream,udnie,woman_with_hat")
     parser.add_argument("--test-images", type=int, default=20)
     args = parser.parse_args()
-    content = [square(read_image(p), SIZE) for p in sorted((SHARED / "content").glob("*.jpg"))]
-    test = [square(read_image(p), SIZE) for p in sorted((SHARED / "train" / "bsds500" / "test").glob("*.jpg"))
-            [: args.test_images]]
+    content, test = held_out_photos(args.test_images)
     print(f"| painting | SSIM student vs teacher | PSNR | fidelity: teacher | student | {len(content) + len(test)} "
           "pictures at 384x384 |")
     print("|---|---|---|---|---|---|")

@@ -35,23 +35,14 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
+from student_quality import SHARED, held_out_photos, stylizer  # noqa: E402 - same pictures, same networks
 
-from nstream.engines import create_engine  # noqa: E402
 from nstream.media.sources import read_image  # noqa: E402
 from nstream.models.fidelity import fidelity  # noqa: E402
-from nstream.models.parity import psnr, square, ssim  # noqa: E402
-from nstream.models.style_spec import PAINTINGS_DIR, load_style  # noqa: E402
-from nstream.stylizer import Stylizer  # noqa: E402
+from nstream.models.parity import psnr, ssim  # noqa: E402
+from nstream.models.style_spec import PAINTINGS_DIR  # noqa: E402
 from nstream.temporal.evaluate import read_frames  # noqa: E402
 from nstream.temporal.metrics import measure_pairs, pair_warping_errors  # noqa: E402
-
-SHARED = ROOT.parent / "shared" / "data"
-SIZE = 384
-
-
-def stylizer(spec: str) -> Stylizer:
-    style = load_style(spec)
-    return Stylizer(create_engine("onnxruntime", style.model, "cpu"), style=style.vector)
 
 
 def cached(cache: Path | None, name: str, make: Callable[[], Any]) -> Any:
@@ -92,9 +83,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write the rows here too")
     parser.add_argument("--sheet", type=Path, help="PNG: the first content photo, teacher, then each student")
     args = parser.parse_args()
-    content = [square(read_image(p), SIZE) for p in sorted((SHARED / "content").glob("*.jpg"))]
-    test = [square(read_image(p), SIZE) for p in sorted((SHARED / "train" / "bsds500" / "test").glob("*.jpg"))
-            [: args.test_images]]
+    content, test = held_out_photos(args.test_images)
     pictures = content + test
     painting = read_image(PAINTINGS_DIR / f"{args.painting}.jpg")
     clip_names = args.clip or ["bikes", "carphone"]
