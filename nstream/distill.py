@@ -45,6 +45,7 @@ from nstream.devices import pick_device
 from nstream.errors import NStreamError
 from nstream.models.architectures import ARCHITECTURES
 from nstream.train import (
+    add_run_arguments,
     initial_model,
     list_images,
     random_crops,
@@ -77,15 +78,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--ssim-weight", type=float, default=0.0,
                         help="weight of 1 - SSIM against the teacher (luminance, 11x11 Gaussian window): the local "
                              "contrast and structure of the strokes, which a pixel loss averages away (0: off)")
-    parser.add_argument("--stability-weight", type=float, default=0.0,
-                        help="the same strokes for a moved, noisy frame (see nstream train); 0 turns it off")
-    parser.add_argument("--stability-shift", type=float, default=2.0)
-    parser.add_argument("--stability-noise", type=float, default=0.02)
     parser.add_argument("--jitter", type=float, default=0.15, help="strength of the photometric jitter (0: none)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--checkpoint-every", type=int, default=100)
-    parser.add_argument("--preview-every", type=int, default=0, help="write a preview PNG every N steps (0: off)")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    add_run_arguments(parser)
     return parser
 
 

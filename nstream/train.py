@@ -148,15 +148,21 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--identity-steps", type=int, default=200,
                         help="first teach the network to reproduce its input (pixel loss, no VGG): style training then "
                              "starts from sharp content instead of noise and converges in far fewer steps")
+    add_run_arguments(parser)
+    return parser
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """What ``train`` and ``distill`` share: the stability term, seed, checkpoints, previews, device."""
     parser.add_argument("--stability-weight", type=float, default=0.0,
-                        help="weight of the flicker-resistance term (Wang et al. 2020; 0: off; costs one more network pass)")
+                        help="weight of the flicker-resistance term (Wang et al. 2020: the same strokes for a moved, "
+                             "noisy frame; 0: off; costs one more network pass)")
     parser.add_argument("--stability-shift", type=float, default=2.0, help="largest random shift in pixels for that term")
     parser.add_argument("--stability-noise", type=float, default=0.02, help="std of the Gaussian noise, frames in [0, 1]")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--checkpoint-every", type=int, default=100)
     parser.add_argument("--preview-every", type=int, default=0, help="write a preview PNG every N steps (0: off)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    return parser
 
 
 def train(args: argparse.Namespace, progress: bool = True,
