@@ -121,7 +121,7 @@ def stream_parser() -> argparse.ArgumentParser:
 def add_temporal_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``temporal consistency`` option group (stream.py and ``python -m nstream eval``)."""
     from nstream.temporal.blend import CHECKS, DEFAULT_CHECK, DEFAULT_STRENGTH, MAX_STRENGTH
-    from nstream.temporal.flow import DIS_PRESETS, FLOWS
+    from nstream.temporal.flow import BLEND_PRESET, DIS_PRESETS, FLOWS
     from nstream.temporal.scenecut import DEFAULT_CUT_THRESHOLD
 
     group = parser.add_argument_group("temporal consistency")
@@ -135,9 +135,9 @@ def add_temporal_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--flow-scale", type=float, default=None,
                        help="fraction of the frame size the flow runs at (default for dis: half size, but 320 to 640 px "
                             "wide; 1 for the others)")
-    group.add_argument("--flow-preset", default="medium", choices=tuple(DIS_PRESETS),
-                       help="DIS preset (default medium; fast takes a third of its flow time and removes a third less "
-                            "flicker on fast motion)")
+    group.add_argument("--flow-preset", default=BLEND_PRESET, choices=tuple(DIS_PRESETS),
+                       help=f"DIS preset (default {BLEND_PRESET}: medium's accuracy for less CPU; fast takes a third of "
+                            "medium's flow time and removes a third less flicker on fast motion)")
     group.add_argument("--occlusion-check", default=DEFAULT_CHECK, choices=CHECKS,
                        help="how the blend finds pixels the history must not fill: photometric (default: motion "
                             "boundaries, frame exits, the warped previous input against the current one) or "

@@ -388,6 +388,28 @@ def test_scene_cut_detector_threshold():
         check_strength(0.95)
 
 
+def test_a_stream_works_on_each_frame_once(monkeypatch):
+    """The motion step sees every frame twice (as x_t, then as x_{t-1}): its shrunk copy and its
+    colour histogram are made once, and the distances equal those of a detector without memory."""
+    import nstream.temporal.scenecut as scenecut
+    from nstream.temporal.blend import estimate_motion
+
+    frames = [shifted(dx) for dx in (0, 1, 2, 3)] + [np.full((96, 160, 3), (200, 30, 90), np.uint8)]
+    histograms = []
+    monkeypatch.setattr(scenecut, "colour_histogram", lambda image, real=scenecut.colour_histogram:
+                        histograms.append(image) or real(image))
+    flow, detector = create_flow("dis"), SceneCutDetector()
+    shrunk = []
+    flow._shrunk.function = lambda image, real=flow._shrunk.function: shrunk.append(image) or real(image)
+    motions = [estimate_motion(flow, frames[t], frames[t - 1], detector) for t in range(1, len(frames))]
+    assert len(shrunk) == len(histograms) == len(frames)  # not twice as many
+    fresh = [SceneCutDetector().compare(flow.shrink(a), flow.shrink(b)) for a, b in zip(frames[:-1], frames[1:], strict=True)]
+    assert [m.histogram_distance for m in motions] == pytest.approx(fresh)
+    assert [m.cut is not None for m in motions] == [False, False, False, True]
+    same_pixels = frames[1].copy()  # equal pixels in another array: worked on again, never taken for the old one
+    estimate_motion(flow, same_pixels, frames[0], detector)
+    assert shrunk[-1] is same_pixels
+
 class SlowFlow(FlowBackend):
     """A real DIS flow that takes 0.3 s: stands for a flow that cannot keep up."""
 
@@ -546,7 +568,7 @@ def test_eval_command_reports_both_settings_and_writes_pictures(tmp_path, metric
     assert report["frames"] == 8 and report["metric_flow"] == {"farneback": "farneback@1", "dis-fine": "dis/fine@1"}[metric]
     off, blended = report["settings"]["off"], report["settings"][f"blend a={DEFAULT_STRENGTH:g}"]
     assert off["e_warp"] > 0 and blended["e_warp"] > 0 and off["style_loss"] > 0 and blended["fps"] > 0
-    assert blended["temporal"] == f"a={DEFAULT_STRENGTH:g} flow=dis/medium@auto"
+    assert blended["temporal"] == f"a={DEFAULT_STRENGTH:g} flow=dis/balanced@auto"
     assert all((tmp_path / "eval" / name).is_file() for name in ("strip.png", "diff.png"))
     assert report["input_e_warp_moving"] >= 0 and off["e_warp_moving"] >= 0 and "excess_removed" not in off
     floor = report["input_e_warp"]  # None: stylizing this clip adds no flicker over the input's own
@@ -651,4 +673,4 @@ def test_stream_with_motion_vectors(tmp_path, style_model):
     assert result.returncode == 0, result.stderr
     assert probe(out)["frames"] == 6
     figures = json.loads(stats.read_text())
-    assert figures["temporal"] == f"a={DEFAULT_STRENGTH:g} flow=vectors+dis/medium@auto" and figures["unblended"] == 0
+    assert figures["temporal"] == f"a={DEFAULT_STRENGTH:g} flow=vectors+dis/balanced@auto" and figures["unblended"] == 0

@@ -168,14 +168,14 @@ def estimate_motion(flow: FlowBackend, current: np.ndarray, previous: np.ndarray
     import time
 
     started = time.perf_counter()
-    distance = 0.0
-    if detector is not None:
-        distance = detector.compare(previous, current)  # the exact pair, even when live frames were skipped
-        if detector.is_cut(distance):
-            return Motion(None, None, Cut.SCENE, distance, 0.0, time.perf_counter() - started)
     # Masks and checks run at the flow's working size and are upscaled once: at full size they
     # cost 10-20x the DIS flow itself. Ruder's thresholds are in working-size pixels then.
-    small_current, small_previous = flow.shrink(current), flow.shrink(previous)
+    small_previous, small_current = flow.shrink(previous), flow.shrink(current)  # x_{t-1} first: it was x_t last time
+    distance = 0.0
+    if detector is not None:  # the exact pair, even when live frames were skipped
+        distance = detector.compare(small_previous, small_current)
+        if detector.is_cut(distance):
+            return Motion(None, None, Cut.SCENE, distance, 0.0, time.perf_counter() - started)
     forward = flow.compute(small_current, small_previous)
     height, width = current.shape[:2]
     full = upscale_flow(forward, height, width)

@@ -12,7 +12,7 @@ from typing import Any
 from nstream.errors import NStreamError
 from nstream.stats import TEMPORAL
 from nstream.temporal.blend import CHECKS, DEFAULT_CHECK, DEFAULT_STRENGTH, check_strength
-from nstream.temporal.flow import DIS_PRESETS, FLOWS, FlowBackend, create_flow
+from nstream.temporal.flow import BLEND_PRESET, DIS_PRESETS, FLOWS, FlowBackend, create_flow
 from nstream.temporal.scenecut import DEFAULT_CUT_THRESHOLD
 
 
@@ -26,7 +26,7 @@ class TemporalConfig:
     strength: float = DEFAULT_STRENGTH
     flow: str = "dis"
     flow_scale: float | None = None
-    flow_preset: str = "medium"
+    flow_preset: str = BLEND_PRESET
     occlusion_check: str = DEFAULT_CHECK
     restore_contrast: bool = True
     refine_moving: bool = True  # full-size flow in the boxes around moving subjects (people get blended)

@@ -22,6 +22,7 @@ A backend keeps per-instance state (OpenCV objects are not thread-safe): give ea
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import cv2
@@ -30,11 +31,17 @@ import numpy as np
 from nstream.errors import NStreamError
 
 FLOWS = ("dis", "vectors", "farneback", "raft_small", "raft_large")
-DIS_PRESETS = {
-    "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
-    "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
-    "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
+# name -> (OpenCV preset, parameters changed from it by setter name)
+DIS_PRESETS: dict[str, tuple[int, dict[str, int]]] = {
+    "ultrafast": (cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, {}),
+    "fast": (cv2.DISOPTICAL_FLOW_PRESET_FAST, {}),
+    # the blend's default: medium with a sparser patch grid and fewer iterations, 15-20 % less CPU for
+    # the whole temporal stage at 0-1 point of E_warp on four clips and 3 on bikes (docs/BENCHMARKS.md)
+    "balanced": (cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
+                 {"PatchStride": 4, "GradientDescentIterations": 12, "VariationalRefinementIterations": 3}),
+    "medium": (cv2.DISOPTICAL_FLOW_PRESET_MEDIUM, {}),
 }
+BLEND_PRESET = "balanced"
 AUTO_MIN_WIDTH = 320  # the automatic DIS working size: half the frame, at least this wide (or the whole frame)
 AUTO_MAX_WIDTH = 640  # ... and at most this wide: 1080p at a third (motion step 125 against 231 ms, E_warp -77 % against -81 %)
 
@@ -83,6 +90,21 @@ def upscale_flow(flow: np.ndarray, height: int, width: int) -> np.ndarray:
     return big.astype(np.float32, copy=False)
 
 
+class RecentFrames:
+    """A per-frame function's results for the last two frames it was given, kept by identity: a stream
+    passes every frame twice, as x_t and then as x_{t-1}, so each is worked on once."""
+
+    def __init__(self, function: Callable[[np.ndarray], np.ndarray]) -> None:
+        self.function = function
+        self.recent: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        found = [item for item in self.recent if item[0] is image]
+        item = found[0] if found else (image, self.function(image))
+        self.recent = [*(other for other in self.recent if other is not item), item][-2:]  # the latest last
+        return item[1]
+
+
 class FlowBackend:
     """``backend(a, b) -> HxWx2 float32`` flow from frame a to frame b (pixels of a's grid)."""
 
@@ -93,6 +115,7 @@ class FlowBackend:
         if scale is not None and not 0.05 <= scale <= 1.0:
             raise NStreamError(f"flow scale {scale} is out of range: use 0.05 to 1 (fraction of the frame size)")
         self.scale = None if scale is None else float(scale)  # None: chosen per frame size (auto_scale)
+        self._shrunk = RecentFrames(lambda image: _resize(image, self.working_scale(image.shape[1])))
 
     def working_scale(self, width: int) -> float:
         """The fraction of a ``width``-pixel-wide frame the flow runs at."""
@@ -105,7 +128,7 @@ class FlowBackend:
 
     def shrink(self, image: np.ndarray) -> np.ndarray:
         """A frame at the working size (:meth:`working_scale` of its size), for :meth:`compute`."""
-        return _resize(image, self.working_scale(image.shape[1]))
+        return self._shrunk(image)
 
     def compute(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Flow between frames already at the working size, in working-size pixels (``__call__`` upscales).
@@ -127,6 +150,18 @@ class FlowBackend:
         return f"{self.name}@{self.scale_text()}"
 
 
+def _dis(preset: str, settings: dict[str, int] | None) -> Any:
+    """An OpenCV DIS object: ``preset``, then each setting by its setter's name."""
+    base, tuned = DIS_PRESETS[preset]
+    dis = cv2.DISOpticalFlow_create(base)
+    for name, value in {**tuned, **(settings or {})}.items():
+        setter = getattr(dis, f"set{name}", None)
+        if setter is None:
+            raise NStreamError(f"DIS has no parameter {name!r}")
+        setter(value)
+    return dis
+
+
 class DISFlow(FlowBackend):
     """OpenCV DIS on a grey frame at ``scale`` of the input size (default auto: half size, 320 to 640
     pixels wide), preset medium."""
@@ -134,30 +169,29 @@ class DISFlow(FlowBackend):
     name = "dis"
 
     def __init__(self, preset: str = "medium", scale: float | None = None, settings: dict[str, int] | None = None,
-                 label: str | None = None, refine_preset: str | None = None) -> None:
+                 label: str | None = None, refine_preset: str | None = None,
+                 refine_settings: dict[str, int] | None = None) -> None:
         """``settings`` overrides preset parameters by setter name (``{"FinestScale": 0}`` calls
         ``setFinestScale(0)``); ``label`` then names the result in :meth:`describe`; ``refine_preset``
-        is the preset of the full-size refinement around moving subjects (default: ``preset``)."""
+        and ``refine_settings`` are those of the full-size refinement around moving subjects (default:
+        ``preset`` as it is)."""
         super().__init__(scale)
         for name in (preset, refine_preset or preset):
             if name not in DIS_PRESETS:
                 raise NStreamError(f"unknown DIS preset {name!r}: use one of {', '.join(DIS_PRESETS)}")
         self.refine_preset = refine_preset or preset
+        self.refine_settings = refine_settings
         self.label = label or preset  # the preset, or what the settings made of it
         self.preset = preset
-        self.dis = cv2.DISOpticalFlow_create(DIS_PRESETS[preset])
-        for name, value in (settings or {}).items():
-            setter = getattr(self.dis, f"set{name}", None)
-            if setter is None:
-                raise NStreamError(f"DIS has no parameter {name!r}")
-            setter(value)
+        self.dis = _dis(preset, settings)
+        self._fine: Any = None
 
     def compute(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return self.dis.calc(_grey(a), _grey(b), None)
 
     def fine(self) -> Any:
-        if getattr(self, "_fine", None) is None:
-            self._fine = cv2.DISOpticalFlow_create(DIS_PRESETS[self.refine_preset])
+        if self._fine is None:
+            self._fine = _dis(self.refine_preset, self.refine_settings)
         return self._fine
 
     def describe(self) -> str:

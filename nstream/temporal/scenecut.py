@@ -43,6 +43,7 @@ class SceneCutDetector:
             raise NStreamError(f"scene-cut threshold {threshold} is out of range: use 0 < t <= 1 (default 0.3)")
         self.threshold = threshold
         self.previous: np.ndarray | None = None
+        self._last: tuple[np.ndarray, np.ndarray] | None = None  # (frame, its histogram) for compare()
 
     def distance(self, image: np.ndarray) -> float:
         """Histogram distance from the previously seen frame (0 for the first), and remember this one."""
@@ -52,13 +53,18 @@ class SceneCutDetector:
             return 0.0
         return float(cv2.compareHist(previous, hist, cv2.HISTCMP_BHATTACHARYYA))
 
-    @staticmethod
-    def compare(a: np.ndarray, b: np.ndarray) -> float:
-        """Histogram distance between two frames (0 = same colours, 1 = disjoint)."""
-        return float(cv2.compareHist(colour_histogram(a), colour_histogram(b), cv2.HISTCMP_BHATTACHARYYA))
+    def compare(self, a: np.ndarray, b: np.ndarray) -> float:
+        """Histogram distance between two frames (0 = same colours, 1 = disjoint).
+
+        A stream compares (x_{t-1}, x_t), then (x_t, x_{t+1}): the histogram of the frame last given
+        as ``b`` is kept and reused when that same array comes back as ``a`` (half the work)."""
+        hist_a = self._last[1] if self._last is not None and self._last[0] is a else colour_histogram(a)
+        hist_b = colour_histogram(b)
+        self._last = (b, hist_b)
+        return float(cv2.compareHist(hist_a, hist_b, cv2.HISTCMP_BHATTACHARYYA))
 
     def is_cut(self, distance: float) -> bool:
         return self.threshold is not None and distance > self.threshold
 
     def reset(self) -> None:
-        self.previous = None
+        self.previous = self._last = None

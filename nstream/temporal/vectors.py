@@ -64,17 +64,19 @@ def vectors_to_flow(vectors: np.ndarray, height: int, width: int, out_size: tupl
     flow = np.zeros((rows, cols, 2), np.float32)
     known = np.zeros((rows, cols), np.float32)
     scale = np.maximum(vectors["motion_scale"].astype(np.float32), 1.0)
-    u = vectors["motion_x"].astype(np.float32) / scale
-    v = vectors["motion_y"].astype(np.float32) / scale
-    left = (vectors["dst_x"].astype(np.int32) - vectors["w"].astype(np.int32) // 2) // CELL
-    top = (vectors["dst_y"].astype(np.int32) - vectors["h"].astype(np.int32) // 2) // CELL
-    for bw, bh in {(int(w), int(h)) for w, h in zip(vectors["w"], vectors["h"], strict=True)}:
-        pick = (vectors["w"] == bw) & (vectors["h"] == bh)
-        ys = np.clip(top[pick][:, None, None] + np.arange(max(1, bh // CELL))[None, :, None], 0, rows - 1)
-        xs = np.clip(left[pick][:, None, None] + np.arange(max(1, bw // CELL))[None, None, :], 0, cols - 1)
-        flow[ys, xs, 0] = u[pick][:, None, None]
-        flow[ys, xs, 1] = v[pick][:, None, None]
-        known[ys, xs] = 1.0
+    cells_w = np.maximum(1, vectors["w"].astype(np.int64) // CELL)
+    cells_h = np.maximum(1, vectors["h"].astype(np.int64) // CELL)
+    left = (vectors["dst_x"].astype(np.int64) - vectors["w"].astype(np.int64) // 2) // CELL
+    top = (vectors["dst_y"].astype(np.int64) - vectors["h"].astype(np.int64) // 2) // CELL
+    # every block as its cells, in one pass: block index and the cell's rank inside its block
+    counts = cells_w * cells_h
+    block = np.repeat(np.arange(len(vectors)), counts)
+    rank = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    ys = np.clip(top[block] + rank // cells_w[block], 0, rows - 1)
+    xs = np.clip(left[block] + rank % cells_w[block], 0, cols - 1)
+    flow[ys, xs, 0] = (vectors["motion_x"].astype(np.float32) / scale)[block]
+    flow[ys, xs, 1] = (vectors["motion_y"].astype(np.float32) / scale)[block]
+    known[ys, xs] = 1.0
     target_w, target_h = out_size if out_size is not None else (width, height)
     big = cv2.resize(flow, (target_w, target_h), interpolation=cv2.INTER_LINEAR)
     big[..., 0] *= target_w / width
