@@ -269,14 +269,16 @@ def stage_settings() -> dict:
     from nstream.temporal.blend import FIXED
     from nstream.temporal.vectors import VectorFlow
 
+    def balanced() -> object:
+        return create_flow("dis", preset="balanced")
+
     return {
-        "before issue 19 (coarse DIS, fixed photometric check)": (lambda: create_flow("dis"), {"refine": False, "photo": FIXED}),
-        "default (refined around moving subjects, compensated check)": (lambda: create_flow("dis"), {}),
-        "default without refinement": (lambda: create_flow("dis"), {"refine": False}),
-        "default, refinement by DIS fast": (lambda: create_flow("dis", refine_preset="fast"), {}),
-        "motion vectors as the flow, refined": (VectorFlow, {}),
-        "motion vectors as the flow, no refinement": (VectorFlow, {"refine": False}),
-        "motion vectors, refinement by DIS fast": (lambda: VectorFlow(create_flow("dis", refine_preset="fast")), {}),
+        "before issue 19 (coarse DIS medium, fixed check)": (lambda: create_flow("dis"), {"refine": False, "photo": FIXED}),
+        "DIS medium, refined (default until stop 15)": (lambda: create_flow("dis"), {}),
+        "DIS balanced, refined (default)": (balanced, {}),
+        "DIS balanced without refinement": (balanced, {"refine": False}),
+        "motion vectors, balanced refinement": (lambda: VectorFlow(balanced()), {}),
+        "motion vectors, no refinement": (lambda: VectorFlow(balanced()), {"refine": False}),
     }
 
 

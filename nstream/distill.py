@@ -22,6 +22,10 @@ network is involved: the teacher's pixels are the target, so a student trains we
   instead of from scratch; the pool is shared, so this costs only the steps.
 - Resumable (``<out>.state.pt``), a progress bar, previews (input | teacher | student), a seed;
   the checkpoint records its teacher and recipe.
+- ``--styles`` instead of ``--teacher``: one ``lite`` for *every* painting (``magenta_lite``, a
+  conditioned lite, :mod:`nstream.models.lite`). The teacher is Magenta's arbitrary network; each
+  crop of the pool gets the style vector of one of the given images, or a mix of two
+  (:mod:`nstream.style_mixes`), and the student learns to paint from the vector as the teacher does.
 """
 
 from __future__ import annotations
@@ -58,8 +62,12 @@ from nstream.train import (
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     parser = parser or Parser(prog="nstream distill", description=__doc__)
-    parser.add_argument("--teacher", required=True, help="the style to reproduce, as stream.py's -s takes it "
-                        "(painting.jpg, tf26-NN, a blend, a style name or checkpoint)")
+    teacher = parser.add_mutually_exclusive_group(required=True)
+    teacher.add_argument("--teacher", help="the style to reproduce, as stream.py's -s takes it "
+                         "(painting.jpg, tf26-NN, a blend, a style name or checkpoint)")
+    teacher.add_argument("--styles", action="append", metavar="PATH",
+                         help="images or folders of them (repeat): distill one conditioned lite of Magenta's arbitrary "
+                              "network on their style vectors and mixes of them, which then paints any painting")
     parser.add_argument("--data", required=True, help="folder of training photos (searched recursively)")
     parser.add_argument("--out", required=True, help="student checkpoint to write (.pth)")
     parser.add_argument("--name", help="style name stored in the checkpoint (default: the file's stem)")
@@ -144,41 +152,59 @@ def teacher_function(spec: str, device: torch.device) -> tuple[Callable[[torch.T
                    "teacher_arch": style.meta.get("arch", style.family)}
 
 
+def arbitrary_teacher(device: torch.device) -> tuple[Callable[..., torch.Tensor], dict[str, Any]]:
+    """``teach(batch in [0, 1], vectors) -> batch in [0, 1]``: Magenta's arbitrary network, any style vector."""
+    from nstream.models.style_spec import FAMILY_NETWORK, pretrained
+
+    model = pretrained(FAMILY_NETWORK["magenta"])[0].to(device).eval()
+
+    @torch.inference_mode()
+    def teach(x: torch.Tensor, vectors: torch.Tensor) -> torch.Tensor:
+        return (model(x * 255.0, vectors.to(device)) / 255.0).clamp(0, 1)
+
+    return teach, {"teacher": "magenta arbitrary network, any style vector", "teacher_family": "magenta",
+                   "teacher_name": FAMILY_NETWORK["magenta"], "teacher_arch": "magenta"}
+
+
 def pool_key(args: argparse.Namespace, files: list[Path]) -> str:
     """What the pool depends on: the teacher (and its file's bytes), the data, seed, size, count, jitter."""
-    digest = hashlib.sha256(json.dumps([args.teacher, args.image_size, args.pool, args.seed, args.jitter,
+    digest = hashlib.sha256(json.dumps([args.teacher or args.styles, args.image_size, args.pool, args.seed, args.jitter,
                                         [str(f) for f in files]]).encode())
-    teacher_file = Path(args.teacher)
-    if teacher_file.is_file():
+    teacher_file = Path(args.teacher or "")
+    if args.teacher and teacher_file.is_file():
         digest.update(teacher_file.read_bytes())
     return digest.hexdigest()[:16]
 
 
-def make_pool(args: argparse.Namespace, files: list[Path], teach: Callable[[torch.Tensor], torch.Tensor],
-              device: torch.device, progress: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(inputs, teacher outputs) as N x 3 x S x S uint8, from the disk cache or computed now."""
+def make_pool(args: argparse.Namespace, files: list[Path], teach: Callable[..., torch.Tensor],
+              device: torch.device, progress: bool, vectors: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """``inputs`` and teacher ``targets`` as N x 3 x S x S uint8 (and with ``vectors``, one style vector a
+    crop, N x D, the teacher's second input), from the disk cache or computed now."""
     from nstream.progress import step_progress
 
     path = Path(args.out).with_name(f"pool-{pool_key(args, files)}.npz")  # students of one teacher share it
     if path.is_file():
         with np.load(path) as cached:
-            return cached["inputs"], cached["targets"]
+            return dict(cached)
     rng = random.Random(args.seed)
     crops = random_crops(files, args.image_size, 1, rng)
-    inputs = np.empty((args.pool, 3, args.image_size, args.image_size), np.uint8)
-    targets = np.empty_like(inputs)
+    pool = {"inputs": np.empty((args.pool, 3, args.image_size, args.image_size), np.uint8)}
+    pool["targets"] = np.empty_like(pool["inputs"])
+    if vectors is not None:
+        pool["vectors"] = vectors
     with step_progress("teacher outputs", total=args.pool, enabled=progress) as advance:
         for i in range(args.pool):
             x = jitter(next(crops), args.jitter, rng)
             x = torch.round(x * 255) / 255  # what is stored is what the student will see
-            inputs[i] = (x[0] * 255).round().to(torch.uint8).numpy()
-            targets[i] = (teach(x.to(device))[0] * 255).round().to(torch.uint8).cpu().numpy()
+            pool["inputs"][i] = (x[0] * 255).round().to(torch.uint8).numpy()
+            style = () if vectors is None else (torch.from_numpy(vectors[i : i + 1]),)
+            pool["targets"][i] = (teach(x.to(device), *style)[0] * 255).round().to(torch.uint8).cpu().numpy()
             advance()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, inputs=inputs, targets=targets)
+    np.savez(tmp, **pool)
     tmp.replace(path)
-    return inputs, targets
+    return pool
 
 
 def student_network(arch: str, channels: int | None) -> nn.Module:
@@ -191,53 +217,98 @@ def student_network(arch: str, channels: int | None) -> nn.Module:
     return LiteNet(channels=channels)
 
 
+def teacher_for(args: argparse.Namespace, device: torch.device
+                ) -> tuple[Callable[..., torch.Tensor], dict[str, Any], np.ndarray | None]:
+    """The teacher, what the checkpoint records of it, and with ``--styles`` the pool's style vectors."""
+    if not args.styles:
+        return (*teacher_function(args.teacher, device), None)
+    from nstream.style_mixes import sample_vectors, style_images
+
+    images = style_images(args.styles)
+    teach, meta = arbitrary_teacher(device)
+    meta["styles"] = [image.name for image in images]
+    return teach, meta, sample_vectors(images, args.pool, args.seed)
+
+
+def starting_student(args: argparse.Namespace) -> nn.Module:
+    """The network to train (``args.arch`` set to its architecture): fresh, or ``--init``'s; with
+    ``--styles`` a conditioned lite, which ``--init`` may seed with a one-style lite's weights."""
+    if args.init and args.channels is not None:
+        raise NStreamError("--init goes on with the width of the network it starts from; leave out --channels")
+    if not args.styles:
+        if args.init:
+            student, args.arch = initial_model(args.init, args.arch)  # its own architecture and width
+            return student
+        return student_network(args.arch, args.channels)
+    from nstream.models.architectures import MAGENTA_STYLE_DIM
+    from nstream.models.lite import LiteNet, conditioned_from
+
+    args.arch = "magenta_lite"
+    if not args.init:
+        return LiteNet(channels=args.channels or 64, style_dim=MAGENTA_STYLE_DIM)
+    start, arch = initial_model(args.init, args.arch)
+    if arch == "magenta_lite":
+        return start
+    if arch != "lite":
+        raise NStreamError(f"--styles trains a conditioned lite: --init must be a lite network, not {arch}")
+    return conditioned_from(start, MAGENTA_STYLE_DIM)
+
+
 def distill(args: argparse.Namespace, progress: bool = True,
             on_step: Callable[[int, dict[str, float]], None] | None = None) -> dict[str, Any]:
     """Distill (or resume distilling) a student; returns the final loss terms and timing."""
-    from nstream.progress import step_progress
-
     device = pick_device(args.device)
     if args.pool < args.batch_size:
         raise NStreamError(f"--pool {args.pool} is smaller than --batch-size {args.batch_size}")
-    if args.init and args.channels is not None:
-        raise NStreamError("--init goes on with the width of the network it starts from; leave out --channels")
+    student = starting_student(args)
     torch.manual_seed(args.seed)
     files = list_images(args.data)
-    teach, teacher_meta = teacher_function(args.teacher, device)
-    inputs, targets = make_pool(args, files, teach, device, progress)
-    if args.init:
-        student, args.arch = initial_model(args.init, args.arch)  # its own architecture and width
-    else:
-        student = student_network(args.arch, args.channels)
+    teach, teacher_meta, vectors = teacher_for(args, device)
+    pool = make_pool(args, files, teach, device, progress, vectors)
     student = student.to(device).train()
     optimizer = torch.optim.Adam(student.parameters(), lr=args.lr)
     out = Path(args.out)
     state = resume(student, optimizer, out.with_suffix(".state.pt"), device)
     step = int(state["step"]) if state else 0
-    order = np.random.default_rng(args.seed + step)  # a resumed run draws on, it does not replay the first batches
-    meta = {"name": args.name or out.stem, "distilled": True, **teacher_meta, "style_image": Path(args.teacher).name,
+    meta = {"name": args.name or out.stem, "distilled": True, **teacher_meta,
+            "style_image": Path(args.teacher).name if args.teacher else None,
             "loss_net": "none (distilled)", "trained_on": Path(args.data).name,
             "recipe": {k: getattr(args, k) for k in ("arch", "channels", "image_size", "pool", "batch_size", "max_steps", "lr",
                                                      "edge_weight", "ssim_weight", "stability_weight", "jitter", "seed",
                                                      "init")}}
-    perturb = torch.Generator().manual_seed(args.seed + step)
-    terms: dict[str, float] = {}
     start, first_step = time.perf_counter(), step
+    step, terms = train_steps(args, student, optimizer, pool, step, device, progress, on_step, lambda at: save_progress(
+        out, student, args.arch, meta, optimizer, at))
+    seconds = time.perf_counter() - start
+    return {"steps": step, "losses": terms, "seconds_per_step": seconds / max(1, step - first_step)}
+
+
+def train_steps(args: argparse.Namespace, student: nn.Module, optimizer: torch.optim.Optimizer, pool: dict[str, np.ndarray],
+                step: int, device: torch.device, progress: bool, on_step: Callable[[int, dict[str, float]], None] | None,
+                checkpoint: Callable[[int], None]) -> tuple[int, dict[str, float]]:
+    """From ``step`` to ``--max-steps`` on batches of the pool; the last step reached and its loss terms."""
+    from nstream.progress import step_progress
+
+    order = np.random.default_rng(args.seed + step)  # a resumed run draws on, it does not replay the first batches
+    perturb = torch.Generator().manual_seed(args.seed + step)
+    out, terms = Path(args.out), {}
     with step_progress("distilling", total=args.max_steps, completed=step, enabled=progress) as advance:
         while step < args.max_steps:
             for group in optimizer.param_groups:
                 group["lr"] = args.lr * (0.1 if step >= 0.8 * args.max_steps else 1.0)
-            pick = order.integers(0, len(inputs), size=args.batch_size)
+            pick = order.integers(0, len(pool["inputs"]), size=args.batch_size)
             flip = bool(order.integers(0, 2))
-            x = torch.from_numpy(inputs[pick]).to(device).float() / 255
-            target = torch.from_numpy(targets[pick]).to(device).float() / 255
+            x = torch.from_numpy(pool["inputs"][pick]).to(device).float() / 255
+            target = torch.from_numpy(pool["targets"][pick]).to(device).float() / 255
+            style = (torch.from_numpy(pool["vectors"][pick]).to(device),) if "vectors" in pool else ()
             if flip:  # both flipped: the teacher's answer to a mirrored picture is nearly its mirrored answer
                 x, target = x.flip(-1), target.flip(-1)
-            output = student(x * 255.0) / 255.0
+            output = student(x * 255.0, *style) / 255.0
             losses = distillation_loss(output, target, args.edge_weight, args.ssim_weight)
             if args.stability_weight:
+                network = (lambda pixels, style=style: student(pixels, *style)) if style else student
                 losses["stability"] = args.stability_weight * stability_loss(
-                    student, x, output, args.stability_shift, args.stability_noise, perturb)
+                    network, x, output, args.stability_shift, args.stability_noise, perturb)
             losses["total"] = sum(losses.values())
             optimizer.zero_grad(set_to_none=True)
             losses["total"].backward()
@@ -245,11 +316,10 @@ def distill(args: argparse.Namespace, progress: bool = True,
             step += 1
             terms = report_step(step, losses, on_step, advance)
             if step % args.checkpoint_every == 0 or step == args.max_steps:
-                save_progress(out, student, args.arch, meta, optimizer, step)
+                checkpoint(step)
             if args.preview_every and step % args.preview_every == 0:
                 save_preview(x, target, output, out.with_name(f"{out.stem}.preview-{step:06d}.png"))
-    seconds = time.perf_counter() - start
-    return {"steps": step, "losses": terms, "seconds_per_step": seconds / max(1, step - first_step)}
+    return step, terms
 
 
 def save_preview(x: torch.Tensor, target: torch.Tensor, output: torch.Tensor, path: Path) -> None:

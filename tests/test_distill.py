@@ -98,3 +98,61 @@ def test_ssim_loss_measures_what_the_bench_measures() -> None:
     terms = distillation_loss(batch(b).requires_grad_(), batch(a), edge_weight=1, ssim_weight=0.5)
     assert set(terms) == {"pixel", "edge", "ssim"}
     terms["ssim"].backward()
+
+
+def test_a_conditioned_lite_starts_as_its_plain_student_and_keeps_its_vector_input(tmp_path: Path) -> None:
+    from nstream.models.checkpoints import save_style
+    from nstream.models.lite import LiteNet, conditioned_from
+
+    plain, _ = load_style_model("nstream/styles/starry_night_lite.pth")
+    conditioned = conditioned_from(plain, 100)
+    x = torch.rand(2, 3, 64, 96) * 255
+    vectors = torch.randn(2, 100)
+    with torch.no_grad():
+        assert torch.allclose(conditioned(x, vectors), plain(x), atol=1e-2)  # every vector paints the old style
+        conditioned.in1.gamma.weight.normal_(0, 0.1)  # once the norms depend on the vector, so does the picture
+        first, second = conditioned(x, vectors), conditioned(x, vectors.flip(0))
+    assert (first - second).abs().mean() > 1
+    path = save_style(tmp_path / "any.pth", conditioned, "magenta_lite", {"name": "any"})
+    loaded, meta = load_style_model(path)
+    assert isinstance(loaded, LiteNet) and loaded.style_dim == 100 and meta["arch"] == "magenta_lite"
+    with torch.no_grad():
+        assert torch.allclose(loaded(x, vectors), first, atol=0.2)  # stored in half precision
+    with pytest.raises(NStreamError, match="many styles"):
+        from nstream.models.style_spec import load_style
+
+        load_style(str(path))
+
+
+@pytest.mark.slow
+def test_one_student_learns_to_paint_from_the_style_vector(photos: Path, tmp_path: Path) -> None:
+    """distill --styles: the pool pairs crops with vectors of the style images (and mixes), the teacher is
+    the arbitrary network, and the student's error against it falls for the vectors it is given."""
+    out = tmp_path / "any.pth"
+    argv = ["--styles", str(PAINTINGS / "wave.jpg"), "--styles", str(PAINTINGS / "udnie.jpg"), "--data", str(photos),
+            "--out", str(out), "--image-size", "64", "--pool", "8", "--batch-size", "4", "--max-steps", "60",
+            "--checkpoint-every", "30", "--lr", "5e-3"]
+    totals: list[float] = []
+    distill(build_parser().parse_args(argv), progress=False, on_step=lambda s, t: totals.append(t["pixel"]))
+    assert np.mean(totals[-5:]) < 0.6 * np.mean(totals[:5]), totals
+    (pool_file,) = tmp_path.glob("pool-*.npz")
+    with np.load(pool_file) as pool:
+        assert pool["vectors"].shape == (8, 100) and pool["targets"].shape == pool["inputs"].shape == (8, 3, 64, 64)
+    student, meta = load_style_model(out)
+    assert meta["arch"] == "magenta_lite" and meta["styles"] == ["wave.jpg", "udnie.jpg"] and meta["steps"] == 60
+    with np.load(pool_file) as pool:
+        x = torch.from_numpy(pool["inputs"]).float()
+        target, own = torch.from_numpy(pool["targets"]).float(), torch.from_numpy(pool["vectors"])
+    with torch.no_grad():
+        right = ((student(x, own) - target) ** 2).mean()
+        wrong = ((student(x, own.roll(1, 0) * 0 + own.mean(0)) - target) ** 2).mean()
+    assert right < wrong  # it paints from the vector, not one average style
+
+
+def test_styles_and_teacher_are_one_or_the_other(photos: Path, tmp_path: Path) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--styles", "a", "--teacher", "b", "--data", "x", "--out", "y"])
+    args = build_parser().parse_args(["--styles", str(tmp_path / "missing"), "--data", str(photos),
+                                      "--out", str(tmp_path / "x.pth")])
+    with pytest.raises(NStreamError, match="style images not found"):
+        distill(args, progress=False)

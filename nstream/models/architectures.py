@@ -11,6 +11,8 @@ from nstream.models.johnson import TransformerNet, TransformerNetDeconv
 from nstream.models.lite import LiteNet
 from nstream.models.predictor import StylePredictor
 
+MAGENTA_STYLE_DIM = 100
+
 # One network, one style: ``net(pixels) -> pixels``. What ``nstream train`` makes.
 ARCHITECTURES: dict[str, Callable[[], nn.Module]] = {
     "johnson": TransformerNet,
@@ -21,6 +23,7 @@ ARCHITECTURES: dict[str, Callable[[], nn.Module]] = {
 CONDITIONED: dict[str, Callable[[], nn.Module]] = {
     "magenta": magenta_transformer,
     "tf26": tf26_network,
+    "magenta_lite": lambda: LiteNet(style_dim=MAGENTA_STYLE_DIM),  # lite on Magenta's vectors (distilled)
 }
 # Every architecture a checkpoint may name, the style predictor (painting -> style vector) included.
 BUILDERS: dict[str, Callable[[], nn.Module]] = {**ARCHITECTURES, **CONDITIONED, "magenta_predictor": StylePredictor}

@@ -79,10 +79,12 @@ def build_model(arch: str, state: dict[str, torch.Tensor]) -> nn.Module:
     """An untrained network of ``arch`` shaped like ``state`` (kernel size, width)."""
     if arch == "johnson_deconv" and "deconv1.conv_transpose.weight" in state:
         return TransformerNetDeconv(kernel=int(state["deconv1.conv_transpose.weight"].shape[-1]))
-    if arch == "lite" and "stem.weight" in state:
+    if arch in ("lite", "magenta_lite") and "stem.weight" in state:
         head = state.get("out.weight")
+        style = state.get("in1.gamma.weight")
         return LiteNet(channels=int(state["stem.weight"].shape[0]),
-                       head_channels=int(head.shape[1]) - 3 if head is not None else 8)
+                       head_channels=int(head.shape[1]) - 3 if head is not None else 8,
+                       style_dim=None if style is None else int(style.shape[1]))
     return BUILDERS[arch]()
 
 

@@ -20,12 +20,28 @@ Instance normalization throughout, pixels in and out in 0..255 like ``johnson``.
 width that are multiples of 4 (and at least ``min_size``) come back at the same size. The ONNX
 graph uses Conv (grouped for depthwise), InstanceNormalization, Relu, Pad reflect, Add, Resize
 (linear), Mul and Concat: ONNX Runtime and TensorRT both map them.
+
+With ``style_dim`` the same network is conditioned (Dumoulin et al. 2017): every instance
+normalization takes its scale and shift from a style vector (:class:`ConditionalInstanceNorm`), so
+one ``lite`` paints any style it is given a vector for: distilled from Magenta's arbitrary-style
+network on its 100-number vectors, any painting at ``lite`` speed (``nstream distill --styles``).
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+
+from nstream.models.conditioned import ConditionalInstanceNorm
+
+
+def instance_norm(channels: int, style_dim: int | None) -> nn.Module:
+    """A learned instance normalization, or with ``style_dim`` one whose scale and shift a style vector sets."""
+    return nn.InstanceNorm2d(channels, affine=True) if style_dim is None else ConditionalInstanceNorm(channels, style_dim)
+
+
+def normalize(norm: nn.Module, x: torch.Tensor, style: torch.Tensor | None) -> torch.Tensor:
+    return norm(x) if style is None else norm(x, style)
 
 
 class SeparableConv(nn.Module):
@@ -44,17 +60,28 @@ class SeparableConv(nn.Module):
 class SeparableResidualBlock(nn.Module):
     """Johnson's residual block with separable convolutions in place of the dense ones."""
 
-    def __init__(self, channels: int, dilation: int) -> None:
+    def __init__(self, channels: int, dilation: int, style_dim: int | None = None) -> None:
         super().__init__()
         self.conv1 = SeparableConv(channels, channels, dilation)
-        self.in1 = nn.InstanceNorm2d(channels, affine=True)
+        self.in1 = instance_norm(channels, style_dim)
         self.conv2 = SeparableConv(channels, channels, dilation)
-        self.in2 = nn.InstanceNorm2d(channels, affine=True)
+        self.in2 = instance_norm(channels, style_dim)
         self.relu = nn.ReLU()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.relu(self.in1(self.conv1(x)))
-        return x + self.in2(self.conv2(y))
+    @torch.no_grad()
+    def _init_style_norms(self) -> None:
+        """Every style starts as plain instance normalization (scale 1, shift 0): what the vector
+        changes is learned from there, not from random scales."""
+        for norm in self.modules():
+            if isinstance(norm, ConditionalInstanceNorm):
+                norm.gamma.weight.zero_()
+                norm.gamma.bias.fill_(1.0)
+                norm.beta.weight.zero_()
+                norm.beta.bias.zero_()
+
+    def forward(self, x: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
+        y = self.relu(normalize(self.in1, self.conv1(x), style))
+        return x + normalize(self.in2, self.conv2(y), style)
 
 
 class LiteNet(nn.Module):
@@ -66,18 +93,21 @@ class LiteNet(nn.Module):
     # Reflection padding needs more pixels than the widest dilation at 1/4 resolution.
     min_size = factor * (max(dilations) + 1)
 
-    def __init__(self, channels: int = 64, head_channels: int = 8) -> None:
+    def __init__(self, channels: int = 64, head_channels: int = 8, style_dim: int | None = None) -> None:
         super().__init__()
         f = self.factor
+        self.style_dim = style_dim  # None: one style; else net(pixels, style_vector), any style
         self.stem = nn.Conv2d(3, channels, f, stride=f)
-        self.in1 = nn.InstanceNorm2d(channels, affine=True)
-        self.blocks = nn.Sequential(*(SeparableResidualBlock(channels, d) for d in self.dilations))
+        self.in1 = instance_norm(channels, style_dim)
+        self.blocks = nn.Sequential(*(SeparableResidualBlock(channels, d, style_dim) for d in self.dilations))
         self.head = SeparableConv(channels, head_channels)
-        self.in_head = nn.InstanceNorm2d(head_channels, affine=True)
+        self.in_head = instance_norm(head_channels, style_dim)
         self.out_pad = nn.ReflectionPad2d(1)
         self.out = nn.Conv2d(head_channels + 3, 3, 3)
         self.relu = nn.ReLU()
         self._init_out()
+        if style_dim is not None:
+            self._init_style_norms()
 
     @torch.no_grad()
     def _init_out(self) -> None:
@@ -90,9 +120,38 @@ class LiteNet(nn.Module):
         for colour in range(3):
             guide[colour, colour, 1, 1] = 1.0
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.relu(self.in1(self.stem(x)))
-        y = self.relu(self.in_head(self.head(self.blocks(y))))
+    @torch.no_grad()
+    def _init_style_norms(self) -> None:
+        """Every style starts as plain instance normalization (scale 1, shift 0): what the vector
+        changes is learned from there, not from random scales."""
+        for norm in self.modules():
+            if isinstance(norm, ConditionalInstanceNorm):
+                norm.gamma.weight.zero_()
+                norm.gamma.bias.fill_(1.0)
+                norm.beta.weight.zero_()
+                norm.beta.bias.zero_()
+
+    def forward(self, x: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
+        y = self.relu(normalize(self.in1, self.stem(x), style))
+        for block in self.blocks:
+            y = block(y, style)
+        y = self.relu(normalize(self.in_head, self.head(y), style))
         y = nn.functional.interpolate(y, scale_factor=self.factor, mode="bilinear", align_corners=False)
         # Work in 0..1 inside the last layer so its weights are O(1) whatever the pixel scale.
         return self.out(self.out_pad(torch.cat([y, x * (1.0 / 255.0)], dim=1))) * 255.0
+
+
+@torch.no_grad()
+def conditioned_from(plain: LiteNet, style_dim: int) -> LiteNet:
+    """A conditioned lite that paints ``plain``'s one style from any vector to begin with: the same
+    convolutions, each normalization's learned scale and shift as its style-independent part."""
+    conditioned = LiteNet(channels=plain.stem.out_channels, head_channels=plain.out.in_channels - 3, style_dim=style_dim)
+    state = conditioned.state_dict()
+    for name, value in plain.state_dict().items():
+        if name in state:
+            state[name] = value
+        else:  # an instance norm's affine: weight -> gamma's bias, bias -> beta's bias
+            norm, kind = name.rsplit(".", 1)
+            state[f"{norm}.{'gamma' if kind == 'weight' else 'beta'}.bias"] = value
+    conditioned.load_state_dict(state)
+    return conditioned
