@@ -265,6 +265,9 @@ def distill(args: argparse.Namespace, progress: bool = True,
     files = list_images(args.data)
     teach, teacher_meta, vectors = teacher_for(args, device)
     pool = make_pool(args, files, teach, device, progress, vectors)
+    if "vectors" in pool:  # real styles for the engines' checks (models/lite.py)
+        references = student.reference_styles
+        references.copy_(torch.from_numpy(pool["vectors"][: len(references)]))
     student = student.to(device).train()
     optimizer = torch.optim.Adam(student.parameters(), lr=args.lr)
     out = Path(args.out)

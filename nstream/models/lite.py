@@ -44,6 +44,9 @@ def normalize(norm: nn.Module, x: torch.Tensor, style: torch.Tensor | None) -> t
     return norm(x) if style is None else norm(x, style)
 
 
+REFERENCE_STYLES = 5
+
+
 class SeparableConv(nn.Module):
     """Depthwise 3x3 then pointwise 1x1: about 9x fewer multiply-adds than a dense 3x3."""
 
@@ -108,6 +111,9 @@ class LiteNet(nn.Module):
         self._init_out()
         if style_dim is not None:
             self._init_style_norms()
+            # Engines are checked against PyTorch, and int8 graphs calibrated, over these real styles
+            # (distill fills in vectors of its training styles), as for the other conditioned networks.
+            self.register_buffer("reference_styles", torch.zeros(REFERENCE_STYLES, style_dim))
 
     @torch.no_grad()
     def _init_out(self) -> None:

@@ -1,0 +1,99 @@
+"""One conditioned lite for every painting (``distill --styles``) against the arbitrary network and
+the one-painting students: closeness, look and speed, seen and unseen paintings, one run.
+
+    python bench/conditioned_quality.py --student /work/nstream-cond/magenta_lite.pth \
+        [--paintings starry_night,wave,the_scream,udnie,woman_with_hat,candy,mosaic] [--test-images 20]
+
+A painting is ``nstream/paintings/<p>.jpg`` or else ``../shared/data/styles/<p>.jpg``; "seen" says
+whether the student's checkpoint lists it among its training styles. For each: SSIM and PSNR
+against the teacher (Magenta's arbitrary network with that painting's vector) on the pictures of
+``bench/student_quality.py``, and fidelity (lower is closer to the painting) on the content photos,
+for the conditioned student and, where one is bundled, the painting's own ``<p>_lite``. Then the
+stylize-only speed of the three networks at 640x360 (ONNX Runtime, CPU, alternating). Prints Markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np  # noqa: E402
+from student_quality import ROOT, SHARED, held_out_photos, stylizer  # noqa: E402 - same pictures, same networks
+
+from nstream.engines import create_engine  # noqa: E402
+from nstream.media.sources import read_image  # noqa: E402
+from nstream.models.checkpoints import load_style_model  # noqa: E402
+from nstream.models.fidelity import fidelity  # noqa: E402
+from nstream.models.parity import psnr, ssim  # noqa: E402
+from nstream.models.style_spec import PAINTINGS_DIR, painting_vector  # noqa: E402
+from nstream.stylizer import Stylizer  # noqa: E402
+
+
+def painting_file(name: str) -> Path:
+    bundled = PAINTINGS_DIR / f"{name}.jpg"
+    return bundled if bundled.is_file() else SHARED / "styles" / f"{name}.jpg"
+
+
+def closeness(network: Stylizer, teacher_outputs: list[np.ndarray], pictures: list[np.ndarray], content: list[np.ndarray],
+              painting: np.ndarray) -> str:
+    outputs = [network(x) for x in pictures]
+    ssims = [ssim(t, s) for t, s in zip(teacher_outputs, outputs, strict=True)]
+    psnrs = [psnr(t, s) for t, s in zip(teacher_outputs, outputs, strict=True)]
+    look = np.mean([fidelity(s, x, painting) for s, x in zip(outputs, content, strict=False)])
+    return f"{np.mean(ssims):.3f} (min {min(ssims):.3f}) | {np.mean(psnrs):.1f} dB | {look:.2f}"
+
+
+def speed(networks: dict[str, Stylizer], rounds: int = 5, frames: int = 20) -> dict[str, float]:
+    """Stylize-only fps at 640x360, the networks taking turns."""
+    frame = np.random.default_rng(0).integers(0, 256, (360, 640, 3), dtype=np.uint8)
+    seconds: dict[str, list[float]] = {label: [] for label in networks}
+    for network in networks.values():
+        network(frame)  # warm-up
+    for _ in range(rounds):
+        for label, network in networks.items():
+            started = time.perf_counter()
+            for _ in range(frames):
+                network(frame)
+            seconds[label].append((time.perf_counter() - started) / frames)
+    return {label: 1 / float(np.median(values)) for label, values in seconds.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--student", required=True, help="a magenta_lite checkpoint (distill --styles)")
+    parser.add_argument("--paintings", default="starry_night,wave,the_scream,udnie,woman_with_hat,candy,mosaic")
+    parser.add_argument("--test-images", type=int, default=20)
+    args = parser.parse_args()
+    model, meta = load_style_model(args.student)
+    engine = create_engine("onnxruntime", model, "cpu")
+    content, test = held_out_photos(args.test_images)
+    pictures = content + test
+    print(f"{Path(args.student).name}: {meta.get('steps')} steps, {len(meta.get('styles', []))} training styles; "
+          f"{len(pictures)} pictures at 384x384\n")
+    print("| painting | seen in training | teacher fidelity | conditioned lite: SSIM vs teacher | PSNR | fidelity "
+          "| its own lite: SSIM | PSNR | fidelity |\n|---|---|---|---|---|---|---|---|---|")
+    for name in args.paintings.split(","):
+        file = painting_file(name)
+        painting = read_image(file)
+        teacher = stylizer(str(file))
+        teacher_outputs = [teacher(x) for x in pictures]
+        teacher_look = np.mean([fidelity(t, x, painting) for t, x in zip(teacher_outputs, content, strict=False)])
+        conditioned = Stylizer(engine, style=painting_vector(file))
+        own = ROOT / "nstream" / "styles" / f"{name}_lite.pth"
+        own_cells = closeness(stylizer(f"{name}_lite"), teacher_outputs, pictures, content, painting) if own.is_file() \
+            else "| |"
+        seen = "yes" if file.name in meta.get("styles", []) else "**no**"
+        print(f"| {name} | {seen} | {teacher_look:.2f} | {closeness(conditioned, teacher_outputs, pictures, content, painting)} "
+              f"| {own_cells} |")
+    starry = painting_file("starry_night")
+    fps = speed({"arbitrary network": stylizer(str(starry)), "conditioned lite": Stylizer(engine, style=painting_vector(starry)),
+                 "starry_night_lite": stylizer("starry_night_lite")})
+    print("\nstylize only, 640x360, ONNX Runtime on the CPU: " + ", ".join(f"{k} {v:.1f} fps" for k, v in fps.items()))
+
+
+if __name__ == "__main__":
+    main()
