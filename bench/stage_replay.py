@@ -10,7 +10,9 @@ are computed once (kept in ``--cache``), then every setting runs the real :class
 (file mode) over them, in turns, ``--repeat`` times. Reported per setting: E_warp change against
 per-frame over all and over moving pixels by both judges, and the stage's CPU ms per frame
 (process time, which counts the flow worker thread too; OpenCV's default threads; the median
-of the repeats). Prints Markdown.
+of the repeats). Last, each judge's floor: what it gives an output steady by construction (each
+pair's second frame is the first moved along dis-fine's flow, the most accurate here), as a share
+of per-frame E_warp: no blend can score below it by that judge. Prints Markdown.
 """
 
 from __future__ import annotations
@@ -99,6 +101,19 @@ def change(outputs: list[np.ndarray], reference: list[np.ndarray], pairs: list, 
     return 100 * (blended - off) / off
 
 
+def judge_floor(data: dict, judge: str) -> float:
+    """E_warp by ``judge`` of pairs (O_t, O_t moved to t+1 along dis-fine's flow), over per-frame E_warp."""
+    from nstream.temporal.warp import warp
+
+    fine, errors = metric_flow("dis-fine"), []
+    frames, styled = data["frames"], data["styled"]
+    for t, pair in enumerate(data["pairs"][judge]):
+        if pair is not None:
+            steady = [styled[t], warp(styled[t], fine(frames[t + 1], frames[t]))]
+            errors += pair_warping_errors(steady, [pair])
+    return float(np.mean(errors) / np.mean(pair_warping_errors(styled, data["pairs"][judge])))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clip", required=True)
@@ -125,6 +140,8 @@ def main() -> None:
         cells = [" / ".join(f"{change(outputs[label], data['styled'], data['pairs'][judge], m):+.1f} %"
                             for m in (0.0, MOVING_PX)) for judge in JUDGES]
         print(f"| {label} | {cells[0]} | {cells[1]} | {np.median(cpu[label]):.2f} |")
+    floors = ", ".join(f"{judge} {100 * judge_floor(data, judge):.0f} %" for judge in JUDGES)
+    print(f"\nan output steady by construction scores, of per-frame E_warp: {floors}")
 
 
 if __name__ == "__main__":
