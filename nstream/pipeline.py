@@ -3,7 +3,8 @@
 File sources: back-pressure, every frame goes out, in order. Live sources: the queues are
 leaky (latest frame wins), so latency stays bounded however slow the engine is; every drop
 is counted. Stopping drains what is queued and always closes every sink and every stage; so does
-a source that fails mid-way (its error is raised once the frames decoded before it are out).
+a source that fails mid-way (its error is raised once the frames decoded before it are out), and
+so does a stage that fails (the frames it finished before go out; nothing more is read).
 
 What runs between the queues is a list of :class:`Stage` objects (the network, then the temporal
 blend). File sources can run the stages that do not need frames in order on several frames at once
@@ -283,6 +284,11 @@ class Pipeline:
             while running:
                 if not self._deliver(*running.popleft().result()):
                     return
+        except Exception as exc:  # noqa: BLE001 - a failing stage: nothing more is read, what it finished still goes out
+            self.errors.append(exc)
+            self.stopping.set()
+            self.source.stop()
+            self.inbox.abort()
         finally:
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)

@@ -167,7 +167,10 @@ class _BrokenStage(Exception):
     pass
 
 
-def test_stage_error_still_closes_sinks(tmp_path):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_stage_error_still_closes_sinks(tmp_path, workers):
+    """The frames stylized before the failing one go out (none lost to a race with the error), then
+    the sinks close and the error is raised."""
     source = FileSource(str(make_clip(tmp_path / "in.mp4", frames=10, audio=False)))
     sink = ListSink()
 
@@ -176,7 +179,7 @@ def test_stage_error_still_closes_sinks(tmp_path):
             raise _BrokenStage("boom")
         return frame
 
-    pipeline = Pipeline(source, explode, [sink])
+    pipeline = Pipeline(source, explode, [sink], workers=workers)
     try:
         pipeline.run()
     except _BrokenStage:
