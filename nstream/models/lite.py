@@ -71,17 +71,6 @@ class SeparableResidualBlock(nn.Module):
         self.in2 = instance_norm(channels, style_dim)
         self.relu = nn.ReLU()
 
-    @torch.no_grad()
-    def _init_style_norms(self) -> None:
-        """Every style starts as plain instance normalization (scale 1, shift 0): what the vector
-        changes is learned from there, not from random scales."""
-        for norm in self.modules():
-            if isinstance(norm, ConditionalInstanceNorm):
-                norm.gamma.weight.zero_()
-                norm.gamma.bias.fill_(1.0)
-                norm.beta.weight.zero_()
-                norm.beta.bias.zero_()
-
     def forward(self, x: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
         y = self.relu(normalize(self.in1, self.conv1(x), style))
         return x + normalize(self.in2, self.conv2(y), style)
