@@ -5,9 +5,10 @@
 #   bash docs/distill_styles.sh [STEPS] [painting ...]     e.g. bash docs/distill_styles.sh 2000 wave udnie
 # Works in $WORK (default /tmp/nstream-distill: the cached teacher outputs, resumable state), then
 # copies each finished student to nstream/styles/<painting>_lite.pth (ARCHS="lite johnson" for both).
-# Lite students of the paintings in $SSIM_PAINTINGS then get a second stage: 600 steps more with the
-# SSIM term (--ssim-weight 0.1 at --lr 1e-3), which brings back the teacher's brush texture; wave
-# stays at the first stage (there the term cost fidelity: docs/BENCHMARKS.md, "Distilled students").
+# Lite students then go on with the SSIM term (--ssim-weight 0.1 at --lr 1e-3), which brings back the
+# teacher's brush texture, for the stages ssim_stages lists (each starts from the one before):
+# starry_night 600 then 900 steps, the_scream, udnie and woman_with_hat 600, wave none (there the
+# term cost fidelity: docs/BENCHMARKS.md, "Distilled students").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${NSTREAM_DATA:-../shared/data}
@@ -17,8 +18,15 @@ shift || true
 PAINTINGS=("$@")
 [ ${#PAINTINGS[@]} -gt 0 ] || PAINTINGS=(starry_night wave the_scream udnie woman_with_hat)
 ARCHS=${ARCHS:-"lite"}
-SSIM_PAINTINGS=${SSIM_PAINTINGS:-"starry_night the_scream udnie woman_with_hat"}
 mkdir -p "$WORK"
+
+ssim_stages() {
+  case "$1" in
+    starry_night) echo "600 900" ;;
+    wave) echo "" ;;
+    *) echo "600" ;;
+  esac
+}
 
 for painting in "${PAINTINGS[@]}"; do
   for arch in $ARCHS; do
@@ -29,14 +37,19 @@ for painting in "${PAINTINGS[@]}"; do
       --pool 1000 --batch-size 4 --max-steps "$STEPS" --lr 2e-3 --edge-weight 1 --jitter 0.15 \
       --checkpoint-every 100 --seed 0 ${EXTRA_ARGS:-}
     cp "$WORK/$name.pth" "nstream/styles/$name.pth"
-    if [ "$arch" = lite ] && [[ " $SSIM_PAINTINGS " == *" $painting "* ]]; then
-      echo "== $name: SSIM stage $(date -u +%H:%M:%S)"
+    [ "$arch" = lite ] || continue
+    previous="$WORK/$name.pth"
+    stage=0
+    for steps in $(ssim_stages "$painting"); do
+      stage=$((stage + 1))
+      echo "== $name: SSIM stage $stage, $steps steps $(date -u +%H:%M:%S)"
       python -m nstream distill --teacher "nstream/paintings/$painting.jpg" --arch lite \
-        --data "$DATA"/train/bsds500/train --out "$WORK/$name.ssim.pth" --name "$name" --image-size 256 \
-        --pool 1000 --batch-size 4 --max-steps 600 --lr 1e-3 --edge-weight 1 --jitter 0.15 \
-        --checkpoint-every 50 --seed 0 --init "$WORK/$name.pth" --ssim-weight 0.1 ${EXTRA_ARGS:-}
-      cp "$WORK/$name.ssim.pth" "nstream/styles/$name.pth"
-    fi
+        --data "$DATA"/train/bsds500/train --out "$WORK/$name.ssim$stage.pth" --name "$name" --image-size 256 \
+        --pool 1000 --batch-size 4 --max-steps "$steps" --lr 1e-3 --edge-weight 1 --jitter 0.15 \
+        --checkpoint-every 50 --seed 0 --init "$previous" --ssim-weight 0.1 ${EXTRA_ARGS:-}
+      previous="$WORK/$name.ssim$stage.pth"
+      cp "$previous" "nstream/styles/$name.pth"
+    done
   done
 done
 echo "== done $(date -u +%H:%M:%S)"
