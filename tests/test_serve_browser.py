@@ -59,9 +59,11 @@ def test_upload_progress_download_in_the_browser(tmp_path, styles):
             item = wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "#jobs li.job"))[0]
             seen = []
 
-            def finished() -> bool:
+            def finished() -> bool:  # the state first: the page sets both at once, so a "done" read before
+                # the bar guarantees the bar's 1 (the other way round a fast job could finish between the reads)
+                state = item.get_attribute("data-state")
                 seen.append(float(item.find_element(By.TAG_NAME, "progress").get_attribute("value")))
-                return item.get_attribute("data-state") in ("done", "failed", "cancelled")
+                return state in ("done", "failed", "cancelled")
 
             wait_for(finished, every=0.05)
             assert item.get_attribute("data-state") == "done", item.text
