@@ -109,6 +109,10 @@ def stream_parser() -> argparse.ArgumentParser:
     sty.add_argument("--strength", type=_unit, default=1.0,
                      help="0..1: blend between the content (0) and the style (1); for paintings, a mix of the "
                           "painting's style vector with the frame's own")
+    sty.add_argument("--painting-network", metavar="PATH",
+                     help="paint image styles (-s painting.jpg) with this conditioned lite ('nstream distill --styles') "
+                          "instead of Magenta's arbitrary network: about twice as fast on a CPU, further from the "
+                          "painting (experimental; docs/BENCHMARKS.md)")
     run = p.add_argument_group("running")
     run.add_argument("--queue-size", type=int, default=4, help="frames each queue holds for file sources")
     run.add_argument("--no-dashboard", action="store_true", help="logs only, no live dashboard")
@@ -176,7 +180,7 @@ def stream_config(args: argparse.Namespace) -> StreamConfig:
                           read_timeout=args.read_timeout, reconnect_for=args.reconnect_for)
     style = StyleConfig(styles=args.style or [DEFAULT_STYLE], morph=args.morph, every=args.style_every,
                         strength=args.strength, preserve_colors=args.preserve_colors, dark_guard=not args.no_dark_guard,
-                        size=args.size, scale=args.scale)
+                        size=args.size, scale=args.scale, painting_network=args.painting_network)
     engine = EngineConfig(engine=args.engine, device=args.device, precision=args.precision, threads=args.threads,
                           workers=args.workers)
     encode = EncodeConfig(codec=args.codec, crf=args.crf, preset=args.preset, bitrate=args.bitrate, pix_fmt=args.pix_fmt)

@@ -70,6 +70,7 @@ class StyleConfig:
     dark_guard: bool = True
     size: tuple[int, int] | None = None  # stylize at (width, height)
     scale: float | None = None  # stylize at this fraction of the input size
+    painting_network: str | None = None  # a magenta_lite checkpoint for image styles (None: the arbitrary network)
 
     def validate(self) -> StyleConfig:
         from nstream.styleswitch import check_every
@@ -85,6 +86,8 @@ class StyleConfig:
         if not 0.0 <= self.strength <= 1.0:
             raise NStreamError(f"--strength {self.strength}: must be between 0 and 1")
         check_every(self.every, len(self.styles))
+        if self.painting_network is not None and not Path(self.painting_network).is_file():
+            raise NStreamError(f"painting network not found: {self.painting_network}")
         return self
 
 

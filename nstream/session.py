@@ -211,7 +211,8 @@ def _network_stage(config: StreamConfig, live: bool, info: dict[str, Any]) -> tu
     if light:
         check_light(config.engine)
     cpu = _runs_on_cpu(config.engine, light)
-    styles = [load_style(spec, prefer_lite=cpu, light=light) for spec in config.style.styles]
+    styles = [load_style(spec, prefer_lite=cpu, light=light, painter=config.style.painting_network)
+              for spec in config.style.styles]
     workers, threads = plan_workers(config.engine.workers, config.engine.threads, live, cpu)
     built: dict[object, Any] = {}
     for style in styles:

@@ -305,6 +305,34 @@ def test_stream_with_a_painting_as_the_style(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_stream_paints_images_with_a_conditioned_lite_when_asked(tmp_path: Path) -> None:
+    """--painting-network: the paintings' vectors go to a magenta_lite instead of the arbitrary network
+    (one network for all of them); anything else is refused in one line."""
+    from nstream.models.checkpoints import save_style
+    from nstream.models.lite import conditioned_from
+
+    plain, _ = load_style_model(ROOT / "nstream" / "styles" / "starry_night_lite.pth")
+    painter = conditioned_from(plain, 100)
+    with torch.no_grad():
+        painter.in1.beta.weight.normal_(0, 3, generator=torch.Generator().manual_seed(0))  # the vector matters
+    network = save_style(tmp_path / "painter.pth", painter, "magenta_lite", {"name": "painter"})
+    clip = make_clip(tmp_path / "in.mp4", frames=4, size=(96, 64), audio=False)
+    firsts = {}
+    for label, extra in (("arbitrary", []), ("lite", ["--painting-network", str(network)])):
+        out, stats = tmp_path / f"{label}.mp4", tmp_path / f"{label}.json"
+        result = run_stream("-i", str(clip), "-o", str(out), "-s", "wave.jpg+udnie.jpg", "--no-dashboard", "--stats-json",
+                            str(stats), *extra, env={"NSTREAM_CACHE": str(tmp_path / "cache")})
+        assert result.returncode == 0, result.stderr
+        assert probe(out)["frames"] == 4
+        firsts[label] = probe(out)["first"].astype(int)
+        assert json.loads(stats.read_text())["network"] == {"arbitrary": "magenta", "lite": "magenta_lite"}[label]
+    assert np.abs(firsts["arbitrary"] - firsts["lite"]).mean() > 5
+    wrong = run_stream("-i", str(clip), "-o", str(tmp_path / "x.mp4"), "-s", "wave.jpg", "--no-dashboard",
+                       "--painting-network", str(ROOT / "nstream" / "styles" / "wave_lite.pth"))
+    assert_one_line_error(wrong, "conditioned lite")
+
+
+@pytest.mark.slow
 def test_stream_refuses_a_style_image_that_is_not_one(tmp_path: Path) -> None:
     clip = make_clip(tmp_path / "in.mp4", frames=3, audio=False)
     (tmp_path / "bad.jpg").write_text("hello")

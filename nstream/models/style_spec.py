@@ -216,10 +216,26 @@ def style_name(parts: list[tuple[str, float]]) -> str:
     return "+".join(f"{name}{weight / total:.2g}".replace("0.", ".") for name, (_, weight) in zip(names, parts, strict=True))
 
 
-def load_style(spec: str, prefer_lite: bool = False, light: bool = False) -> Style:
+@functools.cache
+def painting_network(path: str) -> tuple[Any, dict[str, Any]]:
+    """A conditioned lite on Magenta's style vectors (``nstream distill --styles``), loaded once, so
+    every painting of a run shares it (and its engine)."""
+    from nstream.models.checkpoints import load_style_model
+
+    if not Path(path).is_file():
+        raise NStreamError(f"painting network not found: {path}")
+    model, meta = load_style_model(path)
+    if meta.get("arch") != "magenta_lite":
+        raise NStreamError(f"{path} is a {meta.get('arch')} network: --painting-network takes a conditioned lite "
+                           "made by 'nstream distill --styles'")
+    return model, meta
+
+
+def load_style(spec: str, prefer_lite: bool = False, light: bool = False, painter: str | None = None) -> Style:
     """Everything ``-s SPEC`` needs to stylize (see the module docstring); ``prefer_lite``: on a CPU a
     bare trained-style name means its ``lite`` network (models/registry.py); ``light``: no PyTorch,
-    the style's shipped ONNX graph instead of its network."""
+    the style's shipped ONNX graph instead of its network; ``painter``: a ``magenta_lite`` checkpoint
+    that paints image styles instead of Magenta's arbitrary network (:func:`painting_network`)."""
     parts = split_blend(spec)
     families = {family_of(part) for part, _ in parts}
     if len(families) > 1:
@@ -241,8 +257,9 @@ def load_style(spec: str, prefer_lite: bool = False, light: bool = False) -> Sty
     total = sum(weight for _, weight in parts)
     vector = np.asarray(sum(weight / total * part_vector(part, family) for part, weight in parts), dtype=np.float32)
     painting = painting_path(parts[0][0]) if family == "magenta" and len(parts) == 1 else None
-    checkpoint = PRETRAINED_DIR / f"{FAMILY_NETWORK[family]}.safetensors"
+    painted_by = painter if family == "magenta" and painter else None
+    checkpoint = Path(painted_by) if painted_by else PRETRAINED_DIR / f"{FAMILY_NETWORK[family]}.safetensors"
     if light:
         return Style(style_name(parts), family, None, vector, {"arch": family}, painting, shipped_graph(checkpoint))
-    model, meta = pretrained(FAMILY_NETWORK[family])
+    model, meta = painting_network(painted_by) if painted_by else pretrained(FAMILY_NETWORK[family])
     return Style(style_name(parts), family, model, vector, meta, painting)
