@@ -9,7 +9,8 @@ whether the student's checkpoint lists it among its training styles. For each: S
 against the teacher (Magenta's arbitrary network with that painting's vector) on the pictures of
 ``bench/student_quality.py``, and fidelity (lower is closer to the painting) on the content photos,
 for the conditioned student and, where one is bundled, the painting's own ``<p>_lite``. Then the
-stylize-only speed of the three networks at 640x360 (ONNX Runtime, CPU, alternating). Prints Markdown.
+stylize-only speed of the three networks at 640x360 (ONNX Runtime, CPU, alternating). ``--sheet``
+writes the first content photo through teacher and conditioned student, a row per painting. Prints Markdown.
 """
 
 from __future__ import annotations
@@ -47,6 +48,20 @@ def closeness(network: Stylizer, teacher_outputs: list[np.ndarray], pictures: li
     return f"{np.mean(ssims):.3f} (min {min(ssims):.3f}) | {np.mean(psnrs):.1f} dB | {look:.2f}"
 
 
+def write_sheet(path: Path, photo: np.ndarray, rows: list[tuple[np.ndarray, np.ndarray]], width: int = 256) -> None:
+    """painting | teacher | conditioned student on ``photo``, a row per painting, tiles ``width`` wide."""
+    import cv2
+    from PIL import Image
+
+    def tile(image: np.ndarray) -> np.ndarray:
+        return cv2.resize(image, (width, round(image.shape[0] * width / image.shape[1])), interpolation=cv2.INTER_AREA)
+
+    height = tile(photo).shape[0]
+    lines = [np.concatenate([cv2.resize(painting, (width, height), interpolation=cv2.INTER_AREA), tile(teacher),
+                             tile(student)], axis=1) for painting, (teacher, student) in rows]
+    Image.fromarray(np.concatenate(lines, axis=0)).save(path, quality=90)
+
+
 def speed(networks: dict[str, Stylizer], rounds: int = 5, frames: int = 20) -> dict[str, float]:
     """Stylize-only fps at 640x360, the networks taking turns."""
     frame = np.random.default_rng(0).integers(0, 256, (360, 640, 3), dtype=np.uint8)
@@ -67,6 +82,7 @@ def main() -> None:
     parser.add_argument("--student", required=True, help="a magenta_lite checkpoint (distill --styles)")
     parser.add_argument("--paintings", default="starry_night,wave,the_scream,udnie,woman_with_hat,candy,mosaic")
     parser.add_argument("--test-images", type=int, default=20)
+    parser.add_argument("--sheet", type=Path, help="write painting | teacher | student of the first photo here")
     args = parser.parse_args()
     model, meta = load_style_model(args.student)
     engine = create_engine("onnxruntime", model, "cpu")
@@ -76,6 +92,7 @@ def main() -> None:
           f"{len(pictures)} pictures at 384x384\n")
     print("| painting | seen in training | teacher fidelity | conditioned lite: SSIM vs teacher | PSNR | fidelity "
           "| its own lite: SSIM | PSNR | fidelity |\n|---|---|---|---|---|---|---|---|---|")
+    sheet = []
     for name in args.paintings.split(","):
         file = painting_file(name)
         painting = read_image(file)
@@ -83,12 +100,15 @@ def main() -> None:
         teacher_outputs = [teacher(x) for x in pictures]
         teacher_look = np.mean([fidelity(t, x, painting) for t, x in zip(teacher_outputs, content, strict=False)])
         conditioned = Stylizer(engine, style=painting_vector(file))
+        sheet.append((painting, (teacher_outputs[0], conditioned(pictures[0]))))
         own = ROOT / "nstream" / "styles" / f"{name}_lite.pth"
         own_cells = closeness(stylizer(f"{name}_lite"), teacher_outputs, pictures, content, painting) if own.is_file() \
             else "| |"
         seen = "yes" if file.name in meta.get("styles", []) else "**no**"
         print(f"| {name} | {seen} | {teacher_look:.2f} | {closeness(conditioned, teacher_outputs, pictures, content, painting)} "
               f"| {own_cells} |")
+    if args.sheet:
+        write_sheet(args.sheet, pictures[0], sheet)
     starry = painting_file("starry_night")
     fps = speed({"arbitrary network": stylizer(str(starry)), "conditioned lite": Stylizer(engine, style=painting_vector(starry)),
                  "starry_night_lite": stylizer("starry_night_lite")})
