@@ -86,8 +86,6 @@ class StyleConfig:
         if not 0.0 <= self.strength <= 1.0:
             raise NStreamError(f"--strength {self.strength}: must be between 0 and 1")
         check_every(self.every, len(self.styles))
-        if self.painting_network is not None and not Path(self.painting_network).is_file():
-            raise NStreamError(f"painting network not found: {self.painting_network}")
         return self
 
 

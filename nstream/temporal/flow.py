@@ -169,18 +169,15 @@ class DISFlow(FlowBackend):
     name = "dis"
 
     def __init__(self, preset: str = "medium", scale: float | None = None, settings: dict[str, int] | None = None,
-                 label: str | None = None, refine_preset: str | None = None,
-                 refine_settings: dict[str, int] | None = None) -> None:
+                 label: str | None = None, refine_preset: str | None = None) -> None:
         """``settings`` overrides preset parameters by setter name (``{"FinestScale": 0}`` calls
         ``setFinestScale(0)``); ``label`` then names the result in :meth:`describe`; ``refine_preset``
-        and ``refine_settings`` are those of the full-size refinement around moving subjects (default:
-        ``preset`` as it is)."""
+        is the preset of the full-size refinement around moving subjects (default: ``preset``)."""
         super().__init__(scale)
         for name in (preset, refine_preset or preset):
             if name not in DIS_PRESETS:
                 raise NStreamError(f"unknown DIS preset {name!r}: use one of {', '.join(DIS_PRESETS)}")
         self.refine_preset = refine_preset or preset
-        self.refine_settings = refine_settings
         self.label = label or preset  # the preset, or what the settings made of it
         self.preset = preset
         self.dis = _dis(preset, settings)
@@ -191,7 +188,7 @@ class DISFlow(FlowBackend):
 
     def fine(self) -> Any:
         if self._fine is None:
-            self._fine = _dis(self.refine_preset, self.refine_settings)
+            self._fine = _dis(self.refine_preset, None)
         return self._fine
 
     def describe(self) -> str:
