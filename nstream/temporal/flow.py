@@ -4,7 +4,7 @@
 pixel x of ``a``, the displacement to where it is in ``b``: ``a(x) ≈ b(x + flow(x))``, so
 ``warp(b, backend(a, b)) ≈ a`` (see :mod:`nstream.temporal.warp`).
 
-- ``dis`` (default): OpenCV's Dense Inverse Search (preset medium) on a downscaled grey frame,
+- ``dis`` (default): OpenCV's Dense Inverse Search (the blend's preset: ``balanced``) on a downscaled grey frame,
   upscaled back and its vectors rescaled. Fast on a CPU core; the downscale is what keeps it
   inside a frame's time. By default it works on half the frame, but on no more than
   ``AUTO_MAX_WIDTH`` pixels across (so the cost stops growing with the input) and never on less than
@@ -164,7 +164,7 @@ def _dis(preset: str, settings: dict[str, int] | None) -> Any:
 
 class DISFlow(FlowBackend):
     """OpenCV DIS on a grey frame at ``scale`` of the input size (default auto: half size, 320 to 640
-    pixels wide), preset medium."""
+    pixels wide), preset medium unless told (the blend asks for ``BLEND_PRESET``)."""
 
     name = "dis"
 
