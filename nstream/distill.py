@@ -170,9 +170,8 @@ def pool_key(args: argparse.Namespace, files: list[Path]) -> str:
     """What the pool depends on: the teacher (and its file's bytes), the data, seed, size, count, jitter."""
     digest = hashlib.sha256(json.dumps([args.teacher or args.styles, args.image_size, args.pool, args.seed, args.jitter,
                                         [str(f) for f in files]]).encode())
-    teacher_file = Path(args.teacher or "")
-    if args.teacher and teacher_file.is_file():
-        digest.update(teacher_file.read_bytes())
+    if args.teacher and Path(args.teacher).is_file():
+        digest.update(Path(args.teacher).read_bytes())
     return digest.hexdigest()[:16]
 
 

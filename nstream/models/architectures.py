@@ -6,12 +6,12 @@ from collections.abc import Callable
 
 from torch import nn
 
-from nstream.models.conditioned import magenta_transformer, tf26_network
+from nstream.models.conditioned import LAYOUTS, magenta_transformer, tf26_network
 from nstream.models.johnson import TransformerNet, TransformerNetDeconv
 from nstream.models.lite import LiteNet
 from nstream.models.predictor import StylePredictor
 
-MAGENTA_STYLE_DIM = 100
+MAGENTA_STYLE_DIM = LAYOUTS["magenta"].style_dim  # the length of the predictor's style vectors
 
 # One network, one style: ``net(pixels) -> pixels``. What ``nstream train`` makes.
 ARCHITECTURES: dict[str, Callable[[], nn.Module]] = {
