@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -69,6 +70,13 @@ def make_clip(path: Path, frames: int = 12, size: tuple[int, int] = (64, 48), fp
                 out.mux(sound.encode(aframe))
             out.mux(sound.encode(None))
     return path
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now, so a test's server never meets another run's on a default port."""
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        return free.getsockname()[1]
 
 
 def probe(path: Path) -> dict:

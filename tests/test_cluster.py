@@ -27,7 +27,7 @@ import av
 import numpy as np
 import pytest
 
-from conftest import ROOT, assert_one_line_error, probe, run_stream
+from conftest import ROOT, assert_one_line_error, free_port, probe, run_stream
 
 ray = pytest.importorskip("ray", reason="the cluster extra (pip install 'nstream[cluster]') is not installed")
 
@@ -398,11 +398,18 @@ def test_offline_with_an_unreachable_cluster_is_one_line_before_any_work(tmp_pat
 # -- the Ray client (ray://) and the dashboard link ----------------------------------------------
 
 
-def free_port() -> int:
-    """A port nothing listens on now, so the test's head never meets another run's Ray on a default port."""
-    with socket.socket() as free:
-        free.bind(("127.0.0.1", 0))
-        return free.getsockname()[1]
+def wait_accepting(port: int, timeout: float = 120.0) -> None:
+    """Wait until 127.0.0.1:port takes connections: the head starts its Ray client server as a separate
+    process and does not wait for it, so on a loaded machine the port opens seconds after Cluster()."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")
@@ -417,6 +424,7 @@ def client_cluster():
         "num_cpus": 1, "object_store_memory": 80 * 1024 * 1024, "ray_client_server_port": client,
         "include_dashboard": True, "dashboard_host": "127.0.0.1", "dashboard_port": dashboard})
     try:
+        wait_accepting(client)
         yield f"ray://127.0.0.1:{client}", f"http://127.0.0.1:{dashboard}"
     finally:
         cluster.shutdown()

@@ -28,18 +28,12 @@ import av
 import numpy as np
 import pytest
 
-from conftest import ROOT, assert_one_line_error, make_clip, moving_pattern, probe, reaped, run_stream
+from conftest import ROOT, assert_one_line_error, free_port, make_clip, moving_pattern, probe, reaped, run_stream
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]  # each starts a local server or listens on loopback
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 SERVER_SCRIPT = Path(__file__).resolve().parent / "rtsp_server.py"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_listening(port: int, timeout: float = 30.0) -> None:
