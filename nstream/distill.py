@@ -16,6 +16,8 @@ network is involved: the teacher's pixels are the target, so a student trains we
 - Loss: mean squared pixel error against the teacher, plus ``--edge-weight`` times the error of
   the horizontal and vertical differences (the strokes' edges, which a pixel loss alone blurs),
   plus ``--ssim-weight`` times 1 - SSIM against the teacher (local contrast and structure),
+  plus ``--embedding-weight`` times the style predictor's distance (1 - cosine) between the
+  student's picture and the teacher's (:func:`embedding_distance`),
   plus the stability term of ``nstream train`` (``--stability-weight``: the same strokes for a
   slightly moved, noisy frame), so students can flicker less than their teachers.
 - ``--init``: go on from a trained student (more steps at a lower rate, or a stability term added)
@@ -86,6 +88,10 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--ssim-weight", type=float, default=0.0,
                         help="weight of 1 - SSIM against the teacher (luminance, 11x11 Gaussian window): the local "
                              "contrast and structure of the strokes, which a pixel loss averages away (0: off)")
+    parser.add_argument("--embedding-weight", type=float, default=0.0,
+                        help="weight of 1 - cosine between the style predictor's vectors of the student's and the "
+                             "teacher's pictures (Magenta's predictor: the painting's look as a whole, which the pixel "
+                             "terms weigh little; one more predictor pass a crop; 0: off)")
     parser.add_argument("--jitter", type=float, default=0.15, help="strength of the photometric jitter (0: none)")
     add_run_arguments(parser)
     return parser
@@ -133,6 +139,25 @@ def distillation_loss(student: torch.Tensor, target: torch.Tensor, edge_weight: 
     if ssim_weight:
         terms["ssim"] = ssim_weight * (1 - ssim(student, target))
     return terms
+
+
+def embedding_distance(device: torch.device) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """``distance(student, target)``: 1 - cosine of Magenta's style-predictor vectors of two Nx3xHxW batches
+    in [0, 1], averaged; the student's side differentiable. The predictor describes a picture's style as
+    a whole (the arbitrary network paints from that vector), what a pixel loss on crops barely weighs.
+    ``bench/student_quality.py``'s fidelity reads the same predictor: judge a student trained with it by
+    SSIM and by eye too."""
+    from nstream.models.style_spec import pretrained
+
+    predictor, _ = pretrained("magenta_predictor")
+    predictor = predictor.to(device).eval().requires_grad_(False)
+
+    def distance(student: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            wanted = predictor(target * 255.0)
+        return (1 - nn.functional.cosine_similarity(predictor(student * 255.0), wanted, dim=1)).mean()
+
+    return distance
 
 
 def teacher_function(spec: str, device: torch.device) -> tuple[Callable[[torch.Tensor], torch.Tensor], dict[str, Any]]:
@@ -276,8 +301,8 @@ def distill(args: argparse.Namespace, progress: bool = True,
             "style_image": Path(args.teacher).name if args.teacher else None,
             "loss_net": "none (distilled)", "trained_on": Path(args.data).name,
             "recipe": {k: getattr(args, k) for k in ("arch", "channels", "image_size", "pool", "batch_size", "max_steps", "lr",
-                                                     "edge_weight", "ssim_weight", "stability_weight", "jitter", "seed",
-                                                     "init")}}
+                                                     "edge_weight", "ssim_weight", "embedding_weight", "stability_weight",
+                                                     "jitter", "seed", "init")}}
     start, first_step = time.perf_counter(), step
     step, terms = train_steps(args, student, optimizer, pool, step, device, progress, on_step, lambda at: save_progress(
         out, student, args.arch, meta, optimizer, at))
@@ -294,6 +319,7 @@ def train_steps(args: argparse.Namespace, student: nn.Module, optimizer: torch.o
     order = np.random.default_rng(args.seed + step)  # a resumed run draws on, it does not replay the first batches
     perturb = torch.Generator().manual_seed(args.seed + step)
     out, terms = Path(args.out), {}
+    embedding = embedding_distance(device) if args.embedding_weight else None
     with step_progress("distilling", total=args.max_steps, completed=step, enabled=progress) as advance:
         while step < args.max_steps:
             for group in optimizer.param_groups:
@@ -307,6 +333,8 @@ def train_steps(args: argparse.Namespace, student: nn.Module, optimizer: torch.o
                 x, target = x.flip(-1), target.flip(-1)
             output = student(x * 255.0, *style) / 255.0
             losses = distillation_loss(output, target, args.edge_weight, args.ssim_weight)
+            if embedding is not None:
+                losses["embedding"] = args.embedding_weight * embedding(output, target)
             if args.stability_weight:
                 network = (lambda pixels, style=style: student(pixels, *style)) if style else student
                 losses["stability"] = args.stability_weight * stability_loss(

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import ROOT
+from conftest import ROOT, SHARED
 from nstream.distill import build_parser, distill
 from nstream.errors import NStreamError
 from nstream.models.checkpoints import load_style_model
@@ -54,12 +54,13 @@ def test_student_learns_the_teacher_and_resumes(photos: Path, tmp_path: Path) ->
 
 
 @pytest.mark.slow
-def test_stability_term_and_previews(photos: Path, tmp_path: Path) -> None:
+def test_stability_and_embedding_terms_and_previews(photos: Path, tmp_path: Path) -> None:
     out = tmp_path / "steady.pth"
     terms: list[dict[str, float]] = []
-    distill(args_for(photos, out, 4, stability_weight=10, preview_every=2), progress=False,
+    distill(args_for(photos, out, 4, stability_weight=10, embedding_weight=2, preview_every=2), progress=False,
             on_step=lambda s, t: terms.append(t))
-    assert all("stability" in t and "edge" in t for t in terms)
+    assert all("stability" in t and "edge" in t and t["embedding"] > 0 for t in terms)
+    assert load_style_model(out)[1]["recipe"]["embedding_weight"] == 2
     preview = Image.open(out.with_name("steady.preview-000004.png"))
     assert preview.size == (3 * 64, 64)  # input | teacher | student
 
@@ -98,6 +99,31 @@ def test_ssim_loss_measures_what_the_bench_measures() -> None:
     terms = distillation_loss(batch(b).requires_grad_(), batch(a), edge_weight=1, ssim_weight=0.5)
     assert set(terms) == {"pixel", "edge", "ssim"}
     terms["ssim"].backward()
+
+
+def test_the_embedding_term_is_the_fidelity_measures_distance_and_trains_the_student_side() -> None:
+    """0 for the same picture; the painting's own vector is nearer the teacher's Starry Night than a photo's is;
+    the gradient reaches the student's pixels only."""
+    from nstream.distill import embedding_distance
+    from nstream.models.fidelity import embedding
+    from nstream.models.style_spec import predictor_input
+
+    painting = np.asarray(Image.open("nstream/paintings/starry_night.jpg").convert("RGB"))
+    photo = np.asarray(Image.open(sorted((SHARED / "content").glob("*.jpg"))[0]).convert("RGB"))
+
+    def batch(image: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(predictor_input(image)) / 255  # the predictor's own 256x256 square
+
+    distance = embedding_distance(torch.device("cpu"))
+    student = batch(photo).requires_grad_()
+    target = batch(painting).requires_grad_()
+    far = distance(student, target)
+    far.backward()
+    assert student.grad is not None and student.grad.abs().sum() > 0 and target.grad is None
+    cosine = float(embedding(photo) @ embedding(painting))
+    assert far.item() == pytest.approx(1 - cosine, abs=0.02)  # fidelity's unit vectors, its crop
+    assert distance(batch(painting), batch(painting)).item() == pytest.approx(0.0, abs=1e-5)
+    assert far.item() > 0.1
 
 
 def test_a_conditioned_lite_starts_as_its_plain_student_and_keeps_its_vector_input(tmp_path: Path) -> None:
