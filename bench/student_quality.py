@@ -1,9 +1,10 @@
 """Distilled students against their teachers: SSIM, PSNR and the style-fidelity ratio, per painting.
 
-    python bench/student_quality.py [--paintings starry_night,wave,...] [--test-images 20]
+    python bench/student_quality.py [--paintings starry_night,wave,...] [--test-images 20] [--student '{painting}_lite']
 
 For each painting: the teacher is Magenta's arbitrary network with ``nstream/paintings/<p>.jpg``,
-the student the bundled ``<p>_lite``. Held-out pictures: ``../shared/data/content`` and the first
+the student the bundled ``<p>_lite`` (``--student``: any ``-s`` style with ``{painting}`` in it, e.g.
+``{painting}_johnson`` or a checkpoint path). Held-out pictures: ``../shared/data/content`` and the first
 ``--test-images`` of BSDS500's test split, each centre-cropped and resized to 384x384 as the issue
 asks. SSIM and PSNR are of student against teacher; fidelity (nstream/models/fidelity.py, lower is
 closer to the painting) is on the content photos for both, so they can be compared. Prints Markdown.
@@ -48,6 +49,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--paintings", default="starry_night,wave,the_scream,udnie,woman_with_hat")
     parser.add_argument("--test-images", type=int, default=20)
+    parser.add_argument("--student", default="{painting}_lite", help="the student of each painting, as -s takes it")
     args = parser.parse_args()
     content, test = held_out_photos(args.test_images)
     print(f"| painting | SSIM student vs teacher | PSNR | fidelity: teacher | student | {len(content) + len(test)} "
@@ -55,7 +57,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for name in args.paintings.split(","):
         painting = read_image(PAINTINGS_DIR / f"{name}.jpg")
-        teacher, student = stylizer(f"{name}.jpg"), stylizer(f"{name}_lite")
+        teacher, student = stylizer(f"{name}.jpg"), stylizer(args.student.format(painting=name))
         pairs = [(teacher(x), student(x)) for x in content + test]
         ssims = [ssim(t, s) for t, s in pairs]
         psnrs = [psnr(t, s) for t, s in pairs]
