@@ -76,6 +76,9 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--arch", default="lite", choices=sorted(ARCHITECTURES))
     parser.add_argument("--channels", type=int, help="lite only: channels of its quarter-resolution body "
                         "(default 64; wider holds more of the teacher's texture, slower)")
+    parser.add_argument("--detail-channels", type=int, default=0,
+                        help="lite only: a full-resolution layer of this many channels before the last one (0: none; "
+                             "at least 11; finer strokes, slower); with --init a plain lite, it starts as that network")
     parser.add_argument("--init", help="start from this trained network (a style name or a checkpoint), e.g. more steps "
                         "at a lower --lr for a finished student, or a stability term added to it; its architecture "
                         "and width replace --arch and --channels")
@@ -231,14 +234,28 @@ def make_pool(args: argparse.Namespace, files: list[Path], teach: Callable[..., 
     return pool
 
 
-def student_network(arch: str, channels: int | None) -> nn.Module:
-    if channels is None:
+def student_network(arch: str, channels: int | None, detail_channels: int = 0) -> nn.Module:
+    if channels is None and not detail_channels:
         return ARCHITECTURES[arch]()
     if arch != "lite":
-        raise NStreamError("--channels sets the width of a lite student; johnson has a fixed width")
+        raise NStreamError("--channels and --detail-channels shape a lite student; johnson has a fixed shape")
     from nstream.models.lite import LiteNet
 
-    return LiteNet(channels=channels)
+    return LiteNet(channels=channels or 64, detail_channels=detail_channels)
+
+
+def detailed(student: nn.Module, arch: str, detail_channels: int) -> nn.Module:
+    """``--init``'s network with ``--detail-channels`` added (starting as the network it was), or as it is."""
+    from nstream.models.lite import with_detail
+
+    if not detail_channels or getattr(student, "detail_channels", 0) == detail_channels:
+        return student
+    if arch != "lite" or student.detail_channels:
+        raise NStreamError(f"--detail-channels {detail_channels} with --init needs a plain one-style lite to start from")
+    try:
+        return with_detail(student, detail_channels)
+    except ValueError as exc:
+        raise NStreamError(f"--detail-channels: {exc}") from None
 
 
 def teacher_for(args: argparse.Namespace, device: torch.device
@@ -262,8 +279,8 @@ def starting_student(args: argparse.Namespace) -> nn.Module:
     if not args.styles:
         if args.init:
             student, args.arch = initial_model(args.init, args.arch)  # its own architecture and width
-            return student
-        return student_network(args.arch, args.channels)
+            return detailed(student, args.arch, args.detail_channels)
+        return student_network(args.arch, args.channels, args.detail_channels)
     from nstream.models.architectures import MAGENTA_STYLE_DIM
     from nstream.models.lite import LiteNet, conditioned_from
 
@@ -297,12 +314,12 @@ def distill(args: argparse.Namespace, progress: bool = True,
     out = Path(args.out)
     state = resume(student, optimizer, out.with_suffix(".state.pt"), device)
     step = int(state["step"]) if state else 0
+    recipe = ("arch", "channels", "detail_channels", "image_size", "pool", "batch_size", "max_steps", "lr", "edge_weight",
+              "ssim_weight", "embedding_weight", "stability_weight", "jitter", "seed", "init")
     meta = {"name": args.name or out.stem, "distilled": True, **teacher_meta,
             "style_image": Path(args.teacher).name if args.teacher else None,
             "loss_net": "none (distilled)", "trained_on": Path(args.data).name,
-            "recipe": {k: getattr(args, k) for k in ("arch", "channels", "image_size", "pool", "batch_size", "max_steps", "lr",
-                                                     "edge_weight", "ssim_weight", "embedding_weight", "stability_weight",
-                                                     "jitter", "seed", "init")}}
+            "recipe": {k: getattr(args, k) for k in recipe}}
     start, first_step = time.perf_counter(), step
     step, terms = train_steps(args, student, optimizer, pool, step, device, progress, on_step, lambda at: save_progress(
         out, student, args.arch, meta, optimizer, at))

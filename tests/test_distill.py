@@ -70,6 +70,9 @@ def test_init_goes_on_from_a_trained_student(photos: Path, tmp_path: Path) -> No
     first = tmp_path / "first.pth"
     distill(args_for(photos, first, 2), progress=False)
     start, _ = load_style_model(first)
+    detailed = tmp_path / "detailed.pth"
+    distill(args_for(photos, detailed, 1, init=first, detail_channels=12, lr=0), progress=False)
+    assert load_style_model(detailed)[0].detail_channels == 12 and load_style_model(detailed)[1]["recipe"]["detail_channels"] == 12
     out = tmp_path / "more.pth"
     distill(args_for(photos, out, 1, init=first, lr=0), progress=False)  # lr 0: the weights stay the init's
     model, meta = load_style_model(out)
@@ -148,6 +151,36 @@ def test_a_conditioned_lite_starts_as_its_plain_student_and_keeps_its_vector_inp
         from nstream.models.style_spec import load_style
 
         load_style(str(path))
+
+
+def test_a_detail_layer_starts_as_the_plain_student_and_survives_its_checkpoint_and_onnx(tmp_path: Path) -> None:
+    from nstream.engines import create_engine
+    from nstream.models.checkpoints import save_style
+    from nstream.models.lite import LiteNet, with_detail
+
+    plain, _ = load_style_model("nstream/styles/starry_night_lite.pth")
+    detailed = with_detail(plain, 16)
+    x = torch.rand(1, 3, 96, 128) * 255
+    with torch.no_grad():
+        assert torch.equal(detailed(x), plain(x))  # a pass-through until trained
+        detailed.out.weight[:, 11:16].normal_(0, 0.5)  # once its own channels count, the picture changes
+        changed = detailed(x)
+    assert (changed - plain(x)).abs().mean() > 1
+    loaded, _ = load_style_model(save_style(tmp_path / "d.pth", detailed, "lite", {"name": "d"}))
+    assert isinstance(loaded, LiteNet) and loaded.detail_channels == 16 and loaded.head_channels == 8
+    with torch.no_grad():
+        assert torch.allclose(loaded(x), changed, atol=0.5)  # stored in half precision
+    engine = create_engine("onnxruntime", loaded, "cpu", cache=tmp_path / "engines")
+    assert engine.psnr > 60  # the exported graph matches PyTorch
+    with pytest.raises(ValueError, match="at least 11"):
+        with_detail(plain, 8)
+
+
+def test_detail_channels_need_a_plain_lite(photos: Path, tmp_path: Path) -> None:
+    with pytest.raises(NStreamError, match="johnson has a fixed shape"):
+        distill(args_for(photos, tmp_path / "x.pth", 1, arch="johnson", detail_channels=16), progress=False)
+    with pytest.raises(NStreamError, match="at least 11"):
+        distill(args_for(photos, tmp_path / "y.pth", 1, init="starry_night_lite", detail_channels=4), progress=False)
 
 
 @pytest.mark.slow

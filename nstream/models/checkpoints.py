@@ -80,11 +80,13 @@ def build_model(arch: str, state: dict[str, torch.Tensor]) -> nn.Module:
     if arch == "johnson_deconv" and "deconv1.conv_transpose.weight" in state:
         return TransformerNetDeconv(kernel=int(state["deconv1.conv_transpose.weight"].shape[-1]))
     if arch in ("lite", "magenta_lite") and "stem.weight" in state:
-        head = state.get("out.weight")
+        detail = state.get("detail.weight")
+        head = state.get("out.weight") if detail is None else detail
         style = state.get("in1.gamma.weight")
         return LiteNet(channels=int(state["stem.weight"].shape[0]),
                        head_channels=int(head.shape[1]) - 3 if head is not None else 8,
-                       style_dim=None if style is None else int(style.shape[1]))
+                       style_dim=None if style is None else int(style.shape[1]),
+                       detail_channels=0 if detail is None else int(detail.shape[0]))
     return BUILDERS[arch]()
 
 

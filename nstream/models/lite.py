@@ -16,6 +16,12 @@ in and 3 out:
   dot grid with them. Interpolation has no such grid; Odena et al. 2016, "Deconvolution and
   checkerboard artifacts".)
 
+With ``detail_channels`` the head gets one more full-resolution layer: a 3x3 convolution from the
+upsampled features and the frame to that many channels and a ReLU, before the last one. The
+plain head has no non-linearity at full resolution, so its strokes are the quarter-resolution
+features interpolated and sharpened only where the frame has edges; the teacher's brush texture is
+finer than that (docs/BENCHMARKS.md, "A full-resolution detail layer").
+
 Instance normalization throughout, pixels in and out in 0..255 like ``johnson``. Any height and
 width that are multiples of 4 (and at least ``min_size``) come back at the same size. The ONNX
 graph uses Conv (grouped for depthwise), InstanceNormalization, Relu, Pad reflect, Add, Resize
@@ -85,17 +91,21 @@ class LiteNet(nn.Module):
     # Reflection padding needs more pixels than the widest dilation at 1/4 resolution.
     min_size = factor * (max(dilations) + 1)
 
-    def __init__(self, channels: int = 64, head_channels: int = 8, style_dim: int | None = None) -> None:
+    def __init__(self, channels: int = 64, head_channels: int = 8, style_dim: int | None = None,
+                 detail_channels: int = 0) -> None:
         super().__init__()
         f = self.factor
         self.style_dim = style_dim  # None: one style; else net(pixels, style_vector), any style
+        self.head_channels, self.detail_channels = head_channels, detail_channels
         self.stem = nn.Conv2d(3, channels, f, stride=f)
         self.in1 = instance_norm(channels, style_dim)
         self.blocks = nn.Sequential(*(SeparableResidualBlock(channels, d, style_dim) for d in self.dilations))
         self.head = SeparableConv(channels, head_channels)
         self.in_head = instance_norm(head_channels, style_dim)
         self.out_pad = nn.ReflectionPad2d(1)
-        self.out = nn.Conv2d(head_channels + 3, 3, 3)
+        if detail_channels:
+            self.detail = nn.Conv2d(head_channels + 3, detail_channels, 3)
+        self.out = nn.Conv2d((detail_channels or head_channels) + 3, 3, 3)
         self.relu = nn.ReLU()
         self._init_out()
         if style_dim is not None:
@@ -132,15 +142,20 @@ class LiteNet(nn.Module):
             y = block(y, style)
         y = self.relu(normalize(self.in_head, self.head(y), style))
         y = nn.functional.interpolate(y, scale_factor=self.factor, mode="bilinear", align_corners=False)
-        # Work in 0..1 inside the last layer so its weights are O(1) whatever the pixel scale.
-        return self.out(self.out_pad(torch.cat([y, x * (1.0 / 255.0)], dim=1))) * 255.0
+        # Work in 0..1 at full resolution so the weights are O(1) whatever the pixel scale.
+        guide = x * (1.0 / 255.0)
+        y = torch.cat([y, guide], dim=1)
+        if self.detail_channels:
+            y = torch.cat([self.relu(self.detail(self.out_pad(y))), guide], dim=1)
+        return self.out(self.out_pad(y)) * 255.0
 
 
 @torch.no_grad()
 def conditioned_from(plain: LiteNet, style_dim: int) -> LiteNet:
     """A conditioned lite that paints ``plain``'s one style from any vector to begin with: the same
     convolutions, each normalization's learned scale and shift as its style-independent part."""
-    conditioned = LiteNet(channels=plain.stem.out_channels, head_channels=plain.out.in_channels - 3, style_dim=style_dim)
+    conditioned = LiteNet(channels=plain.stem.out_channels, head_channels=plain.head_channels, style_dim=style_dim,
+                          detail_channels=plain.detail_channels)
     state = conditioned.state_dict()
     for name, value in plain.state_dict().items():
         if name in state:
@@ -150,3 +165,28 @@ def conditioned_from(plain: LiteNet, style_dim: int) -> LiteNet:
             state[f"{norm}.{'gamma' if kind == 'weight' else 'beta'}.bias"] = value
     conditioned.load_state_dict(state)
     return conditioned
+
+
+@torch.no_grad()
+def with_detail(plain: LiteNet, detail_channels: int) -> LiteNet:
+    """``plain`` with a full-resolution detail layer that starts as a pass-through, so the new network
+    paints exactly what ``plain`` does until training changes it: the detail convolution copies its
+    inputs (the upsampled features and the frame, all non-negative, so the ReLU keeps them) into its
+    first channels, and the last convolution reads them with ``plain``'s weights."""
+    inputs = plain.head_channels + 3
+    if plain.style_dim is not None or plain.detail_channels:
+        raise ValueError("with_detail takes a one-style lite without a detail layer")
+    if detail_channels < inputs:
+        raise ValueError(f"a detail layer passing {inputs} channels through needs at least {inputs}")
+    detailed = LiteNet(channels=plain.stem.out_channels, head_channels=plain.head_channels,
+                       detail_channels=detail_channels)
+    state = {name: value for name, value in plain.state_dict().items() if not name.startswith("out.")}
+    detailed.load_state_dict(state, strict=False)
+    detailed.detail.weight[:inputs].zero_()
+    detailed.detail.bias[:inputs].zero_()
+    for channel in range(inputs):
+        detailed.detail.weight[channel, channel, 1, 1] = 1.0
+    detailed.out.weight.zero_()
+    detailed.out.weight[:, :inputs] = plain.out.weight
+    detailed.out.bias.copy_(plain.out.bias)
+    return detailed
