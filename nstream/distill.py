@@ -279,7 +279,9 @@ def starting_student(args: argparse.Namespace) -> nn.Module:
     if not args.styles:
         if args.init:
             student, args.arch = initial_model(args.init, args.arch)  # its own architecture and width
-            return detailed(student, args.arch, args.detail_channels)
+            student = detailed(student, args.arch, args.detail_channels)
+            args.detail_channels = getattr(student, "detail_channels", 0)  # the recipe records what it has
+            return student
         return student_network(args.arch, args.channels, args.detail_channels)
     from nstream.models.architectures import MAGENTA_STYLE_DIM
     from nstream.models.lite import LiteNet, conditioned_from

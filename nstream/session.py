@@ -175,7 +175,13 @@ def network_note(spec: str, style: Any) -> str:
     """Which network runs, and why when the device chose it (a bare style name on a CPU means lite)."""
     arch = style.meta.get("arch", style.family)
     chosen = style.family == "checkpoint" and style.name != spec and style.name.endswith("_lite")
-    return f"{arch} (for the CPU; -s {spec}_johnson for johnson)" if chosen else arch
+    if not chosen:
+        return arch
+    from nstream.models.registry import list_styles
+
+    if spec in {entry.name for entry in list_styles()}:
+        return f"{arch} (for the CPU; -s {spec}_johnson for johnson)"
+    return f"{arch} (the only network of {spec})"
 
 
 def _build_engine(style: Any, config: EngineConfig, threads: int | None) -> Any:

@@ -344,25 +344,49 @@ def test_styles_command_lists_lite_and_safetensors_styles(tmp_path: Path) -> Non
 
 # --- bundled styles --------------------------------------------------------------------------------
 
+def test_a_bare_name_with_only_a_lite_network_means_that_one_on_any_device() -> None:
+    from nstream.models.registry import resolve_style
+
+    assert resolve_style("starry_night_fine").name == "starry_night_fine_lite"
+    assert resolve_style("starry_night").name == "starry_night"  # a johnson network of that name: kept off the CPU
+    assert resolve_style("starry_night", prefer_lite=True).name == "starry_night_lite"
+
+
+def grid_amplitude(luminance: np.ndarray) -> float:
+    """The std of the mean 4x4 block of a luminance image: a pattern locked to a stride-4 grid."""
+    height, width = luminance.shape
+    return float(luminance.reshape(height // 4, 4, width // 4, 4).mean(axis=(0, 2)).std())
+
+
 @pytest.mark.parametrize("path", sorted(BUNDLED_DIR.glob("*.pth")), ids=lambda p: p.stem)
 def test_bundled_styles_paint_no_sub_pixel_grid(path: Path) -> None:
     """The first lite head (pixel shuffle) learned a regular 4-pixel dot pattern: averaged over all
-    4x4 blocks of a stylized frame its luminance varied by 14.4 grey levels (std); today's networks
-    stay under 1 (0.4-0.7 measured). The grid is aligned with the stride-4 stem, so block averaging
-    finds it."""
+    4x4 blocks of a stylized frame its luminance varied by 14.4 grey levels (std); networks trained
+    here stay under 1 (0.2-0.7 measured). Magenta's arbitrary network paints a 4-pixel weave of its
+    own (two stride-2 convolutions, nearest upsampling: 2.2 grey levels on this frame), and students
+    distilled from it with full-resolution layers learn it (johnson 2.0, the fine lite 2.25): a
+    student may reach its teacher's amplitude, by a quarter at most, but not a grid of its own."""
     import cv2
 
     from nstream.cli import DEMO_CLIP
     from nstream.media.sources import FileSource
+    from nstream.models.style_spec import load_style
 
     source = FileSource(str(DEMO_CLIP))
     image = next(iter(source.frames())).image
     source.close()
     image = cv2.resize(image, (256, 144), interpolation=cv2.INTER_AREA)
-    model, _ = load_style_model(path)
+    pixels = torch.from_numpy(image.copy()).permute(2, 0, 1)[None].float()
+    model, meta = load_style_model(path)
     with torch.no_grad():
-        styled = model.eval()(torch.from_numpy(image.copy()).permute(2, 0, 1)[None].float()).clamp(0, 255)[0]
+        styled = model.eval()(pixels).clamp(0, 255)[0]
     luminance = styled.mean(dim=0).numpy()
     assert luminance.std() > 20  # a picture, not a flat field
-    blocks = luminance.reshape(144 // 4, 4, 256 // 4, 4).mean(axis=(0, 2))
-    assert blocks.std() < 2.0, f"{path.name}: 4-pixel grid amplitude {blocks.std():.2f} grey levels"
+    allowed = 2.0
+    if meta.get("distilled") and meta.get("teacher"):
+        teacher = load_style(str(ROOT / meta["teacher"]))
+        with torch.no_grad():
+            taught = teacher.model.eval()(pixels, torch.from_numpy(teacher.vector)[None]).clamp(0, 255)[0]
+        allowed = max(allowed, 1.25 * grid_amplitude(taught.mean(dim=0).numpy()))
+    amplitude = grid_amplitude(luminance)
+    assert amplitude < allowed, f"{path.name}: 4-pixel grid amplitude {amplitude:.2f} grey levels (allowed {allowed:.2f})"

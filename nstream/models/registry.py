@@ -48,7 +48,8 @@ def resolve_style(spec: str, prefer_lite: bool = False) -> StyleEntry:
 
     ``prefer_lite`` (a CPU): a bare name with a ``<name>_lite`` sibling means that one, since the
     johnson network is a few frames per second on a CPU; ``<name>_johnson`` always means the
-    johnson network and ``<name>_lite`` the lite one, on any device.
+    johnson network and ``<name>_lite`` the lite one, on any device; a bare name with only a lite
+    network (``starry_night_fine``) means that one on any device.
     """
     path = Path(spec).expanduser()
     if path.suffix in SUFFIXES or os.sep in spec:
@@ -58,7 +59,7 @@ def resolve_style(spec: str, prefer_lite: bool = False) -> StyleEntry:
     styles = {entry.name: entry for entry in list_styles()}
     if spec.endswith(JOHNSON_SUFFIX) and spec not in styles and spec.removesuffix(JOHNSON_SUFFIX) in styles:
         return styles[spec.removesuffix(JOHNSON_SUFFIX)]
-    if prefer_lite and spec + LITE_SUFFIX in styles:
+    if spec + LITE_SUFFIX in styles and (prefer_lite or spec not in styles):  # or the only network of that name
         return styles[spec + LITE_SUFFIX]
     if spec not in styles:
         known = ", ".join(styles) or "none installed"
