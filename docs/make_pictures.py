@@ -11,7 +11,8 @@ per frame against blended; ``--only switch`` docs/images/style_switch.jpg: the d
 ``--style-every`` switch, the old style fading out; ``--only tf26`` docs/images/tf26_sheet.jpg: the
 photo through each of the 26 styles of the multi-style network, labelled with the name ``-s`` takes;
 ``--only morph`` docs/images/morph.jpg: the demo clip while ``--style-every`` morphs one painting's
-style vector into another's.
+style vector into another's; ``--only fine`` docs/images/starry_fine.jpg: a photo through the
+arbitrary network, starry_night_lite and starry_night_fine_lite, and a corner of each magnified.
 """
 
 from __future__ import annotations
@@ -65,8 +66,6 @@ def still(style: str, content: Path, width: int) -> Path:
 
 def gallery(styles: list[str], content: Path, width: int, gap: int = 6) -> Path:
     """One photo through every bundled style: a column per painting (painting, johnson, lite)."""
-    from PIL import ImageDraw
-
     photo = load_photo(content, width)
     cell = (width, photo.height)
     columns = [[np.asarray(photo), np.full((cell[1], width, 3), 255, np.uint8), np.full((cell[1], width, 3), 255, np.uint8)]]
@@ -77,17 +76,43 @@ def gallery(styles: list[str], content: Path, width: int, gap: int = 6) -> Path:
         columns.append([np.asarray(painting), stylize_still(f"{style}_johnson", photo),
                         stylize_still(f"{style}_lite", photo)])
         labels.append([style, "johnson", "lite"])
-    canvas = Image.new("RGB", (len(columns) * (width + gap) - gap, 3 * (cell[1] + gap) - gap), "white")
+    out = IMAGES / f"gallery_{content.stem}.jpg"
+    labelled_grid(columns, labels, cell, gap).save(out, quality=85)
+    return out
+
+
+def labelled_grid(columns: list[list[np.ndarray]], labels: list[list[str]], cell: tuple[int, int], gap: int = 6) -> Image.Image:
+    """Pictures in columns, each cropped to ``cell`` (width, height), a label in its top-left corner."""
+    from PIL import ImageDraw
+
+    width, height = cell
+    canvas = Image.new("RGB", (len(columns) * (width + gap) - gap, len(columns[0]) * (height + gap) - gap), "white")
     draw = ImageDraw.Draw(canvas)
     for c, (column, names) in enumerate(zip(columns, labels, strict=True)):
         for r, (image, name) in enumerate(zip(column, names, strict=True)):
-            x, y = c * (width + gap), r * (cell[1] + gap)
-            canvas.paste(Image.fromarray(image[: cell[1], :width]), (x, y))
+            x, y = c * (width + gap), r * (height + gap)
+            canvas.paste(Image.fromarray(image[:height, :width]), (x, y))
             if name:
                 draw.rectangle((x, y, x + 7 * len(name) + 6, y + 14), fill="black")
                 draw.text((x + 3, y + 2), name, fill="white")
-    out = IMAGES / f"gallery_{content.stem}.jpg"
-    canvas.save(out, quality=85)
+    return canvas
+
+
+def fine(content: Path, width: int = 384, zoom: int = 3) -> Path:
+    """The photo through the teacher, the lite student and the fine lite, and below each a corner of
+    it magnified ``zoom`` times (nearest neighbour: the brush texture as it is)."""
+    photo = load_photo(content, width)
+    specs = {"teacher (arbitrary network)": "starry_night.jpg", "starry_night_lite": "starry_night_lite",
+             "starry_night_fine_lite": "starry_night_fine_lite"}
+    side = width // zoom
+    columns = [[np.asarray(photo), np.asarray(photo)[:side, :side].repeat(zoom, 0).repeat(zoom, 1)]]
+    labels = [["photo", f"top left, {zoom}x"]]
+    for label, spec in specs.items():
+        styled = stylize_still(spec, photo)
+        columns.append([styled, styled[:side, :side].repeat(zoom, 0).repeat(zoom, 1)])
+        labels.append([label, ""])
+    out = IMAGES / "starry_fine.jpg"
+    labelled_grid(columns, labels, (width, min(photo.height, width))).save(out, quality=90)
     return out
 
 
@@ -223,7 +248,8 @@ def main() -> None:
     parser.add_argument("--style", default="starry_night")
     parser.add_argument("--content", type=Path, default=ROOT.parent / "shared" / "data" / "content" / "tubingen.jpg")
     parser.add_argument("--width", type=int, default=512)
-    parser.add_argument("--only", choices=["still", "strip", "dashboard", "gallery", "flicker", "switch", "tf26", "morph"],
+    parser.add_argument("--only", choices=["still", "strip", "dashboard", "gallery", "flicker", "switch", "tf26", "morph",
+                                           "fine"],
                         help="make just one picture")
     parser.add_argument("--gallery-styles", default="starry_night,wave,the_scream,udnie")
     args = parser.parse_args()
@@ -235,6 +261,7 @@ def main() -> None:
         "gallery": lambda: gallery(args.gallery_styles.split(","), args.content, width=256),
         "switch": lambda: switch_strip(["starry_night_lite", "the_scream_lite"], every=2.0, picks=[48, 49, 50, 51, 52, 54]),
         "tf26": lambda: tf26_sheet(args.content),
+        "fine": lambda: fine(ROOT.parent / "shared" / "data" / "content" / "chicago.jpg"),
         "morph": lambda: switch_strip([str(ROOT / "nstream" / "paintings" / name) for name in
                                        ("starry_night.jpg", "the_scream.jpg")],
                                       every=2.0, picks=[48, 50, 53, 56, 59, 62], name="morph.jpg"),
