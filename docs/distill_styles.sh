@@ -9,6 +9,11 @@
 # teacher's brush texture, for the stages ssim_stages lists (each starts from the one before):
 # starry_night 600 then 900 steps, the_scream, udnie and woman_with_hat 600, wave none (there the
 # term cost fidelity: docs/BENCHMARKS.md, "Distilled students").
+# The paintings FINE lists (default: starry_night) also get <painting>_fine_lite: the finished lite
+# student with a 16-channel full-resolution detail layer, 800 steps of the SSIM stage, then 300
+# with the style-predictor term (--embedding-weight 1).
+# The johnson students (ARCHS=johnson) are copied by hand after measuring: starry_night ran 2000
+# steps, the_scream 1200 (ARCHS=johnson bash docs/distill_styles.sh 1200 the_scream).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${NSTREAM_DATA:-../shared/data}
@@ -18,6 +23,7 @@ shift || true
 PAINTINGS=("$@")
 [ ${#PAINTINGS[@]} -gt 0 ] || PAINTINGS=(starry_night wave the_scream udnie woman_with_hat)
 ARCHS=${ARCHS:-"lite"}
+FINE=${FINE:-"starry_night"}
 mkdir -p "$WORK"
 
 ssim_stages() {
@@ -36,8 +42,8 @@ for painting in "${PAINTINGS[@]}"; do
       --data "$DATA"/train/bsds500/train --out "$WORK/$name.pth" --name "$name" --image-size 256 \
       --pool 1000 --batch-size 4 --max-steps "$STEPS" --lr 2e-3 --edge-weight 1 --jitter 0.15 \
       --checkpoint-every 100 --seed 0 ${EXTRA_ARGS:-}
-    cp "$WORK/$name.pth" "nstream/styles/$name.pth"
     [ "$arch" = lite ] || continue
+    cp "$WORK/$name.pth" "nstream/styles/$name.pth"
     previous="$WORK/$name.pth"
     stage=0
     for steps in $(ssim_stages "$painting"); do
@@ -50,6 +56,18 @@ for painting in "${PAINTINGS[@]}"; do
       previous="$WORK/$name.ssim$stage.pth"
       cp "$previous" "nstream/styles/$name.pth"
     done
+    case " $FINE " in *" $painting "*) ;; *) continue ;; esac
+    fine=${painting}_fine_lite
+    for stage in detail embedding; do
+      echo "== $fine: $stage stage $(date -u +%H:%M:%S)"
+      if [ $stage = detail ]; then extra=(--init "nstream/styles/$name.pth" --detail-channels 16 --max-steps 800)
+      else extra=(--init "$WORK/$fine.detail.pth" --embedding-weight 1 --max-steps 300); fi
+      python -m nstream distill --teacher "nstream/paintings/$painting.jpg" --arch lite \
+        --data "$DATA"/train/bsds500/train --out "$WORK/$fine.$stage.pth" --name "$fine" --image-size 256 \
+        --pool 1000 --batch-size 4 --lr 1e-3 --edge-weight 1 --jitter 0.15 --ssim-weight 0.1 \
+        --checkpoint-every 50 --seed 0 "${extra[@]}" ${EXTRA_ARGS:-}
+    done
+    cp "$WORK/$fine.embedding.pth" "nstream/styles/$fine.pth"
   done
 done
 echo "== done $(date -u +%H:%M:%S)"
