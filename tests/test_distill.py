@@ -158,18 +158,19 @@ def test_a_detail_layer_starts_as_the_plain_student_and_survives_its_checkpoint_
     from nstream.models.checkpoints import save_style
     from nstream.models.lite import LiteNet, with_detail
 
+    torch.manual_seed(0)
     plain, _ = load_style_model("nstream/styles/starry_night_lite.pth")
     detailed = with_detail(plain, 16)
     x = torch.rand(1, 3, 96, 128) * 255
     with torch.no_grad():
         assert torch.equal(detailed(x), plain(x))  # a pass-through until trained
-        detailed.out.weight[:, 11:16].normal_(0, 0.5)  # once its own channels count, the picture changes
+        detailed.out.weight[:, 11:16].normal_(0, 0.05)  # once its own channels count, the picture changes
         changed = detailed(x)
     assert (changed - plain(x)).abs().mean() > 1
     loaded, _ = load_style_model(save_style(tmp_path / "d.pth", detailed, "lite", {"name": "d"}))
     assert isinstance(loaded, LiteNet) and loaded.detail_channels == 16 and loaded.head_channels == 8
     with torch.no_grad():
-        assert torch.allclose(loaded(x), changed, atol=0.5)  # stored in half precision
+        assert torch.allclose(loaded(x), changed, rtol=0.01, atol=0.5)  # stored in half precision
     engine = create_engine("onnxruntime", loaded, "cpu", cache=tmp_path / "engines")
     assert engine.psnr > 60  # the exported graph matches PyTorch
     with pytest.raises(ValueError, match="at least 11"):
