@@ -9,7 +9,7 @@
 # teacher's brush texture, for the stages ssim_stages lists (each starts from the one before):
 # starry_night 600 then 900 steps, the_scream, udnie and woman_with_hat 600, wave none (there the
 # term cost fidelity: docs/BENCHMARKS.md, "Distilled students").
-# The paintings FINE lists (default: starry_night, woman_with_hat) also get <painting>_fine_lite: the finished lite
+# The paintings FINE lists (default: starry_night, udnie, woman_with_hat) also get <painting>_fine_lite: the finished lite
 # student with a 16-channel full-resolution detail layer, 800 steps of the SSIM stage, then 300
 # with the style-predictor term (--embedding-weight 1).
 # The johnson students (ARCHS=johnson) are copied by hand after measuring: starry_night ran 2000
@@ -23,7 +23,7 @@ shift || true
 PAINTINGS=("$@")
 [ ${#PAINTINGS[@]} -gt 0 ] || PAINTINGS=(starry_night wave the_scream udnie woman_with_hat)
 ARCHS=${ARCHS:-"lite"}
-FINE=${FINE:-"starry_night woman_with_hat"}
+FINE=${FINE:-"starry_night udnie woman_with_hat"}
 mkdir -p "$WORK"
 
 ssim_stages() {
