@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from conftest import free_port
+
 requests = pytest.importorskip("requests", reason="the web tests talk HTTP with requests (the test extra)")
 pytest.importorskip("uvicorn", reason="the web app needs its extra: pip install 'nstream[serve]'")
 
@@ -27,12 +28,6 @@ CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 QUIET = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--disable-dev-shm-usage", "--window-size=1100,1500"]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def install_styles(folder: Path, seeded: Path, red: Path) -> Path:
