@@ -73,8 +73,8 @@ def test_new_architectures_export_to_onnx_and_match_pytorch(arch: str, tmp_path:
     model = seeded(arch)
     graph = export_onnx(model, tmp_path / f"{arch}.onnx")
     assert op_types(graph) <= ALLOWED_OPS
-    if arch == "lite":
-        assert {"Resize", "Concat"} <= op_types(graph) and "DepthToSpace" not in op_types(graph)
+    if arch == "lite":  # the folded head: no upsampling at full resolution (same function, tested below)
+        assert "DepthToSpace" in op_types(graph) and "Resize" not in op_types(graph)
     to_fp16(graph)  # the TensorRT graph builds too (weights of every conv kind halved, checked)
     session = ort.InferenceSession(str(tmp_path / f"{arch}.onnx"), providers=["CPUExecutionProvider"])
     for h, w in [(36, 44), (72, 100)]:  # dynamic height and width
@@ -84,6 +84,29 @@ def test_new_architectures_export_to_onnx_and_match_pytorch(arch: str, tmp_path:
         got = session.run(None, {"input": x.numpy()})[0]
         assert got.shape == expected.shape
         np.testing.assert_allclose(got, expected, atol=1e-3 * max(1.0, float(np.abs(expected).max())))
+
+
+@pytest.mark.parametrize("style_dim", [None, 7])
+def test_the_folded_lite_head_is_the_same_function(style_dim: int | None) -> None:
+    """Upsampling then the 3x3 output convolution, folded into one quarter-resolution convolution and a
+    depth-to-space, gives the same pixels everywhere, the borders included, at any size lite takes."""
+    from nstream.models.lite_graph import FoldedLite, for_graph
+
+    torch.manual_seed(3)
+    net = LiteNet(channels=16, style_dim=style_dim).eval()
+    with torch.no_grad():  # feature weights as large as the frame's, so the fold carries the picture
+        net.out.weight.normal_(0, 0.5)
+        net.out.bias.normal_(0, 0.1)
+    folded = for_graph(net)
+    assert isinstance(folded, FoldedLite)
+    style = None if style_dim is None else torch.randn(1, style_dim)
+    for h, w in [(20, 20), (36, 44), (72, 100), (144, 256)]:
+        x = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(h + w)) * 255
+        with torch.no_grad():
+            expected, got = net(x, style), folded(x, style)
+        assert expected.abs().max() > 50  # the output depends on the features, not only the guide
+        torch.testing.assert_close(got, expected, atol=2e-3, rtol=1e-5)
+    assert for_graph(LiteNet(detail_channels=12)).__class__ is LiteNet  # exported as it is (measured slower folded)
 
 
 # --- checkpoint formats --------------------------------------------------------------------------

@@ -35,13 +35,14 @@ SMALL = 1024  # initializers below this many numbers stay float32 (shapes, biase
 
 
 def fp16_storage(graph: onnx.ModelProto) -> onnx.ModelProto:
-    """Store every large float32 initializer as float16 behind a Cast back to float32."""
+    """Store every large float32 initializer that float16 holds exactly as float16, behind a Cast back to
+    float32 (weights computed at export, like lite's folded head, stay float32)."""
     graph = copy.deepcopy(graph)
     g = graph.graph
     casts, kept = [], []
     for init in g.initializer:
         value = numpy_helper.to_array(init)
-        if value.dtype != np.float32 or value.size < SMALL:
+        if value.dtype != np.float32 or value.size < SMALL or not np.array_equal(value.astype(np.float16), value):
             kept.append(init)
             continue
         kept.append(numpy_helper.from_array(value.astype(np.float16), init.name + "_fp16"))

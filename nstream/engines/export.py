@@ -21,11 +21,12 @@ from torch import nn
 
 from nstream.engines.graph_engine import INPUT, OUTPUT, STYLE
 from nstream.errors import NStreamError
+from nstream.models.lite_graph import for_graph
 
 OPSET = 17
 # INPUT, OUTPUT, STYLE: the graphs' tensor names (STYLE: a conditioned network's (1, D) style vector, so styles
 # switch without a new graph), defined with the PyTorch-free engine that runs shipped graphs.
-# Concat and Mul (lite's input-guided head), DepthToSpace and ConvTranspose (johnson_deconv), and
+# Concat and Mul (lite's input-guided head), DepthToSpace (lite's folded head, johnson_deconv), ConvTranspose, and
 # Gemm/MatMul, Unsqueeze, Sigmoid (the conditioned networks' style-to-norm maps and output) are
 # standard TensorRT ONNX-parser ops too.
 ALLOWED_OPS = frozenset({"Conv", "InstanceNormalization", "Relu", "Resize", "Pad", "Add", "Mul", "Concat",
@@ -62,7 +63,7 @@ def export_onnx(model: nn.Module, path: str | Path | None = None, opset: int = O
     buffer = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # deprecation of the TorchScript exporter, instance-norm train flag
-        torch.onnx.export(net, args, buffer, dynamo=False, opset_version=opset, do_constant_folding=True,
+        torch.onnx.export(for_graph(net), args, buffer, dynamo=False, opset_version=opset, do_constant_folding=True,
                           input_names=names, output_names=[OUTPUT],
                           dynamic_axes={INPUT: {2: "height", 3: "width"}, OUTPUT: {2: "height", 3: "width"}})
     graph = fold_constants(onnx.load_from_string(buffer.getvalue()))

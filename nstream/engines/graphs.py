@@ -28,7 +28,7 @@ from nstream.engines.validate import check_engine, torch_reference
 from nstream.errors import NStreamError
 
 log = logging.getLogger("nstream.engines")
-GRAPH_VERSION = 2  # bump when export/quantization changes what a cached graph contains
+GRAPH_VERSION = 3  # 3: lite's folded head. Bump when export/quantization changes what a cached graph contains
 GRAPH_FILE = "model.onnx"
 CHECK_SIZE = (256, 144)  # (W, H) of the held-out frames the gate runs on
 GRAPH_PRECISIONS = ("fp32", "fp16", "int8")

@@ -136,12 +136,16 @@ class LiteNet(nn.Module):
                 norm.beta.weight.zero_()
                 norm.beta.bias.zero_()
 
-    def forward(self, x: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
+    def features(self, x: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
+        """Everything at 1/4 resolution: the head's ``head_channels`` feature maps."""
         y = self.relu(normalize(self.in1, self.stem(x), style))
         for block in self.blocks:
             y = block(y, style)
-        y = self.relu(normalize(self.in_head, self.head(y), style))
-        y = nn.functional.interpolate(y, scale_factor=self.factor, mode="bilinear", align_corners=False)
+        return self.relu(normalize(self.in_head, self.head(y), style))
+
+    def forward(self, x: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
+        y = nn.functional.interpolate(self.features(x, style), scale_factor=self.factor, mode="bilinear",
+                                      align_corners=False)
         # Work in 0..1 at full resolution so the weights are O(1) whatever the pixel scale.
         guide = x * (1.0 / 255.0)
         y = torch.cat([y, guide], dim=1)
