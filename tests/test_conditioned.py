@@ -311,7 +311,7 @@ def test_stream_paints_images_with_a_conditioned_lite_when_asked(tmp_path: Path)
     from nstream.models.checkpoints import save_style
     from nstream.models.lite import conditioned_from
 
-    plain, _ = load_style_model(ROOT / "nstream" / "styles" / "starry_night_lite.pth")
+    plain, _ = load_style_model(ROOT / "nstream" / "styles" / "the_scream_lite.pth")
     painter = conditioned_from(plain, 100)
     with torch.no_grad():
         painter.in1.beta.weight.normal_(0, 3, generator=torch.Generator().manual_seed(0))  # the vector matters

@@ -85,7 +85,9 @@ def test_a_fade_from_black_stays_dark_and_smooth(tmp_path: Path, temporal: str) 
     assert plain[0] > 30  # the network alone turns black into a bright picture of nothing
     assert guarded[0] < 6 and guarded[1] < 15  # black stays black, 5 % stays dark
     steps = np.diff(guarded[:21])
-    assert steps.min() > -3 and steps.max() < 35  # brightens with the fade (up to 30 % of it), no flash
+    # brightens with the fade, no step above a third of the picture's own brightness (no flash: the plain
+    # network jumps from black to nearly all of it in the first frame)
+    assert steps.min() > -3 and steps.max() < plain[-1] / 3
     assert abs(guarded[-1] - plain[-1]) < 1  # once the picture is up, nothing changes
 
 

@@ -133,7 +133,7 @@ def test_a_conditioned_lite_starts_as_its_plain_student_and_keeps_its_vector_inp
     from nstream.models.checkpoints import save_style
     from nstream.models.lite import LiteNet, conditioned_from
 
-    plain, _ = load_style_model("nstream/styles/starry_night_lite.pth")
+    plain, _ = load_style_model("nstream/styles/the_scream_lite.pth")  # a plain lite
     conditioned = conditioned_from(plain, 100)
     x = torch.rand(2, 3, 64, 96) * 255
     vectors = torch.randn(2, 100)
@@ -159,7 +159,7 @@ def test_a_detail_layer_starts_as_the_plain_student_and_survives_its_checkpoint_
     from nstream.models.lite import LiteNet, with_detail
 
     torch.manual_seed(0)
-    plain, _ = load_style_model("nstream/styles/starry_night_lite.pth")
+    plain, _ = load_style_model("nstream/styles/the_scream_lite.pth")  # a plain lite
     detailed = with_detail(plain, 16)
     x = torch.rand(1, 3, 96, 128) * 255
     with torch.no_grad():
@@ -181,7 +181,9 @@ def test_detail_channels_need_a_plain_lite(photos: Path, tmp_path: Path) -> None
     with pytest.raises(NStreamError, match="johnson has a fixed shape"):
         distill(args_for(photos, tmp_path / "x.pth", 1, arch="johnson", detail_channels=16), progress=False)
     with pytest.raises(NStreamError, match="at least 11"):
-        distill(args_for(photos, tmp_path / "y.pth", 1, init="starry_night_lite", detail_channels=4), progress=False)
+        distill(args_for(photos, tmp_path / "y.pth", 1, init="the_scream_lite", detail_channels=4), progress=False)
+    with pytest.raises(NStreamError, match="plain one-style lite"):  # starry_night_lite has a 16-channel one
+        distill(args_for(photos, tmp_path / "z.pth", 1, init="starry_night_lite", detail_channels=12), progress=False)
 
 
 @pytest.mark.slow

@@ -370,7 +370,7 @@ def test_styles_command_lists_lite_and_safetensors_styles(tmp_path: Path) -> Non
 def test_a_bare_name_with_only_a_lite_network_means_that_one_on_any_device() -> None:
     from nstream.models.registry import resolve_style
 
-    assert resolve_style("starry_night_fine").name == "starry_night_fine_lite"
+    assert resolve_style("woman_with_hat").name == "woman_with_hat_lite"
     assert resolve_style("starry_night").name == "starry_night"  # a johnson network of that name: kept off the CPU
     assert resolve_style("starry_night", prefer_lite=True).name == "starry_night_lite"
 

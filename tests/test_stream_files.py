@@ -239,7 +239,7 @@ def test_zero_workers_is_one_clear_error(tmp_path, style_model):
 def test_a_bare_style_name_means_its_lite_network_on_a_cpu(tmp_path, style_model):
     clip = make_clip(tmp_path / "in.mp4", frames=3, audio=False)
     picked = {}
-    for spec in ("wave", "wave_johnson", "wave_lite", "starry_night_fine"):
+    for spec in ("wave", "wave_johnson", "wave_lite", "woman_with_hat"):
         stats = tmp_path / f"{spec}.json"
         result = run_stream("-i", str(clip), "-o", "null", "-s", spec, "--no-dashboard", "--stats-json", str(stats))
         assert result.returncode == 0, result.stderr
@@ -248,4 +248,4 @@ def test_a_bare_style_name_means_its_lite_network_on_a_cpu(tmp_path, style_model
     assert picked["wave"] == ("wave_lite", "lite (for the CPU; -s wave_johnson for johnson)")
     assert picked["wave_johnson"] == ("wave", "johnson")
     assert picked["wave_lite"] == ("wave_lite", "lite")
-    assert picked["starry_night_fine"] == ("starry_night_fine_lite", "lite (the only network of starry_night_fine)")
+    assert picked["woman_with_hat"] == ("woman_with_hat_lite", "lite (the only network of woman_with_hat)")

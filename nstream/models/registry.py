@@ -14,7 +14,7 @@ from pathlib import Path
 from nstream.errors import NStreamError
 
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "styles"
-DEFAULT_STYLE = "starry_night"
+DEFAULT_STYLE = "the_scream"  # its lite network: within issue 16's fidelity goals at plain lite speed
 SUFFIXES = (".pth", ".pt", ".model", ".safetensors")
 
 
@@ -49,7 +49,7 @@ def resolve_style(spec: str, prefer_lite: bool = False) -> StyleEntry:
     ``prefer_lite`` (a CPU): a bare name with a ``<name>_lite`` sibling means that one, since the
     johnson network is a few frames per second on a CPU; ``<name>_johnson`` always means the
     johnson network and ``<name>_lite`` the lite one, on any device; a bare name with only a lite
-    network (``starry_night_fine``) means that one on any device.
+    network means that one on any device.
     """
     path = Path(spec).expanduser()
     if path.suffix in SUFFIXES or os.sep in spec:
