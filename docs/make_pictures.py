@@ -11,8 +11,9 @@ per frame against blended; ``--only switch`` docs/images/style_switch.jpg: the d
 ``--style-every`` switch, the old style fading out; ``--only tf26`` docs/images/tf26_sheet.jpg: the
 photo through each of the 26 styles of the multi-style network, labelled with the name ``-s`` takes;
 ``--only morph`` docs/images/morph.jpg: the demo clip while ``--style-every`` morphs one painting's
-style vector into another's; ``--only fine`` docs/images/starry_fine.jpg: a photo through the
-arbitrary network, starry_night_lite and starry_night_fine_lite, and a corner of each magnified.
+style vector into another's; ``--only fine --plain PATH`` docs/images/starry_fine.jpg: a photo through
+the arbitrary network, a plain lite (PATH: the one the detail layer replaced, ``git show
+f1737e7~1:nstream/styles/starry_night_lite.pth``) and starry_night_lite, and a corner of each magnified.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from PIL import Image, ImageOps  # noqa: E402
 
 from nstream.cli import DEMO_CLIP, run_stream, stream_parser  # noqa: E402
 from nstream.media.sources import FileSource  # noqa: E402
+from nstream.models.registry import DEFAULT_STYLE  # noqa: E402
 
 IMAGES = ROOT / "docs" / "images"
 
@@ -98,12 +100,12 @@ def labelled_grid(columns: list[list[np.ndarray]], labels: list[list[str]], cell
     return canvas
 
 
-def fine(content: Path, width: int = 384, zoom: int = 3) -> Path:
-    """The photo through the teacher, the lite student and the fine lite, and below each a corner of
-    it magnified ``zoom`` times (nearest neighbour: the brush texture as it is)."""
+def fine(content: Path, plain: Path, width: int = 384, zoom: int = 3) -> Path:
+    """The photo through the teacher, a plain lite student and the bundled lite (with its detail layer),
+    and below each a corner of it magnified ``zoom`` times (nearest neighbour: the brush texture as it is)."""
     photo = load_photo(content, width)
-    specs = {"teacher (arbitrary network)": "starry_night.jpg", "starry_night_lite": "starry_night_lite",
-             "starry_night_fine_lite": "starry_night_fine_lite"}
+    specs = {"teacher (arbitrary network)": "starry_night.jpg", "plain lite": str(plain),
+             "starry_night_lite (detail layer)": "starry_night_lite"}
     side = width // zoom
     columns = [[np.asarray(photo), np.asarray(photo)[:side, :side].repeat(zoom, 0).repeat(zoom, 1)]]
     labels = [["photo", f"top left, {zoom}x"]]
@@ -245,14 +247,17 @@ def tf26_sheet(content: Path, tile: int = 220, columns: int = 7, gap: int = 4, l
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--style", default="starry_night")
+    parser.add_argument("--style", default=DEFAULT_STYLE)
     parser.add_argument("--content", type=Path, default=ROOT.parent / "shared" / "data" / "content" / "tubingen.jpg")
     parser.add_argument("--width", type=int, default=512)
     parser.add_argument("--only", choices=["still", "strip", "dashboard", "gallery", "flicker", "switch", "tf26", "morph",
                                            "fine"],
                         help="make just one picture")
     parser.add_argument("--gallery-styles", default="starry_night,wave,the_scream,udnie")
+    parser.add_argument("--plain", type=Path, help="--only fine: the plain lite checkpoint to compare with")
     args = parser.parse_args()
+    if args.only == "fine" and args.plain is None:
+        parser.error("--only fine needs --plain PATH (a plain starry_night lite checkpoint)")
     IMAGES.mkdir(parents=True, exist_ok=True)
     makers = {
         "still": lambda: still(args.style, args.content, args.width),
@@ -261,14 +266,14 @@ def main() -> None:
         "gallery": lambda: gallery(args.gallery_styles.split(","), args.content, width=256),
         "switch": lambda: switch_strip(["starry_night_lite", "the_scream_lite"], every=2.0, picks=[48, 49, 50, 51, 52, 54]),
         "tf26": lambda: tf26_sheet(args.content),
-        "fine": lambda: fine(ROOT.parent / "shared" / "data" / "content" / "chicago.jpg"),
+        "fine": lambda: fine(ROOT.parent / "shared" / "data" / "content" / "chicago.jpg", args.plain),
         "morph": lambda: switch_strip([str(ROOT / "nstream" / "paintings" / name) for name in
                                        ("starry_night.jpg", "the_scream.jpg")],
                                       every=2.0, picks=[48, 50, 53, 56, 59, 62], name="morph.jpg"),
         "flicker": lambda: flicker(f"{args.style}_lite", ROOT.parent / "shared" / "data" / "video" / "bikes.mp4", frames=100),
     }
     for name, make in makers.items():
-        if args.only in (None, name):
+        if args.only in (None, name) and (name != "fine" or args.plain):
             print(make())
 
 
