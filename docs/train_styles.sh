@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# How the bundled styles in nstream/styles/ were made: one recipe for every painting, johnson
-# and lite, trained by `nstream train` on BSDS500 with the seeded random VGG16 (no ImageNet
-# weights can be downloaded where this project is built). Usage:
+# How the project's first bundled styles were made: one recipe for every painting, johnson and lite,
+# trained by `nstream train` on BSDS500 with the seeded random VGG16 (no ImageNet weights can be
+# downloaded where this project is built). Every bundled network is now a distilled student
+# (docs/distill_styles.sh); this stays the recipe for training without a teacher. Usage:
 #   bash docs/train_styles.sh [STEPS] [style ...]        e.g. bash docs/train_styles.sh 700 wave the_scream
 # Writes nstream/styles/<style>.pth (johnson) and <style>_lite.pth; run one at a time on a small CPU.
 set -euo pipefail
