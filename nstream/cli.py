@@ -316,6 +316,8 @@ def _print_styles(console: Any = None) -> None:
             from nstream.models.checkpoints import read_checkpoint
 
             arch, _, meta = read_checkpoint(entry.path)
+            if meta.get("recipe", {}).get("detail_channels"):  # the slower, closer lite (docs/BENCHMARKS.md)
+                arch += " + detail layer"
         else:  # the light install reads no checkpoints: what runs here is a shipped graph or nothing
             graph = entry.path.with_suffix(GRAPH_SUFFIX).is_file()
             arch, meta = ("lite (ONNX graph)" if graph else f"needs {TORCH_HINT}"), {}

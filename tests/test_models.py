@@ -361,8 +361,10 @@ def test_styles_command_lists_lite_and_safetensors_styles(tmp_path: Path) -> Non
     lines = result.stdout.splitlines()
     quick = next(line for line in lines if "quick" in line)
     safe = next(line for line in lines if "safe " in line or "safe│" in line or " safe" in line)
-    assert "lite" in quick and "mosaic.jpg" in quick
+    assert "lite" in quick and "mosaic.jpg" in quick and "detail layer" not in quick
     assert "johnson" in safe and "wave.jpg" in safe
+    starry = next(line for line in lines if line.startswith("starry_night_lite"))
+    assert "lite + detail layer" in starry  # the slower, closer kind of lite says so
 
 
 # --- bundled styles --------------------------------------------------------------------------------
