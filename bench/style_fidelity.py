@@ -63,7 +63,7 @@ def main() -> None:
     firsts: dict[str, np.ndarray] = {}
     jobs = [(f"arbitrary: {p.name}", str(p), p) for p in sorted(args.paintings.glob("*.jpg"))]
     jobs += [(entry.name, f"{entry.name}_johnson" if not entry.name.endswith("_lite") else entry.name,
-              args.paintings / CHECKPOINT_PAINTINGS[entry.name.removesuffix("_lite").removesuffix("_fine")])
+              args.paintings / CHECKPOINT_PAINTINGS[entry.name.removesuffix("_lite")])
              for entry in list_styles() if entry.origin == "bundled"]
     for label, spec, painting_path in jobs:
         painting = read_image(painting_path)
