@@ -253,7 +253,7 @@ def main() -> None:
     parser.add_argument("--only", choices=["still", "strip", "dashboard", "gallery", "flicker", "switch", "tf26", "morph",
                                            "fine"],
                         help="make just one picture")
-    parser.add_argument("--gallery-styles", default="starry_night,wave,the_scream,udnie")
+    parser.add_argument("--gallery-styles", default="starry_night,wave,the_scream,udnie,woman_with_hat")
     parser.add_argument("--plain", type=Path, help="--only fine: the plain lite checkpoint to compare with")
     args = parser.parse_args()
     if args.only == "fine" and args.plain is None:

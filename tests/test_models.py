@@ -369,10 +369,12 @@ def test_styles_command_lists_lite_and_safetensors_styles(tmp_path: Path) -> Non
 
 # --- bundled styles --------------------------------------------------------------------------------
 
-def test_a_bare_name_with_only_a_lite_network_means_that_one_on_any_device() -> None:
+def test_a_bare_name_with_only_a_lite_network_means_that_one_on_any_device(tmp_path: Path, monkeypatch) -> None:
     from nstream.models.registry import resolve_style
 
-    assert resolve_style("woman_with_hat").name == "woman_with_hat_lite"
+    save_style(tmp_path / "mine_lite.pth", seeded("lite"), "lite", {"name": "mine_lite"})
+    monkeypatch.setenv("NSTREAM_STYLES", str(tmp_path))
+    assert resolve_style("mine").name == "mine_lite"
     assert resolve_style("starry_night").name == "starry_night"  # a johnson network of that name: kept off the CPU
     assert resolve_style("starry_night", prefer_lite=True).name == "starry_night_lite"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from fractions import Fraction
 
 import numpy as np
@@ -239,13 +240,17 @@ def test_zero_workers_is_one_clear_error(tmp_path, style_model):
 def test_a_bare_style_name_means_its_lite_network_on_a_cpu(tmp_path, style_model):
     clip = make_clip(tmp_path / "in.mp4", frames=3, audio=False)
     picked = {}
-    for spec in ("wave", "wave_johnson", "wave_lite", "woman_with_hat"):
+    user_styles = tmp_path / "styles"  # a user style with only a lite network
+    user_styles.mkdir()
+    shutil.copy(ROOT / "nstream" / "styles" / "the_scream_lite.pth", user_styles / "mine_lite.pth")
+    for spec in ("wave", "wave_johnson", "wave_lite", "mine"):
         stats = tmp_path / f"{spec}.json"
-        result = run_stream("-i", str(clip), "-o", "null", "-s", spec, "--no-dashboard", "--stats-json", str(stats))
+        result = run_stream("-i", str(clip), "-o", "null", "-s", spec, "--no-dashboard", "--stats-json", str(stats),
+                            env={"NSTREAM_STYLES": str(user_styles)})
         assert result.returncode == 0, result.stderr
         figures = json.loads(stats.read_text())
         picked[spec] = (figures["style"], figures["network"])
     assert picked["wave"] == ("wave_lite", "lite (for the CPU; -s wave_johnson for johnson)")
     assert picked["wave_johnson"] == ("wave", "johnson")
     assert picked["wave_lite"] == ("wave_lite", "lite")
-    assert picked["woman_with_hat"] == ("woman_with_hat_lite", "lite (the only network of woman_with_hat)")
+    assert picked["mine"] == ("mine_lite", "lite (the only network of mine)")
