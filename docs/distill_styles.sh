@@ -16,7 +16,7 @@
 # more of those at a higher weight (woman_with_hat: 300 at 3). Regenerate the shipped graphs after
 # copying (python -m nstream export-bundled).
 # The johnson students (ARCHS=johnson) are copied by hand after measuring: starry_night ran 2000
-# steps, the_scream, udnie and wave 1200 (ARCHS=johnson bash docs/distill_styles.sh 1200 the_scream);
+# steps, the_scream and udnie 1200, wave 2000 (ARCHS=johnson bash docs/distill_styles.sh 1200 the_scream);
 # woman_with_hat's ran 2000; udnie's and woman_with_hat's then went on with the predictor stage: the distill command above with --init WORK/udnie.pth
 # --max-steps 300 --lr 1e-3 --ssim-weight 0.1 --embedding-weight 1 --checkpoint-every 50.
 set -euo pipefail

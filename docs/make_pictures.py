@@ -73,7 +73,7 @@ def gallery(styles: list[str], content: Path, width: int, gap: int = 6) -> Path:
     columns = [[np.asarray(photo), np.full((cell[1], width, 3), 255, np.uint8), np.full((cell[1], width, 3), 255, np.uint8)]]
     labels = [["photo", "", ""]]
     for style in styles:
-        painting = Image.open(next((ROOT.parent / "shared" / "data" / "styles").glob(f"{style}.*"))).convert("RGB")
+        painting = Image.open(ROOT / "nstream" / "paintings" / f"{style}.jpg").convert("RGB")  # the bundled copy
         painting = ImageOps.fit(painting, cell, Image.LANCZOS)
         columns.append([np.asarray(painting), stylize_still(f"{style}_johnson", photo),
                         stylize_still(f"{style}_lite", photo)])
