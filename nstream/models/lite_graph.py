@@ -6,7 +6,7 @@ are linear in the features, so their composition is one convolution at quarter r
 3 x 4 x 4 channels, one per output colour and sub-pixel phase, followed by a depth-to-space. The
 frame's part of the convolution stays a 3x3 convolution at full resolution. The result is the same
 function (to float rounding, tested), not a pixel-shuffle head that learns a grid: the weights
-are derived from the trained ones. ONNX Runtime runs it about 1.2x faster, because its
+are derived from the trained ones. ONNX Runtime runs it about 1.25x faster, because its
 3-channel full-resolution convolution wastes most of its vector lanes (docs/BENCHMARKS.md, "The
 lite head folded").
 
