@@ -17,8 +17,9 @@
 # copying (python -m nstream export-bundled).
 # The johnson students (ARCHS=johnson) are copied by hand after measuring: starry_night ran 2000
 # steps, the_scream and udnie 1200, wave 2000 (ARCHS=johnson bash docs/distill_styles.sh 1200 the_scream);
-# woman_with_hat's ran 2000; udnie's and woman_with_hat's then went on with the predictor stage: the distill command above with --init WORK/udnie.pth
-# --max-steps 300 --lr 1e-3 --ssim-weight 0.1 --embedding-weight 1 --checkpoint-every 50
+# woman_with_hat's ran 2000; udnie's and woman_with_hat's then went on with the predictor stage:
+# the distill command above with --init WORK/<painting>.pth --max-steps 300 --lr 1e-3
+# --ssim-weight 0.1 --embedding-weight 1 --checkpoint-every 50
 # (woman_with_hat's then once more with --embedding-weight 3 from that).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -56,7 +56,6 @@ class FoldedLite(nn.Module):
         if net.detail_channels:
             raise ValueError("a lite with a detail layer is exported unfolded")
         self.net = net
-        self.style_dim = net.style_dim
         features = net.head_channels
         weight = net.out.weight.detach()
         self.features_out = nn.Conv2d(features, 3 * net.factor ** 2, 3, bias=False)
