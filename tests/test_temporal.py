@@ -353,6 +353,50 @@ def test_moving_subject_is_blended_and_leaves_no_ghost():
     assert error[140:220, 266:306].mean() < 8  # the walker now: no trail of its earlier poses
 
 
+def test_a_still_street_is_copied_and_only_the_walker_is_resampled():
+    from nstream.temporal.blend import estimate_motion
+    from nstream.temporal.still import warp_history
+
+    motion = estimate_motion(create_flow("dis"), walker_frame(200, 1), walker_frame(194, 0), None)
+    assert motion.maps is None and motion.patches  # a still scene: warped in boxes only
+    covered = np.zeros((360, 640), bool)
+    for (x0, y0, x1, y1), _, _ in motion.patches:
+        covered[y0:y1, x0:x1] = True
+    assert covered[140:220, 200:240].all()  # the walker
+    assert covered.mean() < 0.1, covered.mean()  # and not the street
+    history = texture(360, 640, seed=9)
+    warped = warp_history(history, motion.patches)
+    assert np.array_equal(warped[~covered], history[~covered])
+    assert not np.array_equal(warped[140:220, 200:240], history[140:220, 200:240])
+
+
+def test_snapped_boxes_warp_exactly_as_the_whole_frame_would():
+    from nstream.temporal.flow import upscale_flow
+    from nstream.temporal.still import box_maps, still_regions, warp_history
+    from nstream.temporal.warp import sampling_map
+
+    rng = np.random.default_rng(4)
+    small = rng.normal(0, 0.005, (180, 320, 2)).astype(np.float32)  # a still scene's flow noise (half size)
+    small[60:90, 100:140] = (1.5, -0.75)  # something moving
+    full = upscale_flow(small, 360, 640) + rng.normal(0, 0.01, (360, 640, 2)).astype(np.float32)
+    still = still_regions(small, 360, 640)
+    assert still is not None and len(still.boxes) == 1
+    assert not small[:50].any() and small[70, 120, 0] == 1.5  # noise snapped to zero, motion kept
+    history = texture(360, 640, seed=2)
+    snapped = cv2.convertMaps(sampling_map(full * still.moving[..., None]), None, cv2.CV_16SC2)
+    whole = cv2.remap(history, *snapped, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    assert np.array_equal(warp_history(history, box_maps(full, still)), whole)
+
+
+def test_a_slow_pan_is_not_snapped():
+    from nstream.temporal.still import still_regions
+
+    pan = np.full((180, 320, 2), (0.04, 0.0), np.float32)  # 0.08 full-size pixels a frame: slow, but everywhere
+    assert still_regions(pan, 360, 640) is None and (pan[..., 0] == 0.04).all()
+    quiet = np.zeros((180, 320, 2), np.float32)
+    assert still_regions(quiet, 360, 640).boxes == []
+
+
 def test_hard_cut_resets_the_history():
     first = [shifted(t, 0) for t in range(5)]
     second = [np.ascontiguousarray(shifted(t, 0)[:, ::-1, ::-1] // 2 + 100) for t in range(3)]

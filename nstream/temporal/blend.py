@@ -56,6 +56,7 @@ from nstream.errors import NStreamError
 from nstream.temporal.flow import FlowBackend, upscale_flow
 from nstream.temporal.occlusion import LOOSE, reliability_mask
 from nstream.temporal.scenecut import SceneCutDetector
+from nstream.temporal.still import Box, box_maps, still_regions, warp_history
 from nstream.temporal.warp import sampling_map, warp
 
 MAX_STRENGTH = 0.8
@@ -90,12 +91,13 @@ class Cut(Enum):
 class Motion:
     """What the flow worker found between x_{t-1} and x_t; ``weight`` is m (HxW, 0..1) over frame t."""
 
-    maps: tuple[np.ndarray, np.ndarray] | None  # cv2.remap maps of flow(x_t, x_{t-1}) (fixed point), None on a cut
-    weight: np.ndarray | None
+    maps: tuple[np.ndarray, np.ndarray] | None  # cv2.remap maps of flow(x_t, x_{t-1}) (fixed point); None on a cut
+    weight: np.ndarray | None  # ... or when the flow moves only inside the boxes of ``patches``
     cut: Cut | None = None  # why the history must be dropped; None to blend
     histogram_distance: float = 0.0
     reliable: float = 0.0  # mean of weight
     seconds: float = 0.0
+    patches: list[tuple[Box, np.ndarray, np.ndarray]] | None = None  # a still scene: (box, maps) where it moves
 
 
 def smooth_mask(mask: np.ndarray, sigma: float | None = None) -> np.ndarray:
@@ -161,10 +163,12 @@ def _match_brightness(image: np.ndarray, reference: np.ndarray) -> np.ndarray:
 
 def estimate_motion(flow: FlowBackend, current: np.ndarray, previous: np.ndarray, detector: SceneCutDetector | None,
                     smoothing: float | None = None, min_reliable: float = MIN_RELIABLE,
-                    check: str = DEFAULT_CHECK, photo: PhotoCheck = ADAPTIVE, refine: bool = True) -> Motion:
+                    check: str = DEFAULT_CHECK, photo: PhotoCheck = ADAPTIVE, refine: bool = True,
+                    snap_still: bool = True) -> Motion:
     """Everything the blend needs from the inputs x_t (``current``) and x_{t-1} (``previous``);
     ``check`` is one of :data:`CHECKS`; ``refine`` recomputes the flow at full size around moving
-    subjects (:mod:`nstream.temporal.refine`)."""
+    subjects (:mod:`nstream.temporal.refine`); ``snap_still`` takes a still scene's flow noise as zero
+    and leaves the history unwarped there (:mod:`nstream.temporal.still`)."""
     import time
 
     started = time.perf_counter()
@@ -181,16 +185,21 @@ def estimate_motion(flow: FlowBackend, current: np.ndarray, previous: np.ndarray
     full = upscale_flow(forward, height, width)
     if refine and forward.shape[:2] != (height, width) and flow.fine() is not None:
         forward = _refined(forward, full, current, previous, flow.fine())
+    still = still_regions(forward, height, width) if snap_still else None
     backward = flow.compute(small_previous, small_current) if check == "consistency" else None
     mask = reliability_mask(forward, backward, tolerances=BLEND_TOLERANCES)
     mask *= photometric_confidence(small_current, warp(small_previous, forward), photo)
     weight = smooth_mask(mask, None if smoothing is None else smoothing * flow.working_scale(current.shape[1]))
     reliable = float(weight.mean())
     cut = Cut.FLOW_FAILED if reliable < min_reliable else None
-    maps = cv2.convertMaps(sampling_map(full), None, cv2.CV_16SC2)  # 1/32-pixel fixed point: remap's fast path
+    maps, patches = None, None
+    if still is None:
+        maps = cv2.convertMaps(sampling_map(full), None, cv2.CV_16SC2)  # 1/32-pixel fixed point: remap's fast path
+    else:
+        patches = box_maps(full, still)
     if weight.shape != (height, width):
         weight = cv2.resize(weight, (width, height), interpolation=cv2.INTER_LINEAR)
-    return Motion(maps, weight, cut, distance, reliable, time.perf_counter() - started)
+    return Motion(maps, weight, cut, distance, reliable, time.perf_counter() - started, patches)
 
 
 def _refined(forward: np.ndarray, full: np.ndarray, current: np.ndarray, previous: np.ndarray, fine: object) -> np.ndarray:
@@ -210,8 +219,11 @@ def _refined(forward: np.ndarray, full: np.ndarray, current: np.ndarray, previou
 def blend(styled: np.ndarray, history: np.ndarray, motion: Motion, strength: float, contrast: bool = True) -> np.ndarray:
     """uint8 out_t = (1 - a*m) * S(x_t) + a*m * warp(out_{t-1}, flow(x_t, x_{t-1})), rounded; then, with
     ``contrast``, given S(x_t)'s global luminance contrast back (:func:`restore_contrast`)."""
-    assert motion.maps is not None and motion.weight is not None
-    warped = cv2.remap(history, *motion.maps, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    assert motion.weight is not None and (motion.maps is not None or motion.patches is not None)
+    if motion.patches is not None:
+        warped = warp_history(history, motion.patches)
+    else:
+        warped = cv2.remap(history, *motion.maps, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
     weight = motion.weight * np.float32(strength)
     mixed = cv2.blendLinear(styled, warped, 1.0 - weight, weight)
     return restore_contrast(mixed, styled) if contrast else mixed

@@ -162,7 +162,8 @@ def blend_coverage(frames: list[np.ndarray], args: argparse.Namespace, pairs: li
         if hasattr(flow, "use"):
             flow.use(vectors[t] if vectors else None)
         motion = estimate_motion(flow, frames[t], frames[t - 1], detector, config.mask_smoothing,
-                                 check=config.occlusion_check, refine=config.refine_moving)
+                                 check=config.occlusion_check, refine=config.refine_moving,
+                                 snap_still=config.snap_still)
         weights.append(None if motion.cut is not None else motion.weight)
     return weights
 
