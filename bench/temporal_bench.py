@@ -2,7 +2,7 @@
 
     python bench/temporal_bench.py flow [--repeat N]              # EPE on FlyingChairs + ms/frame at 360p and 720p
     python bench/temporal_bench.py cost --style PATH [--frames N] [--threads T] [--repeat R] [--live | --encode]  # 360p
-    python bench/temporal_bench.py settings --style PATH --setting LABEL=OPTIONS [--setting ...] [--repeat R]
+    python bench/temporal_bench.py settings --style PATH --setting LABEL=OPTIONS [--setting ...] [--repeat R] [--clip V] [--camera]
     python bench/temporal_bench.py stage [--clip PATH] [--frames N] [--repeat R]  # the stage alone, CPU ms per 360p frame
 
 ``flow``: end-point error (mean |flow - ground truth|, pixels) of each backend on the three
@@ -120,16 +120,16 @@ def bench_flow(repeat: int) -> dict:
     return rows
 
 
-def transcode_360p(path: Path, frames: int, camera: bool = False) -> Path:
-    """``frames`` frames of the demo clip at 640x360, H.264. The clip has 132 frames: longer runs play
-    it forwards and backwards in turn, so the motion never jumps (a jump would be a scene cut).
+def transcode_360p(path: Path, frames: int, camera: bool = False, source: Path = DEMO) -> Path:
+    """``frames`` frames of ``source`` (default the demo clip) at 640x360, H.264. The demo clip has 132 frames:
+    longer runs play a clip forwards and backwards in turn, so the motion never jumps (a jump would be a cut).
     ``camera``: encoded as a network camera does (no B-frames, one reference), so that ``--flow
     vectors`` can use its motion vectors."""
     import av
 
-    with av.open(str(DEMO)) as source:
+    with av.open(str(source)) as clip:
         shots = [cv2.resize(f.to_ndarray(format="rgb24"), (640, 360), interpolation=cv2.INTER_AREA)
-                 for f in source.decode(video=0)]
+                 for _, f in zip(range(frames), clip.decode(video=0), strict=False)]
     bounce = shots + shots[-2:0:-1]
     with av.open(str(path), "w") as out:
         stream = out.add_stream("libx264", rate=25, options={"bf": "0", "refs": "1"} if camera else None)
@@ -217,14 +217,15 @@ def bench_cost(style: str, frames: int, extra: list[str], repeat: int = 1, live:
         return rows
 
 
-def bench_settings(style: str, frames: int, settings: list[str], repeat: int, camera: bool = False) -> dict:
+def bench_settings(style: str, frames: int, settings: list[str], repeat: int, camera: bool = False,
+                   source: Path = DEMO) -> dict:
     """Several stream.py settings (``LABEL=OPTIONS``) on the 360p clip, -o null, in alternating order
     (reversed every other round) so that the machine's drift falls on all of them alike; median fps
     and CPU per frame of each, and its fps relative to the first setting's."""
     parsed = [(label, options.split()) for label, _, options in (s.partition("=") for s in settings)]
     runs: dict[str, list[dict]] = {label: [] for label, _ in parsed}
     with tempfile.TemporaryDirectory() as tmp:
-        clip = transcode_360p(Path(tmp) / "bbb360.mp4", frames, camera)
+        clip = transcode_360p(Path(tmp) / "clip360.mp4", frames, camera, source)
         stats = Path(tmp) / "stats.json"
         for round_index in range(repeat):
             for label, options in parsed if round_index % 2 == 0 else parsed[::-1]:
@@ -274,11 +275,14 @@ def stage_settings() -> dict:
         return create_flow("dis", preset="balanced")
 
     return {
-        "before issue 19 (coarse DIS medium, fixed check)": (lambda: create_flow("dis"), {"refine": False, "photo": FIXED}),
+        "before issue 19 (coarse DIS medium, fixed check)": (lambda: create_flow("dis"),
+                                                              {"refine": False, "photo": FIXED}),
         "DIS medium, refined (default until stop 15)": (lambda: create_flow("dis"), {}),
-        "DIS balanced, refined (default)": (balanced, {}),
+        "DIS balanced, refined, whole frame (default until stop 18)": (balanced, {}),
+        "DIS balanced, refined, still-camera shortcuts (default)": (balanced, {"camera": True}),
         "DIS balanced without refinement": (balanced, {"refine": False}),
         "motion vectors, balanced refinement": (lambda: VectorFlow(balanced()), {}),
+        "motion vectors, balanced refinement, still-camera shortcuts": (lambda: VectorFlow(balanced()), {"camera": True}),
         "motion vectors, no refinement": (lambda: VectorFlow(balanced()), {"refine": False}),
     }
 
@@ -287,10 +291,13 @@ def stage_once(frames: list[np.ndarray], vectors: list, make_flow, options: dict
     """CPU ms per frame of estimate_motion + blend over the clip (history = the inverted frames), and of
     the flow call alone inside it."""
     from nstream.temporal.blend import blend
+    from nstream.temporal.still import StillCamera
     from nstream.temporal.vectors import CodedVectors
 
     flow = make_flow()
     detector, history, cpu, flow_cpu = SceneCutDetector(), 255 - frames[0], 0.0, 0.0
+    options = dict(options)
+    camera = StillCamera() if options.pop("camera", False) else None
     compute = flow.compute
 
     def timed(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -306,7 +313,7 @@ def stage_once(frames: list[np.ndarray], vectors: list, make_flow, options: dict
         started = time.process_time()
         if hasattr(flow, "use"):
             flow.use(None if vectors[t] is None else CodedVectors(vectors[t], *frames[t].shape[:2]))
-        motion = estimate_motion(flow, frames[t], frames[t - 1], detector, **options)
+        motion = estimate_motion(flow, frames[t], frames[t - 1], detector, **options, camera=camera)
         history = blend(styled, history, motion, 0.7) if motion.cut is None else styled
         cpu += time.process_time() - started
     return 1000 * cpu / (len(frames) - 1), 1000 * flow_cpu / (len(frames) - 1)
@@ -355,6 +362,7 @@ def main() -> None:
     settings.add_argument("--repeat", type=int, default=5, help="rounds; each runs every setting once")
     settings.add_argument("--setting", action="append", required=True, metavar="LABEL=OPTIONS",
                           help="repeatable: a label and the stream.py options of one setting, e.g. 'off=--temporal-strength 0'")
+    settings.add_argument("--clip", type=Path, default=DEMO, help="video to resize to 640x360 (default: the demo clip)")
     settings.add_argument("--camera", action="store_true",
                           help="encode the clip as a network camera does (no B-frames): for --flow vectors")
     stage = sub.add_parser("stage")
@@ -369,7 +377,7 @@ def main() -> None:
     elif args.command == "flow":
         result = bench_flow(args.repeat)
     elif args.command == "settings":
-        result = bench_settings(args.style, args.frames, args.setting, args.repeat, args.camera)
+        result = bench_settings(args.style, args.frames, args.setting, args.repeat, args.camera, args.clip)
     else:
         extra = (["--threads", str(args.threads)] if args.threads else []) + args.stream_args.split()
         result = bench_cost(args.style, args.frames, extra, args.repeat, args.live, args.encode)

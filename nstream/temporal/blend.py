@@ -56,7 +56,7 @@ from nstream.errors import NStreamError
 from nstream.temporal.flow import FlowBackend, upscale_flow
 from nstream.temporal.occlusion import LOOSE, reliability_mask
 from nstream.temporal.scenecut import SceneCutDetector
-from nstream.temporal.still import Box, box_maps, still_regions, warp_history
+from nstream.temporal.still import CHANGE_MARGIN, Box, StillCamera, box_maps, changed_pixels, still_regions, warp_history
 from nstream.temporal.warp import sampling_map, warp
 
 MAX_STRENGTH = 0.8
@@ -164,11 +164,11 @@ def _match_brightness(image: np.ndarray, reference: np.ndarray) -> np.ndarray:
 def estimate_motion(flow: FlowBackend, current: np.ndarray, previous: np.ndarray, detector: SceneCutDetector | None,
                     smoothing: float | None = None, min_reliable: float = MIN_RELIABLE,
                     check: str = DEFAULT_CHECK, photo: PhotoCheck = ADAPTIVE, refine: bool = True,
-                    snap_still: bool = True) -> Motion:
+                    camera: StillCamera | None = None) -> Motion:
     """Everything the blend needs from the inputs x_t (``current``) and x_{t-1} (``previous``);
     ``check`` is one of :data:`CHECKS`; ``refine`` recomputes the flow at full size around moving
-    subjects (:mod:`nstream.temporal.refine`); ``snap_still`` takes a still scene's flow noise as zero
-    and leaves the history unwarped there (:mod:`nstream.temporal.still`)."""
+    subjects (:mod:`nstream.temporal.refine`); ``camera`` (one per stream) lets a still camera skip
+    most whole-frame flows and warps (:mod:`nstream.temporal.still`)."""
     import time
 
     started = time.perf_counter()
@@ -179,13 +179,24 @@ def estimate_motion(flow: FlowBackend, current: np.ndarray, previous: np.ndarray
     if detector is not None:  # the exact pair, even when live frames were skipped
         distance = detector.compare(small_previous, small_current)
         if detector.is_cut(distance):
+            if camera is not None:
+                camera.checked(False)  # a new shot: its camera is still only once a whole-frame flow says so
             return Motion(None, None, Cut.SCENE, distance, 0.0, time.perf_counter() - started)
-    forward = flow.compute(small_current, small_previous)
     height, width = current.shape[:2]
-    full = upscale_flow(forward, height, width)
-    if refine and forward.shape[:2] != (height, width) and flow.fine() is not None:
-        forward = _refined(forward, full, current, previous, flow.fine())
-    still = still_regions(forward, height, width) if snap_still else None
+    fine = flow.fine() if refine and small_current.shape[:2] != (height, width) else None
+    flows = None
+    if camera is not None and fine is not None and camera.may_skip():
+        flows = _where_changed(small_current, small_previous, current, previous, fine)
+    if flows is None:
+        forward = flow.compute(small_current, small_previous)
+        full = upscale_flow(forward, height, width)
+        if fine is not None:
+            forward = _refined(forward, full, current, previous, fine)
+    else:
+        forward, full = flows
+    still = still_regions(forward, height, width) if camera is not None else None
+    if camera is not None:
+        camera.skipped() if flows is not None else camera.checked(still is not None)
     backward = flow.compute(small_previous, small_current) if check == "consistency" else None
     mask = reliability_mask(forward, backward, tolerances=BLEND_TOLERANCES)
     mask *= photometric_confidence(small_current, warp(small_previous, forward), photo)
@@ -202,6 +213,34 @@ def estimate_motion(flow: FlowBackend, current: np.ndarray, previous: np.ndarray
     return Motion(maps, weight, cut, distance, reliable, time.perf_counter() - started, patches)
 
 
+def _where_changed(small_current: np.ndarray, small_previous: np.ndarray, current: np.ndarray, previous: np.ndarray,
+                   fine: object) -> tuple[np.ndarray, np.ndarray] | None:
+    """A still camera's flows (working size, full size): zero, but full-size DIS in the boxes around the
+    pixels that changed; None where too much of the frame changed (a pan, a cut: the whole-frame flow)."""
+    from nstream.temporal.flow import _grey
+    from nstream.temporal.refine import boxes_around, refine_boxes
+
+    height, width = current.shape[:2]
+    changed = changed_pixels(_grey(small_current), _grey(small_previous))
+    boxes = None if changed is None else boxes_around(changed, height, width, CHANGE_MARGIN)
+    if boxes is None:
+        return None
+    full = np.zeros((height, width, 2), np.float32)
+    forward = np.zeros((*small_current.shape[:2], 2), np.float32)
+    if refine_boxes(boxes, _grey(current), _grey(previous), fine, full):
+        forward = _downscaled(full, forward)
+    return forward, full
+
+
+def _downscaled(full: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """``full`` (a full-size flow) at ``like``'s size, its vectors rescaled with it."""
+    small_h, small_w = like.shape[:2]
+    small = cv2.resize(full, (small_w, small_h), interpolation=cv2.INTER_AREA)
+    small[..., 0] *= small_w / full.shape[1]
+    small[..., 1] *= small_h / full.shape[0]
+    return small
+
+
 def _refined(forward: np.ndarray, full: np.ndarray, current: np.ndarray, previous: np.ndarray, fine: object) -> np.ndarray:
     """Refine ``full`` in place around moving subjects; the working-size flow the checks then use."""
     from nstream.temporal.flow import _grey
@@ -209,11 +248,7 @@ def _refined(forward: np.ndarray, full: np.ndarray, current: np.ndarray, previou
 
     if not refine_moving(forward, _grey(current), _grey(previous), fine, full):
         return forward
-    small_h, small_w = forward.shape[:2]
-    small = cv2.resize(full, (small_w, small_h), interpolation=cv2.INTER_AREA)
-    small[..., 0] *= small_w / full.shape[1]
-    small[..., 1] *= small_h / full.shape[0]
-    return small
+    return _downscaled(full, forward)
 
 
 def blend(styled: np.ndarray, history: np.ndarray, motion: Motion, strength: float, contrast: bool = True) -> np.ndarray:

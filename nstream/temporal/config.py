@@ -30,7 +30,7 @@ class TemporalConfig:
     occlusion_check: str = DEFAULT_CHECK
     restore_contrast: bool = True
     refine_moving: bool = True  # full-size flow in the boxes around moving subjects (people get blended)
-    snap_still: bool = True  # a still scene's flow noise taken as zero: the history is copied, not resampled
+    still_scene: bool = True  # a still camera: flow and warp only around what moves (temporal/still.py)
     mask_smoothing: float | None = None
     scene_cut: float | None = DEFAULT_CUT_THRESHOLD
 
@@ -73,4 +73,4 @@ def build_temporal_stage(config: TemporalConfig, live: bool, stats: Any = None, 
     return TemporalStage(config.create_flow(device), config.strength, live=live, cut_threshold=config.scene_cut,
                          smoothing=config.mask_smoothing, stats=stats, check=config.occlusion_check,
                          contrast=config.restore_contrast, refine=config.refine_moving,
-                         snap_still=config.snap_still)
+                         still_scene=config.still_scene)

@@ -153,17 +153,19 @@ def blend_coverage(frames: list[np.ndarray], args: argparse.Namespace, pairs: li
     from nstream.cli import temporal_config
     from nstream.temporal.blend import estimate_motion
     from nstream.temporal.scenecut import SceneCutDetector
+    from nstream.temporal.still import StillCamera
 
     config = temporal_config(args)
     flow = config.create_flow()
     detector = SceneCutDetector(config.scene_cut)
+    camera = StillCamera() if config.still_scene else None
     weights: list[np.ndarray | None] = [None]
     for t in range(1, len(frames)):
         if hasattr(flow, "use"):
             flow.use(vectors[t] if vectors else None)
         motion = estimate_motion(flow, frames[t], frames[t - 1], detector, config.mask_smoothing,
                                  check=config.occlusion_check, refine=config.refine_moving,
-                                 snap_still=config.snap_still)
+                                 camera=camera)
         weights.append(None if motion.cut is not None else motion.weight)
     return weights
 

@@ -30,6 +30,7 @@ from nstream.stats import FLOW_MS, FLOW_RESETS, SCENE_CUTS, TEMPORAL, UNBLENDED
 from nstream.temporal.blend import CHECKS, DEFAULT_CHECK, DEFAULT_STRENGTH, Cut, Motion, blend, check_strength, estimate_motion
 from nstream.temporal.flow import FlowBackend
 from nstream.temporal.scenecut import SceneCutDetector
+from nstream.temporal.still import StillCamera
 
 log = logging.getLogger(__name__)
 MOTION, BUSY = "motion", "flow busy"  # what prepare() leaves in Frame.ahead for process()
@@ -44,13 +45,13 @@ class TemporalStage:
     def __init__(self, flow: FlowBackend, strength: float = DEFAULT_STRENGTH, live: bool = False,
                  cut_threshold: float | None = 0.3, smoothing: float | None = None, stats: Any = None,
                  live_wait_s: float = 0.005, check: str = DEFAULT_CHECK, contrast: bool = True,
-                 refine: bool = True, snap_still: bool = True) -> None:
+                 refine: bool = True, still_scene: bool = True) -> None:
         if check not in CHECKS:
             raise NStreamError(f"unknown occlusion check {check!r}: use one of {', '.join(CHECKS)}")
         self.check = check
         self.contrast = contrast
         self.refine = refine  # full-size flow around moving subjects
-        self.snap_still = snap_still  # a still scene's flow noise as zero
+        self.camera = StillCamera() if still_scene else None  # a still camera's shortcuts (temporal/still.py)
         self.flow = flow
         self.strength = check_strength(strength)
         self.live = live
@@ -59,7 +60,7 @@ class TemporalStage:
         self.live_wait_s = live_wait_s
         self.info: dict[str, Any] = stats.info if stats is not None else {}
         checks = ((" +consistency" if check == "consistency" else "") + ("" if contrast else " flat")
-                  + ("" if refine else " coarse") + ("" if snap_still else " unsnapped"))
+                  + ("" if refine else " coarse") + ("" if still_scene else " no-still-scene"))
         self.info.update({TEMPORAL: f"a={self.strength:g} flow={flow.describe()}{checks}", UNBLENDED: 0,
                           SCENE_CUTS: 0, FLOW_RESETS: 0})
         self.previous_input: np.ndarray | None = None  # the last frame prepare() saw
@@ -75,7 +76,7 @@ class TemporalStage:
         if hasattr(self.flow, "use"):  # VectorFlow: the decoder's motion vectors of this frame
             self.flow.use(vectors)
         motion = estimate_motion(self.flow, current, previous, self.detector, self.smoothing, check=self.check,
-                                 refine=self.refine, snap_still=self.snap_still)
+                                 refine=self.refine, camera=self.camera)
         with self.lock:
             self.flow_seconds += motion.seconds
             self.flow_runs += 1

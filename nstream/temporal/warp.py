@@ -16,7 +16,7 @@ from nstream.errors import NStreamError
 
 
 @lru_cache(maxsize=8)
-def _identity(height: int, width: int) -> np.ndarray:
+def identity_grid(height: int, width: int) -> np.ndarray:
     """HxWx2 float32 (x, y) of every pixel; cached, since every frame of a stream has one size."""
     grid = np.empty((height, width, 2), np.float32)
     grid[..., 0] = np.arange(width, dtype=np.float32)
@@ -27,7 +27,7 @@ def _identity(height: int, width: int) -> np.ndarray:
 
 def sampling_map(flow: np.ndarray) -> np.ndarray:
     """Absolute HxWx2 float32 sample coordinates (x + u, y + v): ``cv2.remap``'s map1, with no map2."""
-    return cv2.add(_identity(*flow.shape[:2]), flow.astype(np.float32, copy=False))
+    return cv2.add(identity_grid(*flow.shape[:2]), flow.astype(np.float32, copy=False))
 
 
 def warp(image: np.ndarray, flow: np.ndarray, cubic: bool = False) -> np.ndarray:
