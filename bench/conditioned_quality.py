@@ -1,15 +1,16 @@
 """One conditioned lite for every painting (``distill --styles``) against the arbitrary network and
 the one-painting students: closeness, look and speed, seen and unseen paintings, one run.
 
-    python bench/conditioned_quality.py --student /work/nstream-cond/magenta_lite.pth \
+    python bench/conditioned_quality.py --student /work/nstream-cond/magenta_lite.pth [--student OTHER.pth ...] \
         [--paintings starry_night,wave,the_scream,udnie,woman_with_hat,candy,mosaic] [--test-images 20]
 
 A painting is ``nstream/paintings/<p>.jpg`` or else ``../shared/data/styles/<p>.jpg``; "seen" says
 whether the student's checkpoint lists it among its training styles. For each: SSIM and PSNR
 against the teacher (Magenta's arbitrary network with that painting's vector) on the pictures of
 ``bench/student_quality.py``, and fidelity (lower is closer to the painting) on the content photos,
-for the conditioned student and, where one is bundled, the painting's own ``<p>_lite``. Then the
-stylize-only speed of the three networks at 640x360 (ONNX Runtime, CPU, alternating). ``--sheet``
+for each conditioned student and, where one is bundled, the painting's own ``<p>_lite``. Then the
+stylize-only speed of the teacher, the students and a plain lite at 640x360 (ONNX Runtime, CPU,
+alternating): several students of different widths in one run give the speed-fidelity curve. ``--sheet``
 writes the first content photo through teacher and conditioned student, a row per painting. Prints Markdown.
 """
 
@@ -79,40 +80,49 @@ def speed(networks: dict[str, Stylizer], rounds: int = 5, frames: int = 20) -> d
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--student", required=True, help="a magenta_lite checkpoint (distill --styles)")
+    parser.add_argument("--student", action="append", required=True,
+                        help="a magenta_lite checkpoint (distill --styles); repeat to compare several (a speed-fidelity curve)")
     parser.add_argument("--paintings", default="starry_night,wave,the_scream,udnie,woman_with_hat,candy,mosaic")
     parser.add_argument("--test-images", type=int, default=20)
-    parser.add_argument("--sheet", type=Path, help="write painting | teacher | student of the first photo here")
+    parser.add_argument("--sheet", type=Path, help="write painting | teacher | (first) student of the first photo here")
     args = parser.parse_args()
-    model, meta = load_style_model(args.student)
-    engine = create_engine("onnxruntime", model, "cpu")
+    students = {}
+    for path in args.student:
+        model, meta = load_style_model(path)
+        students[Path(path).stem] = (create_engine("onnxruntime", model, "cpu"), meta)
+        print(f"{Path(path).name}: {meta.get('steps')} steps, {len(meta.get('styles', []))} training styles")
     content, test = held_out_photos(args.test_images)
     pictures = content + test
-    print(f"{Path(args.student).name}: {meta.get('steps')} steps, {len(meta.get('styles', []))} training styles; "
-          f"{len(pictures)} pictures at 384x384\n")
-    print("| painting | seen in training | teacher fidelity | conditioned lite: SSIM vs teacher | PSNR | fidelity "
-          "| its own lite: SSIM | PSNR | fidelity |\n|---|---|---|---|---|---|---|---|---|")
+    print(f"\n{len(pictures)} pictures at 384x384; each student: SSIM vs teacher (min) | PSNR | fidelity\n")
+    print("| painting | seen in training | teacher fidelity | " + " | ".join(students) + " | its own lite |\n"
+          + "|---" * (len(students) + 4) + "|")
     sheet = []
+    first_meta = next(iter(students.values()))[1]
     for name in args.paintings.split(","):
         file = painting_file(name)
         painting = read_image(file)
         teacher = stylizer(str(file))
         teacher_outputs = [teacher(x) for x in pictures]
         teacher_look = np.mean([fidelity(t, x, painting) for t, x in zip(teacher_outputs, content, strict=False)])
-        conditioned = Stylizer(engine, style=painting_vector(file))
-        sheet.append((painting, (teacher_outputs[0], conditioned(pictures[0]))))
+        cells = []
+        for engine, _ in students.values():
+            conditioned = Stylizer(engine, style=painting_vector(file))
+            cells.append(closeness(conditioned, teacher_outputs, pictures, content, painting).replace(" | ", " / "))
+            if len(cells) == 1:
+                sheet.append((painting, (teacher_outputs[0], conditioned(pictures[0]))))
         own = ROOT / "nstream" / "styles" / f"{name}_lite.pth"
-        own_cells = closeness(stylizer(f"{name}_lite"), teacher_outputs, pictures, content, painting) if own.is_file() \
-            else "| |"
-        seen = "yes" if file.name in meta.get("styles", []) else "**no**"
-        print(f"| {name} | {seen} | {teacher_look:.2f} | {closeness(conditioned, teacher_outputs, pictures, content, painting)} "
-              f"| {own_cells} |")
+        own_cell = closeness(stylizer(f"{name}_lite"), teacher_outputs, pictures, content, painting).replace(" | ", " / ") \
+            if own.is_file() else ""
+        seen = "yes" if file.name in first_meta.get("styles", []) else "**no**"
+        print(f"| {name} | {seen} | {teacher_look:.2f} | " + " | ".join(cells) + f" | {own_cell} |")
     if args.sheet:
         write_sheet(args.sheet, pictures[0], sheet)
     starry = painting_file("starry_night")
-    fps = speed({"arbitrary network": stylizer(str(starry)), "conditioned lite": Stylizer(engine, style=painting_vector(starry)),
-                 "starry_night_lite": stylizer("starry_night_lite")})
-    print("\nstylize only, 640x360, ONNX Runtime on the CPU: " + ", ".join(f"{k} {v:.1f} fps" for k, v in fps.items()))
+    networks = {"arbitrary network": stylizer(str(starry))}
+    networks.update({label: Stylizer(engine, style=painting_vector(starry)) for label, (engine, _) in students.items()})
+    networks["the_scream_lite (plain lite)"] = stylizer("the_scream_lite")
+    fps = speed(networks)
+    print("\nstylize only, 640x360, ONNX Runtime on the CPU, alternating: " + ", ".join(f"{k} {v:.1f} fps" for k, v in fps.items()))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
     python bench/temporal_bench.py flow [--repeat N]              # EPE on FlyingChairs + ms/frame at 360p and 720p
     python bench/temporal_bench.py cost --style PATH [--frames N] [--threads T] [--repeat R] [--live | --encode]  # 360p
     python bench/temporal_bench.py settings --style PATH --setting LABEL=OPTIONS [--setting ...] [--repeat R] [--clip V] [--camera]
-    python bench/temporal_bench.py stage [--clip PATH] [--frames N] [--repeat R]  # the stage alone, CPU ms per 360p frame
+    python bench/temporal_bench.py stage [--clip V] [--frames N] [--repeat R] [--opencv-threads T]  # the stage alone
 
 ``flow``: end-point error (mean |flow - ground truth|, pixels) of each backend on the three
 FlyingChairs pairs in ../shared/data/flow/flyingchairs, and the time of one flow call, and of the
@@ -369,10 +369,15 @@ def main() -> None:
     stage.add_argument("--clip", type=Path, default=DEMO, help="video to resize to 640x360 (default: the demo clip)")
     stage.add_argument("--frames", type=int, default=60)
     stage.add_argument("--repeat", type=int, default=3, help="rounds; each runs every setting once")
+    stage.add_argument("--opencv-threads", type=int, default=None,
+                       help="cv2.setNumThreads (default: OpenCV's own, 2 here): 1 counts the work without the thread "
+                            "pool's overhead, which nearly doubles the CPU time of small calls on 2 idle cores")
     args = parser.parse_args()
     if args.command == "stage":
         if not args.clip.is_file():
             raise SystemExit(f"error: clip not found: {args.clip}")
+        if args.opencv_threads is not None:
+            cv2.setNumThreads(args.opencv_threads)
         result = bench_stage(args.clip, args.frames, args.repeat)
     elif args.command == "flow":
         result = bench_flow(args.repeat)

@@ -389,6 +389,18 @@ def test_a_still_camera_gets_a_whole_frame_flow_every_fourth_frame():
     assert len(calls) == 2  # frames 1 and 5; the others only around the walker
 
 
+def test_no_still_scene_turns_the_shortcuts_off():
+    from nstream.cli import stream_parser, temporal_config
+    from nstream.temporal.config import build_temporal_stage
+
+    stages = [build_temporal_stage(temporal_config(stream_parser().parse_args(["-i", "x", *extra])), live=False)
+              for extra in ([], ["--no-still-scene"])]
+    assert stages[0].camera is not None and stages[1].camera is None
+    assert stages[1].info["temporal"].endswith("no-still-scene") and "still" not in stages[0].info["temporal"]
+    for stage in stages:
+        stage.close()
+
+
 def test_changes_are_found_through_grain_and_flicker():
     from nstream.temporal.still import changed_pixels
 
