@@ -477,7 +477,10 @@ def test_motion_says_why_it_cut_with_an_enum():
 
     flow = create_flow("dis")
     new_shot = np.full((96, 160, 3), (200, 30, 90), np.uint8)
-    assert estimate_motion(flow, new_shot, shifted(0), SceneCutDetector()).cut is Cut.SCENE
+    camera = StillCamera()
+    camera.checked(True)
+    assert estimate_motion(flow, new_shot, shifted(0), SceneCutDetector(), camera=camera).cut is Cut.SCENE
+    assert not camera.may_skip()  # a new shot's camera is still only once a whole-frame flow says so
     assert estimate_motion(flow, texture(96, 160, seed=9), shifted(0), None).cut is Cut.FLOW_FAILED
     assert estimate_motion(flow, shifted(1), shifted(0), SceneCutDetector()).cut is None
 
