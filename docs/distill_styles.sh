@@ -11,9 +11,9 @@
 # term cost fidelity: docs/BENCHMARKS.md, "Distilled students").
 # The paintings FINE lists (default: all but the_scream, whose plain student is within the fidelity goal)
 # then get the detail stages, and the result replaces nstream/styles/<painting>_lite.pth: the plain
-# student with a 16-channel full-resolution detail layer, detail_steps of the SSIM stage (800; wave 1500),
-# then 300 with the style-predictor term (--embedding-weight 1) for each weight embedding_stages lists
-# (woman_with_hat: 1 then 3; wave: none, where it gained no fidelity and brought back flicker). Regenerate the shipped graphs after
+# student with a 16-channel full-resolution detail layer, 800 steps of the SSIM stage, then 300
+# with the style-predictor term (--embedding-weight 1), and for the paintings embedding_stages lists
+# more of those at a higher weight (woman_with_hat: 300 at 3). Regenerate the shipped graphs after
 # copying (python -m nstream export-bundled).
 # The johnson students (ARCHS=johnson) are copied by hand after measuring: starry_night ran 2000
 # steps, the_scream and udnie 1200, wave 2000 and then resumed to 3000 (the same command with 3000: full rate
@@ -34,17 +34,9 @@ ARCHS=${ARCHS:-"lite"}
 FINE=${FINE:-"starry_night wave udnie woman_with_hat"}
 mkdir -p "$WORK"
 
-detail_steps() {  # the detail stage's steps
-  case "$1" in
-    wave) echo 1500 ;;  # 800, then resumed to 1500 in stop 18: SSIM 0.679 -> 0.700
-    *) echo 800 ;;
-  esac
-}
-
 embedding_stages() {  # the weights of the predictor stages, 300 steps each
   case "$1" in
     woman_with_hat) echo "1 3" ;;
-    wave) echo "" ;;
     *) echo "1" ;;
   esac
 }
@@ -83,7 +75,7 @@ for painting in "${PAINTINGS[@]}"; do
     fine=${painting}_fine_lite
     echo "== $fine: detail stage $(date -u +%H:%M:%S)"
     previous="$WORK/$fine.detail.pth"
-    extra=(--init "nstream/styles/$name.pth" --detail-channels 16 --max-steps "$(detail_steps "$painting")")
+    extra=(--init "nstream/styles/$name.pth" --detail-channels 16 --max-steps 800)
     for weight in "" $(embedding_stages "$painting"); do
       if [ -n "$weight" ]; then
         echo "== $fine: predictor stage, weight $weight $(date -u +%H:%M:%S)"
