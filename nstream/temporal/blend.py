@@ -91,8 +91,9 @@ class Cut(Enum):
 class Motion:
     """What the flow worker found between x_{t-1} and x_t; ``weight`` is m (HxW, 0..1) over frame t."""
 
-    maps: tuple[np.ndarray, np.ndarray] | None  # cv2.remap maps of flow(x_t, x_{t-1}) (fixed point); None on a cut
-    weight: np.ndarray | None  # ... or when the flow moves only inside the boxes of ``patches``
+    # cv2.remap maps of flow(x_t, x_{t-1}) (fixed point); None on a cut, or when ``patches`` has them
+    maps: tuple[np.ndarray, np.ndarray] | None
+    weight: np.ndarray | None
     cut: Cut | None = None  # why the history must be dropped; None to blend
     histogram_distance: float = 0.0
     reliable: float = 0.0  # mean of weight
@@ -195,8 +196,10 @@ def estimate_motion(flow: FlowBackend, current: np.ndarray, previous: np.ndarray
     else:
         forward, full = flows
     still = still_regions(forward, height, width) if camera is not None else None
-    if camera is not None:
-        camera.skipped() if flows is not None else camera.checked(still is not None)
+    if camera is not None and flows is not None:
+        camera.skipped()
+    elif camera is not None:
+        camera.checked(still is not None)  # this whole-frame flow found the scene still, or not
     backward = flow.compute(small_previous, small_current) if check == "consistency" else None
     mask = reliability_mask(forward, backward, tolerances=BLEND_TOLERANCES)
     mask *= photometric_confidence(small_current, warp(small_previous, forward), photo)
