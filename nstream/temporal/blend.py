@@ -53,6 +53,7 @@ import cv2
 import numpy as np
 
 from nstream.errors import NStreamError
+from nstream.temporal.brightness import match_brightness
 from nstream.temporal.flow import FlowBackend, upscale_flow
 from nstream.temporal.occlusion import LOOSE, reliability_mask
 from nstream.temporal.scenecut import SceneCutDetector
@@ -139,7 +140,7 @@ ADAPTIVE = PhotoCheck(compensate=True)
 def photometric_confidence(current: np.ndarray, previous_warped: np.ndarray, check: PhotoCheck = ADAPTIVE) -> np.ndarray:
     """1 where warp(x_{t-1}) matches x_t, falling to 0 where the mean RGB error passes ``check.hi``."""
     if check.compensate:
-        previous_warped = _match_brightness(previous_warped, current)
+        previous_warped = match_brightness(previous_warped, current)
     error = cv2.absdiff(current, previous_warped).astype(np.float32)
     if error.ndim == 3:
         error = error @ np.full(error.shape[2], 1.0 / error.shape[2], np.float32)
@@ -150,16 +151,6 @@ def photometric_confidence(current: np.ndarray, previous_warped: np.ndarray, che
         if floor > lo:
             lo, hi = floor, hi + floor - lo
     return np.clip((hi - error) / (hi - lo), 0.0, 1.0).astype(np.float32)
-
-
-def _match_brightness(image: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """``image`` scaled per channel to ``reference``'s mean (uint8): a global flicker divided out."""
-    ours, theirs = cv2.mean(image), cv2.mean(reference)
-    channels = 1 if image.ndim == 2 else image.shape[2]
-    gains = [theirs[c] / ours[c] if ours[c] > 1.0 else 1.0 for c in range(channels)]
-    if max(abs(g - 1.0) for g in gains) < 0.005:
-        return image
-    return cv2.multiply(image, gains[0] if channels == 1 else tuple(gains) + (1.0,) * (4 - channels), dtype=cv2.CV_8U)
 
 
 def estimate_motion(flow: FlowBackend, current: np.ndarray, previous: np.ndarray, detector: SceneCutDetector | None,

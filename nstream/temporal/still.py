@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from nstream.temporal.brightness import match_brightness
 from nstream.temporal.warp import identity_grid
 
 STILL_PX = 0.1  # full-size pixels per frame: slower than this is the flow's noise on a still scene
@@ -80,10 +81,7 @@ def changed_pixels(current: np.ndarray, previous: np.ndarray) -> np.ndarray | No
     brightness change divided out, above ``CHANGE_LEVELS`` or ``NOISE_FACTOR`` times its median (grain);
     None where more than ``MAX_CHANGED`` of the frame passes ``CHANGE_LEVELS`` (a pan: not a still camera,
     and its large median difference is motion, not grain)."""
-    ours, theirs = cv2.mean(previous)[0], cv2.mean(current)[0]
-    if ours > 1.0 and abs(theirs / ours - 1.0) >= 0.005:
-        previous = cv2.multiply(previous, theirs / ours, dtype=cv2.CV_8U)
-    difference = cv2.blur(cv2.absdiff(current, previous), (3, 3))
+    difference = cv2.blur(cv2.absdiff(current, match_brightness(previous, current)), (3, 3))
     sample = difference[::2, ::2]
     if np.count_nonzero(sample > CHANGE_LEVELS) > MAX_CHANGED * sample.size:
         return None
