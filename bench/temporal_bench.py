@@ -373,9 +373,9 @@ def main() -> None:
                        help="cv2.setNumThreads (default: OpenCV's own, 2 here): 1 counts the work without the thread "
                             "pool's overhead, which nearly doubles the CPU time of small calls on 2 idle cores")
     args = parser.parse_args()
+    if args.command in ("stage", "settings") and not args.clip.is_file():
+        raise SystemExit(f"error: clip not found: {args.clip}")
     if args.command == "stage":
-        if not args.clip.is_file():
-            raise SystemExit(f"error: clip not found: {args.clip}")
         if args.opencv_threads is not None:
             cv2.setNumThreads(args.opencv_threads)
         result = bench_stage(args.clip, args.frames, args.repeat)
