@@ -389,6 +389,25 @@ def test_a_still_camera_gets_a_whole_frame_flow_every_fourth_frame():
     assert len(calls) == 2  # frames 1 and 5; the others only around the walker
 
 
+def test_a_change_only_frame_blends_uniformly_outside_its_boxes():
+    from dataclasses import replace
+
+    from nstream.temporal.blend import blend, estimate_motion
+
+    camera = StillCamera()
+    camera.checked(True)  # a still camera: this frame's flow from the change alone
+    motion = estimate_motion(create_flow("dis"), walker_frame(200, 1), walker_frame(194, 0), None, camera=camera)
+    assert motion.uniform and motion.patches and motion.cut is None
+    covered = np.zeros((360, 640), bool)
+    for (x0, y0, x1, y1), _, _ in motion.patches:
+        covered[y0:y1, x0:x1] = True
+    assert (motion.weight[~covered] == 1).all() and motion.weight[covered].min() < 0.5  # the walker's old place
+    styled, history = texture(360, 640, seed=11), texture(360, 640, seed=12)
+    fast = blend(styled, history, motion, 0.7, contrast=False)
+    general = blend(styled, history, replace(motion, uniform=False), 0.7, contrast=False)  # warp_history, then blendLinear
+    assert np.abs(fast.astype(int) - general).max() <= 1  # the two OpenCV mixes round alike but for float error
+
+
 def test_no_still_scene_turns_the_shortcuts_off():
     from nstream.cli import stream_parser, temporal_config
     from nstream.temporal.config import build_temporal_stage

@@ -53,12 +53,23 @@ import cv2
 import numpy as np
 
 from nstream.errors import NStreamError
-from nstream.temporal.brightness import match_brightness
+from nstream.temporal.brightness import apply_gains, brightness_gains, match_brightness
 from nstream.temporal.flow import FlowBackend, upscale_flow
-from nstream.temporal.occlusion import LOOSE, reliability_mask
+from nstream.temporal.occlusion import LOOSE, motion_boundaries, reliability_mask
 from nstream.temporal.scenecut import SceneCutDetector
-from nstream.temporal.still import CHANGE_MARGIN, Box, StillCamera, box_maps, changed_pixels, still_regions, warp_history
-from nstream.temporal.warp import sampling_map, warp
+from nstream.temporal.still import (
+    CHANGE_MARGIN,
+    STILL_PX,
+    Box,
+    StillCamera,
+    box_maps,
+    changed_pixels,
+    scene_is_still,
+    snap,
+    still_regions,
+    warp_history,
+)
+from nstream.temporal.warp import identity_grid, sampling_map, warp, warp_to
 
 MAX_STRENGTH = 0.8
 DEFAULT_STRENGTH = 0.7
@@ -100,6 +111,7 @@ class Motion:
     reliable: float = 0.0  # mean of weight
     seconds: float = 0.0
     patches: list[tuple[Box, np.ndarray, np.ndarray]] | None = None  # a still scene: (box, maps) where it moves
+    uniform: bool = False  # weight 1 and no motion outside the patches' boxes: the blend mixes there in one pass
 
 
 def smooth_mask(mask: np.ndarray, sigma: float | None = None) -> np.ndarray:
@@ -137,10 +149,12 @@ FIXED = PhotoCheck()  # the check before issue 19: fixed thresholds, no brightne
 ADAPTIVE = PhotoCheck(compensate=True)
 
 
-def photometric_confidence(current: np.ndarray, previous_warped: np.ndarray, check: PhotoCheck = ADAPTIVE) -> np.ndarray:
-    """1 where warp(x_{t-1}) matches x_t, falling to 0 where the mean RGB error passes ``check.hi``."""
+def photometric_confidence(current: np.ndarray, previous_warped: np.ndarray, check: PhotoCheck = ADAPTIVE,
+                           gains: tuple[float, ...] | None = None) -> np.ndarray:
+    """1 where warp(x_{t-1}) matches x_t, falling to 0 where the mean RGB error passes ``check.hi``;
+    ``gains``: the whole frames' brightness change, when these are crops of them."""
     if check.compensate:
-        previous_warped = match_brightness(previous_warped, current)
+        previous_warped = match_brightness(previous_warped, current) if gains is None else apply_gains(previous_warped, gains)
     error = cv2.absdiff(current, previous_warped).astype(np.float32)
     if error.ndim == 3:
         error = error @ np.full(error.shape[2], 1.0 / error.shape[2], np.float32)
@@ -176,25 +190,32 @@ def estimate_motion(flow: FlowBackend, current: np.ndarray, previous: np.ndarray
             return Motion(None, None, Cut.SCENE, distance, 0.0, time.perf_counter() - started)
     height, width = current.shape[:2]
     fine = flow.fine() if refine and small_current.shape[:2] != (height, width) else None
-    flows = None
-    if camera is not None and fine is not None and camera.may_skip():
-        flows = _where_changed(small_current, small_previous, current, previous, fine)
-    if flows is None:
-        forward = flow.compute(small_current, small_previous)
-        full = upscale_flow(forward, height, width)
-        if fine is not None:
-            forward = _refined(forward, full, current, previous, fine)
-    else:
-        forward, full = flows
-    still = still_regions(forward, height, width) if camera is not None else None
-    if camera is not None and flows is not None:
-        camera.skipped()
-    elif camera is not None:
+    sigma = None if smoothing is None else smoothing * flow.working_scale(width)
+    coarse = None
+    if camera is not None and fine is not None and check == "photometric":
+        if not camera.may_skip():  # every CHECK_EVERY-th frame: does a whole-frame flow find the scene still?
+            coarse = flow.compute(small_current, small_previous)
+            camera.checked(scene_is_still(coarse, width))
+        changes = _where_changed(small_current, small_previous, current, previous, fine) if camera.may_skip() else None
+        if changes is not None:
+            if coarse is None:
+                camera.skipped()
+            weight, patches = _changed_weight(*changes, small_current, small_previous, photo, sigma)
+            reliable = float(weight.mean())
+            return Motion(None, weight, Cut.FLOW_FAILED if reliable < min_reliable else None, distance, reliable,
+                          time.perf_counter() - started, patches, uniform=True)
+    forward = flow.compute(small_current, small_previous) if coarse is None else coarse
+    full = upscale_flow(forward, height, width)
+    if fine is not None:
+        forward = _refined(forward, full, current, previous, fine)
+    still = None
+    if camera is not None and (coarse is None or camera.confirmed):  # (not when the check above found motion)
+        still = still_regions(forward, height, width)
         camera.checked(still is not None)  # this whole-frame flow found the scene still, or not
     backward = flow.compute(small_previous, small_current) if check == "consistency" else None
     mask = reliability_mask(forward, backward, tolerances=BLEND_TOLERANCES)
     mask *= photometric_confidence(small_current, warp(small_previous, forward), photo)
-    weight = smooth_mask(mask, None if smoothing is None else smoothing * flow.working_scale(current.shape[1]))
+    weight = smooth_mask(mask, sigma)
     reliable = float(weight.mean())
     cut = Cut.FLOW_FAILED if reliable < min_reliable else None
     maps, patches = None, None
@@ -208,9 +229,9 @@ def estimate_motion(flow: FlowBackend, current: np.ndarray, previous: np.ndarray
 
 
 def _where_changed(small_current: np.ndarray, small_previous: np.ndarray, current: np.ndarray, previous: np.ndarray,
-                   fine: object) -> tuple[np.ndarray, np.ndarray] | None:
-    """A still camera's flows (working size, full size): zero, but full-size DIS in the boxes around the
-    pixels that changed; None where too much of the frame changed (a pan, a cut: the whole-frame flow)."""
+                   fine: object) -> tuple[list[Box], np.ndarray, np.ndarray] | None:
+    """A still camera's boxes around the pixels that changed, and its flows (full size, working size): zero, but
+    full-size DIS in the boxes; None where too much of the frame changed (a pan, a cut: the whole-frame flow)."""
     from nstream.temporal.flow import _grey
     from nstream.temporal.refine import boxes_around, refine_boxes
 
@@ -223,7 +244,39 @@ def _where_changed(small_current: np.ndarray, small_previous: np.ndarray, curren
     forward = np.zeros((*small_current.shape[:2], 2), np.float32)
     if refine_boxes(boxes, _grey(current), _grey(previous), fine, full):
         forward = _downscaled(full, forward)
-    return forward, full
+    return boxes, full, forward
+
+
+def _changed_weight(boxes: list[Box], full: np.ndarray, forward: np.ndarray, small_current: np.ndarray,
+                    small_previous: np.ndarray, photo: PhotoCheck, sigma: float | None,
+                    ) -> tuple[np.ndarray, list[tuple[Box, np.ndarray, np.ndarray]]]:
+    """The weight m (full size) and the history's warp of a still camera's frame where only ``boxes`` changed.
+
+    Outside them nothing moved and the two inputs agree, so the checks pass there: they run on the
+    working-size crops around the boxes alone, the weight is 1 elsewhere, and the flow's noise is
+    snapped to zero as on a still scene (:func:`nstream.temporal.still.snap`)."""
+    height, width = full.shape[:2]
+    small_h, small_w = forward.shape[:2]
+    scale_x, scale_y = small_w / width, small_h / height
+    gains = brightness_gains(small_previous, small_current) if photo.compensate else None
+    grid, small_grid = identity_grid(height, width), identity_grid(small_h, small_w)
+    mask = np.ones((small_h, small_w), np.float32)
+    patches = []
+    for box in boxes:
+        x0, y0, x1, y1 = box
+        moved = snap(full[y0:y1, x0:x1])
+        patches.append((box, *cv2.convertMaps(cv2.add(grid[y0:y1, x0:x1], moved), None, cv2.CV_16SC2)))
+        a0, b0 = int(x0 * scale_x), int(y0 * scale_y)
+        a1, b1 = min(small_w, -int(-x1 * scale_x // 1)), min(small_h, -int(-y1 * scale_y // 1))
+        crop = snap(forward[b0:b1, a0:a1], STILL_PX * scale_x)
+        target = cv2.add(small_grid[b0:b1, a0:a1], crop)
+        unreliable = (motion_boundaries(crop, BLEND_TOLERANCES) | (target[..., 0] < -0.5) | (target[..., 0] > small_w - 0.5)
+                      | (target[..., 1] < -0.5) | (target[..., 1] > small_h - 0.5))  # as reliability_mask's checks
+        checked = (~unreliable).astype(np.float32)
+        checked *= photometric_confidence(small_current[b0:b1, a0:a1], warp_to(small_previous, target), photo, gains)
+        np.minimum(mask[b0:b1, a0:a1], checked, out=mask[b0:b1, a0:a1])  # overlapping boxes see one flow: equal there
+    weight = cv2.resize(smooth_mask(mask, sigma), (width, height), interpolation=cv2.INTER_LINEAR)
+    return weight, patches
 
 
 def _downscaled(full: np.ndarray, like: np.ndarray) -> np.ndarray:
@@ -249,6 +302,9 @@ def blend(styled: np.ndarray, history: np.ndarray, motion: Motion, strength: flo
     """uint8 out_t = (1 - a*m) * S(x_t) + a*m * warp(out_{t-1}, flow(x_t, x_{t-1})), rounded; then, with
     ``contrast``, given S(x_t)'s global luminance contrast back (:func:`restore_contrast`)."""
     assert motion.weight is not None and (motion.maps is not None or motion.patches is not None)
+    if motion.uniform and motion.patches is not None:
+        mixed = _blend_in_boxes(styled, history, motion.weight, motion.patches, strength)
+        return restore_contrast(mixed, styled) if contrast else mixed
     if motion.patches is not None:
         warped = warp_history(history, motion.patches)
     else:
@@ -256,6 +312,18 @@ def blend(styled: np.ndarray, history: np.ndarray, motion: Motion, strength: flo
     weight = motion.weight * np.float32(strength)
     mixed = cv2.blendLinear(styled, warped, 1.0 - weight, weight)
     return restore_contrast(mixed, styled) if contrast else mixed
+
+
+def _blend_in_boxes(styled: np.ndarray, history: np.ndarray, weight: np.ndarray,
+                    patches: list[tuple[Box, np.ndarray, np.ndarray]], strength: float) -> np.ndarray:
+    """:func:`blend`'s mix where the weight is 1 and the history unmoved outside the patches' boxes: one
+    uniform mix of the whole frame, then the warped history and the weight inside each box."""
+    mixed = cv2.addWeighted(styled, 1.0 - strength, history, strength, 0.0)
+    for (x0, y0, x1, y1), map1, map2 in patches:
+        warped = cv2.remap(history, map1, map2, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+        box_weight = weight[y0:y1, x0:x1] * np.float32(strength)
+        mixed[y0:y1, x0:x1] = cv2.blendLinear(styled[y0:y1, x0:x1], warped, 1.0 - box_weight, box_weight)
+    return mixed
 
 
 def restore_contrast(mixed: np.ndarray, styled: np.ndarray) -> np.ndarray:

@@ -72,11 +72,7 @@ def reliability_mask(forward: np.ndarray, backward: np.ndarray | None, outside: 
 
     hat_sq = norm_sq(w_hat)
     tol = tolerances
-    grad_sq = np.zeros(w_hat.shape[:2], np.float32)
-    for channel in range(2):
-        dy, dx = np.gradient(w_hat[..., channel])
-        grad_sq += dx * dx + dy * dy
-    unreliable = grad_sq > tol.boundary_scale * hat_sq + tol.boundary_offset
+    unreliable = motion_boundaries(w_hat, tol, hat_sq)
     if backward is not None:
         w_tilde = warp_to(backward.astype(np.float32, copy=False), target)
         unreliable |= norm_sq(w_tilde + w_hat) > tol.consistency_scale * (norm_sq(w_tilde) + hat_sq) + tol.consistency_offset
@@ -85,3 +81,15 @@ def reliability_mask(forward: np.ndarray, backward: np.ndarray | None, outside: 
         target_x, target_y = target[..., 0], target[..., 1]
         unreliable |= (target_x < -0.5) | (target_x > width - 0.5) | (target_y < -0.5) | (target_y > height - 0.5)
     return (~unreliable).astype(np.float32)
+
+
+def motion_boundaries(flow: np.ndarray, tolerances: Tolerances = RUDER, speed_sq: np.ndarray | None = None) -> np.ndarray:
+    """Boolean HxW: where the float32 ``flow``'s own gradient is large, |grad u|^2 + |grad v|^2 >
+    ``boundary_scale`` |w|^2 + ``boundary_offset`` (``speed_sq``: |w|^2, when the caller has it)."""
+    if speed_sq is None:
+        speed_sq = flow[..., 0] * flow[..., 0] + flow[..., 1] * flow[..., 1]
+    grad_sq = np.zeros(flow.shape[:2], np.float32)
+    for channel in range(2):
+        dy, dx = np.gradient(flow[..., channel])
+        grad_sq += dx * dx + dy * dy
+    return grad_sq > tolerances.boundary_scale * speed_sq + tolerances.boundary_offset

@@ -7,7 +7,10 @@ history along it every frame. Two shortcuts, both falling back to the whole fram
 - :func:`changed_pixels`: where consecutive inputs differ (brightness flicker divided out, above the
   frame's own noise). Around those alone the flow is computed, at full size (the refinement of
   :mod:`nstream.temporal.refine`); elsewhere it is zero. When the boxes around the changes cover too
-  much of the frame, the whole-frame flow runs as before.
+  much of the frame, the whole-frame flow runs as before. Outside the boxes the two inputs agree and
+  nothing moved, so the blend's checks run only inside them and the frame is mixed in one uniform
+  pass outside (:func:`nstream.temporal.blend.blend`); every ``CHECK_EVERY``-th frame a whole-frame
+  flow at the working size must still find the scene still (:class:`StillCamera`).
 - :func:`still_regions`: DIS finds a still part's flow to be a few hundredths of a pixel of noise
   (vtest.avi: 80 % of pixels below 0.05 px, 87 % below 0.1), and the bicubic warp along it was a
   fifth of the stage's CPU. Flow below ``STILL_PX`` is set to zero; :func:`warp_history` copies the
@@ -89,14 +92,33 @@ def changed_pixels(current: np.ndarray, previous: np.ndarray) -> np.ndarray | No
     return (difference > level).astype(np.uint8)
 
 
+def _speed_sq(flow: np.ndarray) -> np.ndarray:
+    return flow[..., 0] * flow[..., 0] + flow[..., 1] * flow[..., 1]
+
+
+def _slow(speed_sq: np.ndarray, limit: float) -> bool:
+    """The frame's median motion is under half of ``limit``: not a pan, however slow."""
+    return float(np.median(speed_sq[::2, ::2])) < (limit / 2) ** 2
+
+
+def scene_is_still(flow: np.ndarray, width: int) -> bool:
+    """Does the working-size ``flow`` of a ``width``-pixel-wide frame find the scene still (see :func:`still_regions`)?"""
+    return _slow(_speed_sq(flow), STILL_PX * flow.shape[1] / width)
+
+
+def snap(flow: np.ndarray, limit: float = STILL_PX) -> np.ndarray:
+    """``flow`` (changed in place) with vectors shorter than ``limit`` set to zero: a still scene's noise."""
+    flow *= (_speed_sq(flow) >= limit * limit)[..., None]
+    return flow
+
+
 def still_regions(flow: np.ndarray, height: int, width: int) -> Still | None:
     """Snap the working-size ``flow`` (HxWx2, in working-size pixels) to zero where the scene is still, in
     place; return where it still moves at full size, or None to warp the whole frame (a pan, or motion
     almost everywhere)."""
-    scale = flow.shape[1] / width  # working-size pixels per full-size pixel
-    limit = STILL_PX * scale
-    speed_sq = flow[..., 0] * flow[..., 0] + flow[..., 1] * flow[..., 1]
-    if float(np.median(speed_sq[::2, ::2])) >= (limit / 2) ** 2:
+    limit = STILL_PX * flow.shape[1] / width  # in working-size pixels
+    speed_sq = _speed_sq(flow)
+    if not _slow(speed_sq, limit):
         return None
     moving = (speed_sq >= limit * limit).astype(np.uint8)
     # one working pixel of margin: the upscaled flow interpolates into the pixels next to a moving one
