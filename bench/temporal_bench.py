@@ -242,21 +242,13 @@ def bench_settings(style: str, frames: int, settings: list[str], repeat: int, ca
 
 
 def camera_clip(source: Path, path: Path, frames: int) -> tuple[list[np.ndarray], list]:
-    """``frames`` frames of ``source`` at 640x360, encoded as a network camera does (H.264, no B-frames,
-    one reference frame) and decoded back with their motion vectors: (frames, vectors per frame)."""
+    """``frames`` frames of ``source`` at 640x360, encoded as a network camera does (:func:`transcode_360p`
+    with ``camera``) and decoded back with their motion vectors: (frames, vectors per frame)."""
     import av
 
     from nstream.temporal.vectors import frame_vectors
 
-    with av.open(str(source)) as clip, av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=25, options={"bf": "0", "refs": "1"})
-        stream.width, stream.height, stream.pix_fmt = 640, 360, "yuv420p"
-        for count, frame in enumerate(clip.decode(video=0)):
-            if count >= frames:
-                break
-            image = cv2.resize(frame.to_ndarray(format="rgb24"), (640, 360), interpolation=cv2.INTER_AREA)
-            out.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
-        out.mux(stream.encode(None))
+    transcode_360p(path, frames, camera=True, source=source)
     images, vectors = [], []
     with av.open(str(path)) as clip:
         clip.streams.video[0].codec_context.options = {"flags2": "+export_mvs"}
