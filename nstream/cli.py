@@ -325,8 +325,11 @@ def _print_styles(console: Any = None) -> None:
         else:  # the light install reads no checkpoints: what runs here is a shipped graph or nothing
             graph = entry.path.with_suffix(GRAPH_SUFFIX).is_file()
             arch, meta = ("lite (ONNX graph)" if graph else f"needs {TORCH_HINT}"), {}
+        steps = str(meta.get("steps", "?"))
+        if meta.get("recipe", {}).get("init") or meta.get("init"):  # the last stage's steps: a chain started earlier
+            steps += " after init"
         rows.append((entry.name, arch, str(meta.get("style_image", "?")), str(meta.get("loss_net", "?")),
-                     str(meta.get("steps", "?")), entry.origin, str(entry.path)))
+                     steps, entry.origin, str(entry.path)))
     # Magenta's networks: the bundled paintings (any other image file works too) and the 26 styles
     for name in bundled_paintings():
         rows.append((name, "magenta", name, "pretrained", "-", "bundled painting", str(PAINTINGS_DIR / name)))
