@@ -196,7 +196,7 @@ def estimate_motion(flow: FlowBackend, current: np.ndarray, previous: np.ndarray
         if not camera.may_skip():  # every CHECK_EVERY-th frame: does a whole-frame flow find the scene still?
             coarse = flow.compute(small_current, small_previous)
             camera.checked(scene_is_still(coarse, width))
-        changes = _where_changed(small_current, small_previous, current, previous, fine) if camera.may_skip() else None
+        changes = _where_changed(flow, small_current, small_previous, current, previous, fine) if camera.may_skip() else None
         if changes is not None:
             if coarse is None:
                 camera.skipped()
@@ -207,7 +207,7 @@ def estimate_motion(flow: FlowBackend, current: np.ndarray, previous: np.ndarray
     forward = flow.compute(small_current, small_previous) if coarse is None else coarse
     full = upscale_flow(forward, height, width)
     if fine is not None:
-        forward = _refined(forward, full, current, previous, fine)
+        forward = _refined(flow, forward, full, current, previous, fine)
     still = None
     if camera is not None and (coarse is None or camera.confirmed):  # (not when the check above found motion)
         still = still_regions(forward, height, width)
@@ -228,21 +228,20 @@ def estimate_motion(flow: FlowBackend, current: np.ndarray, previous: np.ndarray
     return Motion(maps, weight, cut, distance, reliable, time.perf_counter() - started, patches)
 
 
-def _where_changed(small_current: np.ndarray, small_previous: np.ndarray, current: np.ndarray, previous: np.ndarray,
-                   fine: object) -> tuple[list[Box], np.ndarray, np.ndarray] | None:
+def _where_changed(flow: FlowBackend, small_current: np.ndarray, small_previous: np.ndarray, current: np.ndarray,
+                   previous: np.ndarray, fine: object) -> tuple[list[Box], np.ndarray, np.ndarray] | None:
     """A still camera's boxes around the pixels that changed, and its flows (full size, working size): zero, but
     full-size DIS in the boxes; None where too much of the frame changed (a pan, a cut: the whole-frame flow)."""
-    from nstream.temporal.flow import _grey
     from nstream.temporal.refine import boxes_around, refine_boxes
 
     height, width = current.shape[:2]
-    changed = changed_pixels(_grey(small_current), _grey(small_previous))
+    changed = changed_pixels(flow.grey(small_current), flow.grey(small_previous))
     boxes = None if changed is None else boxes_around(changed, height, width, CHANGE_MARGIN)
     if boxes is None:
         return None
     full = np.zeros((height, width, 2), np.float32)
     forward = np.zeros((*small_current.shape[:2], 2), np.float32)
-    if refine_boxes(boxes, _grey(current), _grey(previous), fine, full):
+    if refine_boxes(boxes, flow.grey(current), flow.grey(previous), fine, full):
         forward = _downscaled(full, forward)
     return boxes, full, forward
 
@@ -288,12 +287,12 @@ def _downscaled(full: np.ndarray, like: np.ndarray) -> np.ndarray:
     return small
 
 
-def _refined(forward: np.ndarray, full: np.ndarray, current: np.ndarray, previous: np.ndarray, fine: object) -> np.ndarray:
+def _refined(flow: FlowBackend, forward: np.ndarray, full: np.ndarray, current: np.ndarray, previous: np.ndarray,
+             fine: object) -> np.ndarray:
     """Refine ``full`` in place around moving subjects; the working-size flow the checks then use."""
-    from nstream.temporal.flow import _grey
     from nstream.temporal.refine import refine_moving
 
-    if not refine_moving(forward, _grey(current), _grey(previous), fine, full):
+    if not refine_moving(forward, flow.grey(current), flow.grey(previous), fine, full):
         return forward
     return _downscaled(full, forward)
 

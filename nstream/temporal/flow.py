@@ -91,17 +91,18 @@ def upscale_flow(flow: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 class RecentFrames:
-    """A per-frame function's results for the last two frames it was given, kept by identity: a stream
-    passes every frame twice, as x_t and then as x_{t-1}, so each is worked on once."""
+    """A per-frame function's results for the last ``size`` images it was given, kept by identity: a
+    stream passes every frame twice, as x_t and then as x_{t-1}, so each is worked on once."""
 
-    def __init__(self, function: Callable[[np.ndarray], np.ndarray]) -> None:
+    def __init__(self, function: Callable[[np.ndarray], np.ndarray], size: int = 2) -> None:
         self.function = function
+        self.size = size
         self.recent: list[tuple[np.ndarray, np.ndarray]] = []
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         found = [item for item in self.recent if item[0] is image]
         item = found[0] if found else (image, self.function(image))
-        self.recent = [*(other for other in self.recent if other is not item), item][-2:]  # the latest last
+        self.recent = [*(other for other in self.recent if other is not item), item][-self.size:]  # the latest last
         return item[1]
 
 
@@ -116,6 +117,7 @@ class FlowBackend:
             raise NStreamError(f"flow scale {scale} is out of range: use 0.05 to 1 (fraction of the frame size)")
         self.scale = None if scale is None else float(scale)  # None: chosen per frame size (auto_scale)
         self._shrunk = RecentFrames(lambda image: _resize(image, self.working_scale(image.shape[1])))
+        self._grey = RecentFrames(_grey, size=4)  # x_t and x_{t-1}, at full and at the working size
 
     def working_scale(self, width: int) -> float:
         """The fraction of a ``width``-pixel-wide frame the flow runs at."""
@@ -129,6 +131,10 @@ class FlowBackend:
     def shrink(self, image: np.ndarray) -> np.ndarray:
         """A frame at the working size (:meth:`working_scale` of its size), for :meth:`compute`."""
         return self._shrunk(image)
+
+    def grey(self, image: np.ndarray) -> np.ndarray:
+        """``image`` as uint8 grey, kept for the next call with the same frame (the blend asks for each twice)."""
+        return self._grey(image)
 
     def compute(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Flow between frames already at the working size, in working-size pixels (``__call__`` upscales).
@@ -184,7 +190,7 @@ class DISFlow(FlowBackend):
         self._fine: Any = None
 
     def compute(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return self.dis.calc(_grey(a), _grey(b), None)
+        return self.dis.calc(self.grey(a), self.grey(b), None)
 
     def fine(self) -> Any:
         if self._fine is None:
