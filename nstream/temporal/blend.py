@@ -46,6 +46,7 @@ Every figure behind these choices is in docs/BENCHMARKS.md, "Temporal consistenc
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import Enum
 
@@ -55,7 +56,7 @@ import numpy as np
 from nstream.errors import NStreamError
 from nstream.temporal.brightness import apply_gains, brightness_gains, match_brightness
 from nstream.temporal.flow import FlowBackend, upscale_flow
-from nstream.temporal.occlusion import LOOSE, motion_boundaries, reliability_mask
+from nstream.temporal.occlusion import LOOSE, leaves_frame, motion_boundaries, reliability_mask
 from nstream.temporal.scenecut import SceneCutDetector
 from nstream.temporal.still import (
     CHANGE_MARGIN,
@@ -265,12 +266,11 @@ def _changed_weight(boxes: list[Box], full: np.ndarray, forward: np.ndarray, sma
         x0, y0, x1, y1 = box
         moved = snap(full[y0:y1, x0:x1])
         patches.append((box, *cv2.convertMaps(cv2.add(grid[y0:y1, x0:x1], moved), None, cv2.CV_16SC2)))
-        a0, b0 = int(x0 * scale_x), int(y0 * scale_y)
-        a1, b1 = min(small_w, -int(-x1 * scale_x // 1)), min(small_h, -int(-y1 * scale_y // 1))
+        a0, b0 = int(x0 * scale_x), int(y0 * scale_y)  # the box at the working size, rounded outwards
+        a1, b1 = min(small_w, math.ceil(x1 * scale_x)), min(small_h, math.ceil(y1 * scale_y))
         crop = snap(forward[b0:b1, a0:a1], STILL_PX * scale_x)
         target = cv2.add(small_grid[b0:b1, a0:a1], crop)
-        unreliable = (motion_boundaries(crop, BLEND_TOLERANCES) | (target[..., 0] < -0.5) | (target[..., 0] > small_w - 0.5)
-                      | (target[..., 1] < -0.5) | (target[..., 1] > small_h - 0.5))  # as reliability_mask's checks
+        unreliable = motion_boundaries(crop, BLEND_TOLERANCES) | leaves_frame(target, small_h, small_w)  # reliability_mask's
         checked = (~unreliable).astype(np.float32)
         checked *= photometric_confidence(small_current[b0:b1, a0:a1], warp_to(small_previous, target), photo, gains)
         np.minimum(mask[b0:b1, a0:a1], checked, out=mask[b0:b1, a0:a1])  # overlapping boxes see one flow: equal there

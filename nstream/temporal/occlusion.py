@@ -66,30 +66,36 @@ def reliability_mask(forward: np.ndarray, backward: np.ndarray | None, outside: 
         raise NStreamError(f"{shapes}: flows must be HxWx2 and of one size")
     w_hat = forward.astype(np.float32, copy=False)
     target = sampling_map(w_hat)  # where each pixel of a lands in b
-
-    def norm_sq(w: np.ndarray) -> np.ndarray:  # u^2 + v^2; numpy's sum over a length-2 axis is slow
-        return w[..., 0] * w[..., 0] + w[..., 1] * w[..., 1]
-
-    hat_sq = norm_sq(w_hat)
+    hat_sq = speed_sq(w_hat)
     tol = tolerances
     unreliable = motion_boundaries(w_hat, tol, hat_sq)
     if backward is not None:
         w_tilde = warp_to(backward.astype(np.float32, copy=False), target)
-        unreliable |= norm_sq(w_tilde + w_hat) > tol.consistency_scale * (norm_sq(w_tilde) + hat_sq) + tol.consistency_offset
+        unreliable |= speed_sq(w_tilde + w_hat) > tol.consistency_scale * (speed_sq(w_tilde) + hat_sq) + tol.consistency_offset
     if outside:
-        height, width = w_hat.shape[:2]
-        target_x, target_y = target[..., 0], target[..., 1]
-        unreliable |= (target_x < -0.5) | (target_x > width - 0.5) | (target_y < -0.5) | (target_y > height - 0.5)
+        unreliable |= leaves_frame(target, *w_hat.shape[:2])
     return (~unreliable).astype(np.float32)
 
 
-def motion_boundaries(flow: np.ndarray, tolerances: Tolerances = RUDER, speed_sq: np.ndarray | None = None) -> np.ndarray:
+def speed_sq(flow: np.ndarray) -> np.ndarray:
+    """u^2 + v^2 of an HxWx2 flow (NumPy's sum over a length-2 axis is slow)."""
+    return flow[..., 0] * flow[..., 0] + flow[..., 1] * flow[..., 1]
+
+
+def leaves_frame(target: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Boolean: the sample coordinates ``target`` (HxWx2, x then y) that fall outside a ``height`` x ``width``
+    frame, where a warp can only replicate its border."""
+    target_x, target_y = target[..., 0], target[..., 1]
+    return (target_x < -0.5) | (target_x > width - 0.5) | (target_y < -0.5) | (target_y > height - 0.5)
+
+
+def motion_boundaries(flow: np.ndarray, tolerances: Tolerances = RUDER, squared_speed: np.ndarray | None = None) -> np.ndarray:
     """Boolean HxW: where the float32 ``flow``'s own gradient is large, |grad u|^2 + |grad v|^2 >
-    ``boundary_scale`` |w|^2 + ``boundary_offset`` (``speed_sq``: |w|^2, when the caller has it)."""
-    if speed_sq is None:
-        speed_sq = flow[..., 0] * flow[..., 0] + flow[..., 1] * flow[..., 1]
+    ``boundary_scale`` |w|^2 + ``boundary_offset`` (``squared_speed``: |w|^2, when the caller has it)."""
+    if squared_speed is None:
+        squared_speed = speed_sq(flow)
     grad_sq = np.zeros(flow.shape[:2], np.float32)
     for channel in range(2):
         dy, dx = np.gradient(flow[..., channel])
         grad_sq += dx * dx + dy * dy
-    return grad_sq > tolerances.boundary_scale * speed_sq + tolerances.boundary_offset
+    return grad_sq > tolerances.boundary_scale * squared_speed + tolerances.boundary_offset

@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 
 from nstream.temporal.brightness import match_brightness
+from nstream.temporal.occlusion import speed_sq
 from nstream.temporal.warp import identity_grid
 
 STILL_PX = 0.1  # full-size pixels per frame: slower than this is the flow's noise on a still scene
@@ -92,23 +93,19 @@ def changed_pixels(current: np.ndarray, previous: np.ndarray) -> np.ndarray | No
     return (difference > level).astype(np.uint8)
 
 
-def _speed_sq(flow: np.ndarray) -> np.ndarray:
-    return flow[..., 0] * flow[..., 0] + flow[..., 1] * flow[..., 1]
-
-
-def _slow(speed_sq: np.ndarray, limit: float) -> bool:
-    """The frame's median motion is under half of ``limit``: not a pan, however slow."""
-    return float(np.median(speed_sq[::2, ::2])) < (limit / 2) ** 2
+def _slow(squared: np.ndarray, limit: float) -> bool:
+    """The frame's median motion (``squared``: its squared speeds) is under half of ``limit``: not a pan, however slow."""
+    return float(np.median(squared[::2, ::2])) < (limit / 2) ** 2
 
 
 def scene_is_still(flow: np.ndarray, width: int) -> bool:
     """Does the working-size ``flow`` of a ``width``-pixel-wide frame find the scene still (see :func:`still_regions`)?"""
-    return _slow(_speed_sq(flow), STILL_PX * flow.shape[1] / width)
+    return _slow(speed_sq(flow), STILL_PX * flow.shape[1] / width)
 
 
 def snap(flow: np.ndarray, limit: float = STILL_PX) -> np.ndarray:
     """``flow`` (changed in place) with vectors shorter than ``limit`` set to zero: a still scene's noise."""
-    flow *= (_speed_sq(flow) >= limit * limit)[..., None]
+    flow *= (speed_sq(flow) >= limit * limit)[..., None]
     return flow
 
 
@@ -117,10 +114,10 @@ def still_regions(flow: np.ndarray, height: int, width: int) -> Still | None:
     place; return where it still moves at full size, or None to warp the whole frame (a pan, or motion
     almost everywhere)."""
     limit = STILL_PX * flow.shape[1] / width  # in working-size pixels
-    speed_sq = _speed_sq(flow)
-    if not _slow(speed_sq, limit):
+    squared = speed_sq(flow)
+    if not _slow(squared, limit):
         return None
-    moving = (speed_sq >= limit * limit).astype(np.uint8)
+    moving = (squared >= limit * limit).astype(np.uint8)
     # one working pixel of margin: the upscaled flow interpolates into the pixels next to a moving one
     moving = cv2.dilate(moving, np.ones((3, 3), np.uint8))
     flow *= moving[..., None]
