@@ -155,7 +155,7 @@ def add_temporal_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--no-still-scene", action="store_true",
                        help="compute the flow and warp the history over the whole frame every frame (default: with a still "
                             "camera, flow only around what changed, flow under 0.1 px taken as zero, the history warped "
-                            "only around what moves; ~4 ms less CPU per 360p frame)")
+                            "only around what moves; ~3 ms less CPU per 360p frame)")
     group.add_argument("--mask-smoothing", type=float, default=None, metavar="SIGMA",
                        help="Gaussian blur of the reliability mask in pixels (default: frame height / 240, at least 1; "
                             "0 keeps its hard edges)")
