@@ -62,6 +62,34 @@ def test_style_vector_changes_the_picture_not_the_network() -> None:
     assert 1 < (mix - a).abs().mean() < (b - a).abs().mean()
 
 
+def test_one_paintings_vector_folds_into_a_compact_network_that_paints_the_same(tmp_path: Path) -> None:
+    """fold_style: the arbitrary network with wave's vector and the one-style network it becomes give one
+    picture; the compact network has no style input, survives its checkpoint, and exports to ONNX."""
+    from nstream.engines import create_engine
+    from nstream.engines.export import STYLE, export_onnx
+    from nstream.models.checkpoints import save_style
+    from nstream.models.conditioned import fold_style
+
+    style = load_style(str(PAINTINGS / "wave.jpg"))
+    vector = torch.from_numpy(style.vector)
+    compact = fold_style(style.model, vector).eval()
+    x = torch.from_numpy(contents()[2][:144, :256].copy()).permute(2, 0, 1)[None].float()
+    with torch.no_grad():
+        painted, folded = style.model(x, vector[None]), compact(x)
+        other = style.model(x, torch.from_numpy(painting_vector(str(PAINTINGS / "udnie.jpg")))[None])
+    assert compact.style_dim is None and not hasattr(compact, "reference_styles")
+    assert (folded - painted).abs().max() < 0.01  # the same picture (0..255)
+    assert (other - painted).abs().mean() > 10  # ...and it is wave's: another vector paints another one
+    assert sum(p.numel() for p in compact.parameters()) < 0.7 * sum(p.numel() for p in style.model.parameters())
+    loaded, meta = load_style_model(save_style(tmp_path / "wave.pth", compact, "compact", {"name": "wave"}))
+    with torch.no_grad():
+        assert (loaded(x) - painted).abs().mean() < 0.5 and meta["arch"] == "compact"  # stored in half precision
+    assert STYLE not in {i.name for i in export_onnx(loaded).graph.input}
+    assert create_engine("onnxruntime", loaded, "cpu", cache=tmp_path / "engines").psnr > 60
+    with pytest.raises(ValueError, match="one style"):
+        fold_style(compact, vector)
+
+
 # --- the converter -------------------------------------------------------------------------------
 
 @pytest.mark.slow

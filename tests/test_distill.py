@@ -81,6 +81,33 @@ def test_init_goes_on_from_a_trained_student(photos: Path, tmp_path: Path) -> No
         assert torch.equal(a, b), name
 
 
+def test_a_compact_student_starts_as_the_teacher(photos: Path, tmp_path: Path) -> None:
+    """--start-as-teacher: the student is the arbitrary network with the painting folded in, so it paints
+    the teacher's pictures, and while it does, every batch's target is its own answer (a batch mirrored
+    after the teacher painted it would not be: strokes have a direction). Only a painting can be folded."""
+    from nstream.models.style_spec import load_style
+
+    args = args_for(photos, tmp_path / "wave.pth", 12, lr=0)
+    args.teacher, args.start_as_teacher = str(PAINTINGS / "wave.jpg"), True
+    errors: list[float] = []
+    distill(args, progress=False, on_step=lambda s, t: errors.append(t["pixel"]))
+    assert len(errors) == 12 and max(errors) < 1e-4, errors  # 8-bit targets: ~1e-6
+    student, meta = load_style_model(tmp_path / "wave.pth")
+    assert meta["arch"] == "compact" and meta["recipe"]["start_as_teacher"] and meta["teacher_family"] == "magenta"
+    teacher = load_style(str(PAINTINGS / "wave.jpg"))
+    x = torch.from_numpy(np.array(Image.open(next(photos.iterdir())))).permute(2, 0, 1)[None].float()
+    with torch.no_grad():
+        error = (student(x) - teacher.model(x, torch.from_numpy(teacher.vector)[None])).abs().mean()
+    assert error < 0.5  # the teacher's picture, within the checkpoint's half precision (0..255)
+    args = args_for(photos, tmp_path / "x.pth", 1)
+    args.start_as_teacher = True  # tf26-07: a style of the 26-style network, no painting to fold
+    with pytest.raises(NStreamError, match="needs a painting"):
+        distill(args, progress=False)
+    args.init = "the_scream_lite"
+    with pytest.raises(NStreamError, match="leave out --init"):
+        distill(args, progress=False)
+
+
 def test_init_refuses_a_width(photos: Path, tmp_path: Path) -> None:
     with pytest.raises(NStreamError, match="--channels"):
         distill(args_for(photos, tmp_path / "x.pth", 1, init="starry_night_lite", channels=96), progress=False)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from torch import nn
 
-from nstream.models.conditioned import LAYOUTS, magenta_transformer, tf26_network
+from nstream.models.conditioned import LAYOUTS, compact_network, magenta_transformer, tf26_network
 from nstream.models.johnson import TransformerNet, TransformerNetDeconv
 from nstream.models.lite import LiteNet
 from nstream.models.predictor import StylePredictor
@@ -18,6 +18,7 @@ ARCHITECTURES: dict[str, Callable[[], nn.Module]] = {
     "johnson": TransformerNet,
     "johnson_deconv": TransformerNetDeconv,
     "lite": LiteNet,
+    "compact": compact_network,  # Magenta's transformer layout for one style (models/conditioned.py)
 }
 # One network, many styles: ``net(pixels, style_vector) -> pixels`` (models/conditioned.py).
 CONDITIONED: dict[str, Callable[[], nn.Module]] = {
