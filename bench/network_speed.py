@@ -1,14 +1,16 @@
 """Stylize-only speed of every network family, side by side in one run, with one and two workers.
 
     python bench/network_speed.py [--rounds 3] [--frames 8] [--json result/network_speed.json]
+        [--network LABEL=STYLE ...] [--engine onnxruntime:fp32 ...]
 
 Networks: ``lite`` and ``johnson`` (the bundled starry_night ones), Magenta's arbitrary network
 (``starry_night.jpg``) and the 26-style network (``tf26-07``); engines: torch fp32, ONNX Runtime
-fp32 and int8; frames of 640x360 and 1280x720 (random pixels; the networks' cost does not depend
-on content). One worker: one engine on all cores. Two workers: two engines on one thread each,
-each stylizing its own frame at the same time, as stream.py does for files on a CPU. Every
-configuration runs once per round, rounds in turn, and the median round is reported, so a busy
-moment of a shared machine does not land on one configuration alone.
+fp32 and int8; frames of 640x360 and 1280x720 (random pixels; the networks' cost does not depend on
+content); ``--network`` and ``--engine`` measure others, or fewer. One worker: one engine on all
+cores. Two workers: two engines on one thread each, each stylizing its own frame at the same time,
+as stream.py does for files on a CPU. Every configuration runs once per round, rounds in turn, and
+the median round is reported, so a busy moment of a shared machine does not land on one
+configuration alone.
 """
 
 from __future__ import annotations
@@ -63,13 +65,19 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--frames", type=int, default=8, help="frames per worker per measurement (johnson at 720p: a quarter)")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--network", action="append", metavar="LABEL=STYLE",
+                        help="a network to measure instead of the defaults, as -s takes it (repeat)")
+    parser.add_argument("--engine", action="append", metavar="KIND:PRECISION", choices=[f"{k}:{p}" for k, p in ENGINES],
+                        help="only these engines (repeat; default: all)")
     args = parser.parse_args()
+    networks = dict(spec.split("=", 1) for spec in args.network) if args.network else NETWORKS
+    engines = [tuple(e.split(":")) for e in args.engine] if args.engine else ENGINES
     cores = os.cpu_count() or 1
     built = {}
-    for net, spec in NETWORKS.items():
+    for net, spec in networks.items():
         style = load_style(spec)
         vector = None if style.vector is None else torch.from_numpy(style.vector).reshape(1, -1)
-        for kind, precision in ENGINES:
+        for kind, precision in engines:
             try:
                 one = [create_engine(kind, style.model, "cpu", precision, threads=cores)]
                 two = [create_engine(kind, style.model, "cpu", precision, threads=max(1, cores // 2)) for _ in range(2)]
@@ -91,8 +99,8 @@ def main() -> None:
     print("| network | engine | 640x360, 1 worker | 2 workers | 1280x720, 1 worker | 2 workers |")
     print("|---|---|---|---|---|---|")
     medians = {key: statistics.median(values) for key, values in results.items()}
-    for net in NETWORKS:
-        for kind, precision in ENGINES:
+    for net in networks:
+        for kind, precision in engines:
             cells = [medians.get(f"{net}|{kind} {precision}|{w}x{h}|{workers}")
                      for w, h in SIZES for workers in (1, 2)]
             if all(cell is None for cell in cells):

@@ -310,7 +310,7 @@ def _print_styles(console: Any = None) -> None:
     from rich.table import Table
 
     from nstream.engines.graph_engine import torch_installed
-    from nstream.models.registry import list_styles
+    from nstream.models.registry import list_styles, shipped_arch
     from nstream.models.style_spec import GRAPH_SUFFIX, PAINTINGS_DIR, PRETRAINED_DIR, bundled_paintings, tf26_names
 
     header = ("name", "architecture", "style image", "loss net", "steps", "origin", "path")
@@ -324,7 +324,7 @@ def _print_styles(console: Any = None) -> None:
                 arch += " + detail layer"
         else:  # the light install reads no checkpoints: what runs here is a shipped graph or nothing
             graph = entry.path.with_suffix(GRAPH_SUFFIX).is_file()
-            arch, meta = ("lite (ONNX graph)" if graph else f"needs {TORCH_HINT}"), {}
+            arch, meta = (f"{shipped_arch(entry.name) or 'lite'} (ONNX graph)" if graph else f"needs {TORCH_HINT}"), {}
         steps = str(meta.get("steps", "?"))
         if meta.get("recipe", {}).get("init") or meta.get("init"):  # the last stage's steps: a chain started earlier
             steps += " after init"

@@ -1,6 +1,6 @@
 """``python -m nstream export-bundled``: the ONNX graphs shipped beside the bundled networks.
 
-The light install (no PyTorch) runs these through ONNX Runtime: every bundled ``lite`` style,
+The light install (no PyTorch) runs these through ONNX Runtime: every bundled ``lite`` and ``compact`` style,
 Magenta's arbitrary-style network, the 26-style network and the style predictor. Each graph is
 exported from its checkpoint, checked against it (PSNR over held-out frames, as every engine is;
 the predictor's vectors to 1e-3), and written with its weights stored in float16: the checkpoints
@@ -28,7 +28,7 @@ from nstream.engines.graphs import gate, holdout_frames
 from nstream.engines.quantize import calibration_dirs
 from nstream.errors import NStreamError
 from nstream.models.checkpoints import load_style_model
-from nstream.models.registry import BUNDLED_DIR, list_styles
+from nstream.models.registry import BUNDLED_DIR, list_styles, shipped_arch
 from nstream.models.style_spec import GRAPH_SUFFIX, PREDICTOR_SIZE, PRETRAINED_DIR
 
 SMALL = 1024  # initializers below this many numbers stay float32 (shapes, biases: not worth a cast)
@@ -79,8 +79,9 @@ def bundled_networks() -> list[tuple[Path, str]]:
     """(checkpoint, architecture) of every network the light install runs."""
     found = []
     for entry in list_styles():
-        if entry.origin == "bundled" and entry.path.parent == BUNDLED_DIR and entry.name.endswith("_lite"):
-            found.append((entry.path, "lite"))
+        arch = shipped_arch(entry.name)
+        if entry.origin == "bundled" and entry.path.parent == BUNDLED_DIR and arch:
+            found.append((entry.path, arch))
     for name, arch in (("magenta_arbitrary", "magenta"), ("tf26", "tf26"), ("magenta_predictor", "magenta_predictor")):
         found.append((PRETRAINED_DIR / f"{name}.safetensors", arch))
     return found

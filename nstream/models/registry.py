@@ -41,6 +41,13 @@ def list_styles() -> list[StyleEntry]:
 
 
 LITE_SUFFIX, JOHNSON_SUFFIX = "_lite", "_johnson"
+COMPACT_SUFFIX = "_compact"  # the teacher's own layout for one painting (models/conditioned.py): ``-s <name>_compact``
+SHIPPED_GRAPH_ARCHS = {LITE_SUFFIX: "lite", COMPACT_SUFFIX: "compact"}  # bundled networks the light install runs
+
+
+def shipped_arch(name: str) -> str | None:
+    """The architecture of a bundled network the light install runs from its ONNX graph, by its name's suffix."""
+    return next((arch for suffix, arch in SHIPPED_GRAPH_ARCHS.items() if name.endswith(suffix)), None)
 
 
 def resolve_style(spec: str, prefer_lite: bool = False) -> StyleEntry:

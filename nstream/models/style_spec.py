@@ -31,7 +31,7 @@ import numpy as np
 from nstream.engines.graph_engine import TORCH_HINT, GraphEngine, torch_installed
 from nstream.errors import NStreamError
 from nstream.media.formats import STYLE_IMAGE_SUFFIXES
-from nstream.models.registry import resolve_style
+from nstream.models.registry import resolve_style, shipped_arch
 
 PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
 PAINTINGS_DIR = Path(__file__).resolve().parent.parent / "paintings"  # public-domain paintings, shipped
@@ -79,7 +79,7 @@ def shipped_graph(checkpoint: Path) -> Path:
     graph = checkpoint.with_suffix(GRAPH_SUFFIX)
     if not graph.is_file():
         raise NStreamError(f"{checkpoint.stem} needs PyTorch, which this install lacks: {TORCH_HINT} "
-                           "(without it: the bundled *_lite styles, paintings and tf26 styles)")
+                           "(without it: the bundled *_lite and *_compact styles, paintings and tf26 styles)")
     return graph
 
 
@@ -246,7 +246,8 @@ def load_style(spec: str, prefer_lite: bool = False, light: bool = False, painte
             raise NStreamError(f"style {spec!r}: trained checkpoints do not blend; blend paintings or tf26-NN styles")
         entry = resolve_style(parts[0][0], prefer_lite)
         if light:
-            return Style(entry.name, family, None, None, {"arch": "lite"}, graph=shipped_graph(entry.path))
+            return Style(entry.name, family, None, None, {"arch": shipped_arch(entry.name) or "lite"},
+                         graph=shipped_graph(entry.path))
         from nstream.models.checkpoints import load_style_model
 
         model, meta = load_style_model(entry.path)
