@@ -25,7 +25,7 @@ from PIL import Image  # noqa: E402
 from nstream.engines import create_engine  # noqa: E402
 from nstream.media.sources import read_image  # noqa: E402
 from nstream.models.fidelity import fidelity  # noqa: E402
-from nstream.models.registry import list_styles  # noqa: E402
+from nstream.models.registry import COMPACT_SUFFIX, JOHNSON_SUFFIX, LITE_SUFFIX, list_styles  # noqa: E402
 from nstream.models.style_spec import load_style  # noqa: E402
 from nstream.stylizer import Stylizer  # noqa: E402
 
@@ -62,9 +62,11 @@ def main() -> None:
     rows: dict[str, list[float]] = {}
     firsts: dict[str, np.ndarray] = {}
     jobs = [(f"arbitrary: {p.name}", str(p), p) for p in sorted(args.paintings.glob("*.jpg"))]
-    jobs += [(entry.name, f"{entry.name}_johnson" if not entry.name.endswith("_lite") else entry.name,
-              args.paintings / CHECKPOINT_PAINTINGS[entry.name.removesuffix("_lite")])
-             for entry in list_styles() if entry.origin == "bundled"]
+    for entry in list_styles():
+        painting = entry.name.removesuffix(LITE_SUFFIX).removesuffix(COMPACT_SUFFIX)
+        if entry.origin == "bundled":  # a bare name is the johnson network (on a CPU it would mean the lite)
+            spec = entry.name + JOHNSON_SUFFIX if painting == entry.name else entry.name
+            jobs.append((entry.name, spec, args.paintings / CHECKPOINT_PAINTINGS[painting]))
     for label, spec, painting_path in jobs:
         painting = read_image(painting_path)
         outputs = stylize(spec, photos)
