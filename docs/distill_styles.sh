@@ -34,45 +34,34 @@ ARCHS=${ARCHS:-"lite"}
 FINE=${FINE:-"starry_night wave udnie woman_with_hat"}
 mkdir -p "$WORK"
 
-# The last stage of every bundled student (stop 20), run with STAGE=unmirrored after all of the above:
+# The last stage of the bundled students (stop 20), run with STAGE=unmirrored after all of the above:
 # until then `nstream distill` mirrored half of its batches after the teacher had painted them, and a
 # teacher's answer to a mirrored crop is not its mirrored answer (strokes have a direction), so half
-# the targets asked for strokes no network paints. This stage goes on from each bundled network (lite
-# and johnson) for unmirrored_steps at --lr 2e-4 with the corrected distill and copies the result back:
+# the targets asked for strokes no network paints. This stage goes on from each bundled network with
+# the corrected distill at --lr 2e-4 and copies the result back; students whose last stage had the
+# style predictor's term keep it (pixel terms alone cost them fidelity: docs/BENCHMARKS.md):
 #   STAGE=unmirrored bash docs/distill_styles.sh 0 [painting ...]      (the steps argument is unused)
-unmirrored_steps() {  # lite, then johnson
+unmirrored_stage() {  # steps and extra arguments of a network's stage; "-" where it was not run
   case "$1" in
-    wave) echo "1000 400" ;;
-    *) echo "400 400" ;;
+    wave_lite) echo "1000" ;;
+    wave|starry_night|the_scream_lite) echo "400" ;;
+    starry_night_lite|udnie_lite) echo "400 --ssim-weight 0.1 --embedding-weight 1" ;;
+    woman_with_hat_lite) echo "400 --ssim-weight 0.1 --embedding-weight 3" ;;
+    *) echo "-" ;;  # the_scream, udnie, woman_with_hat (johnson): within the goals already, not run (time)
   esac
 }
-# The compact networks (stop 20), STAGE=compact: each starts as the teacher itself (the arbitrary network
-# with the painting's style vector folded into its norms) and takes 300 steps with the stability term, which
-# steadies its strokes while the pixel terms keep it at the teacher's picture:
-#   STAGE=compact bash docs/distill_styles.sh 0 [painting ...]
-if [ "${STAGE:-}" = compact ]; then
-  for painting in "${PAINTINGS[@]}"; do
-    name=${painting}_compact
-    echo "== $name $(date -u +%H:%M:%S)"
-    python -m nstream distill --teacher "nstream/paintings/$painting.jpg" --start-as-teacher --stability-weight 1 \
-      --data "$DATA"/train/bsds500/train --out "$WORK/$name.pth" --name "$name" --image-size 256 \
-      --pool 1000 --batch-size 4 --max-steps 300 --lr 1e-4 --edge-weight 1 --jitter 0.15 \
-      --checkpoint-every 100 --seed 0 ${EXTRA_ARGS:-}
-    cp "$WORK/$name.pth" "nstream/styles/$name.pth"
-  done
-  exit 0
-fi
 if [ "${STAGE:-}" = unmirrored ]; then
   for painting in "${PAINTINGS[@]}"; do
-    read -r lite_steps johnson_steps <<< "$(unmirrored_steps "$painting")"
-    for name in "${painting}_lite:$lite_steps" "$painting:$johnson_steps"; do
-      steps=${name#*:} name=${name%:*}
+    for name in "${painting}_lite" "$painting"; do
+      read -r steps extra <<< "$(unmirrored_stage "$name")"
+      [ "$steps" != - ] || continue
       echo "== $name: unmirrored stage, $steps steps $(date -u +%H:%M:%S)"
       cp "nstream/styles/$name.pth" "$WORK/$name.before-unmirrored.pth"
+      # shellcheck disable=SC2086 # $extra holds several arguments
       python -m nstream distill --teacher "nstream/paintings/$painting.jpg" \
         --data "$DATA"/train/bsds500/train --out "$WORK/$name.unmirrored.pth" --name "$name" --image-size 256 \
         --pool 1000 --batch-size 4 --max-steps "$steps" --lr 2e-4 --edge-weight 1 --jitter 0.15 \
-        --checkpoint-every 100 --seed 0 --init "$WORK/$name.before-unmirrored.pth" ${EXTRA_ARGS:-}
+        --checkpoint-every 100 --seed 0 --init "$WORK/$name.before-unmirrored.pth" $extra ${EXTRA_ARGS:-}
       cp "$WORK/$name.unmirrored.pth" "nstream/styles/$name.pth"
     done
   done

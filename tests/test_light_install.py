@@ -34,7 +34,7 @@ def test_install_requires_no_torch() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("style", ["starry_night", "wave.jpg", "tf26-03"])
+@pytest.mark.parametrize("style", ["starry_night", "wave_compact", "wave.jpg", "tf26-03"])
 def test_stream_runs_without_torch(tmp_path: Path, style: str) -> None:
     clip = make_clip(tmp_path / "in.mp4", frames=10, size=(96, 64))
     out = tmp_path / "out.mp4"
@@ -65,6 +65,7 @@ def test_what_needs_torch_says_so_in_one_line(tmp_path: Path) -> None:
     assert_one_line_error(train, "nstream[torch]")
     styles = run_without_torch(str(ROOT / "nstream" / "__main__.py"), "styles")
     assert styles.returncode == 0 and "starry_night_lite" in styles.stdout and "tf26-25" in styles.stdout
+    assert any("wave_compact" in line and "compact (ONNX graph)" in line for line in styles.stdout.splitlines())
 
 
 def test_shipped_graphs_match_their_checkpoints() -> None:
