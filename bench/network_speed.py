@@ -71,13 +71,13 @@ def main() -> None:
                         help="only these engines (repeat; default: all)")
     args = parser.parse_args()
     networks = dict(spec.split("=", 1) for spec in args.network) if args.network else NETWORKS
-    engines = [tuple(e.split(":")) for e in args.engine] if args.engine else ENGINES
+    kinds = [tuple(e.split(":")) for e in args.engine] if args.engine else ENGINES
     cores = os.cpu_count() or 1
     built = {}
     for net, spec in networks.items():
         style = load_style(spec)
         vector = None if style.vector is None else torch.from_numpy(style.vector).reshape(1, -1)
-        for kind, precision in engines:
+        for kind, precision in kinds:
             try:
                 one = [create_engine(kind, style.model, "cpu", precision, threads=cores)]
                 two = [create_engine(kind, style.model, "cpu", precision, threads=max(1, cores // 2)) for _ in range(2)]
@@ -100,7 +100,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     medians = {key: statistics.median(values) for key, values in results.items()}
     for net in networks:
-        for kind, precision in engines:
+        for kind, precision in kinds:
             cells = [medians.get(f"{net}|{kind} {precision}|{w}x{h}|{workers}")
                      for w, h in SIZES for workers in (1, 2)]
             if all(cell is None for cell in cells):
