@@ -6,8 +6,8 @@ Until stop 20 ``nstream distill`` mirrored half of its batches after the teacher
 training students towards ``flip(teacher(x))`` for the input ``flip(x)``. A style network is not
 mirror-symmetric (strokes have a direction), so that target differs from ``teacher(flip(x))``, the
 picture the student is asked to reproduce everywhere else. This prints the mean squared difference
-(pixels in 0..1) on random crops of BSDS500's training photos, next to nothing: the teacher's own
-error under the old batches would have been half of it.
+(pixels in 0..1) on random crops of BSDS500's training photos: under the old batches even the
+teacher itself would have scored half of it as its error.
 """
 
 from __future__ import annotations
