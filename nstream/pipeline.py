@@ -10,7 +10,9 @@ What runs between the queues is a list of :class:`Stage` objects (the network, t
 blend). File sources can run the stages that do not need frames in order on several frames at once
 (``workers``): on a CPU, two frames on one thread each get more out of the cores than one frame on
 two threads, whose per-layer hand-offs cost CPU time (docs/BENCHMARKS.md, "workers"). The stages
-after the first one that needs order (the temporal blend) run on the stylize thread in frame order.
+after the first one that needs order (the temporal blend) run on the stylize thread in frame order,
+while the workers already stylize the frames after it: one frame more is in flight than there are
+workers, so no worker waits for the blend (lite blended on 2 cores: docs/BENCHMARKS.md, "Stop 21").
 """
 
 from __future__ import annotations
@@ -279,7 +281,7 @@ class Pipeline:
                         return
                     continue
                 running.append(pool.submit(self._run_parallel, frame))
-                if len(running) >= self.workers and not self._deliver(*running.popleft().result()):
+                if len(running) > self.workers and not self._deliver(*running.popleft().result()):
                     return
             while running:
                 if not self._deliver(*running.popleft().result()):

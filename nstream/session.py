@@ -24,6 +24,7 @@ from nstream.engines.graph_engine import TORCH_HINT, torch_installed
 from nstream.errors import NStreamError
 from nstream.media.sinks import Sink
 from nstream.media.sources import Source
+from nstream.memory import reuse_frame_buffers
 from nstream.pipeline import Pipeline, Stage
 from nstream.stats import PipelineStats
 from nstream.styleswitch import NetworkStage, StyleSwitch
@@ -277,6 +278,7 @@ def build_session(config: StreamConfig, source: Source | None = None, sinks: Seq
     from nstream.temporal.config import build_temporal_stage
 
     config.validate()
+    reuse_frame_buffers()  # frame-sized blocks kept for the next frame (nstream/memory.py)
     live = source.info.live if source is not None else is_live_input(config.source.input, config.source.live)
     stats = PipelineStats()
     switch, stylizers, styles, workers = _network_stage(config, live, stats.info)

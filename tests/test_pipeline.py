@@ -126,6 +126,29 @@ def test_workers_stylize_frames_at_once_and_finish_sees_them_in_order(tmp_path):
     assert [f.index for f in sink.frames] == list(range(16)) and sink.closed
 
 
+def test_workers_stylize_the_next_frame_while_the_ordered_stage_runs(tmp_path):
+    """No worker idles while the blend runs: frame 2 starts before frame 0 leaves the ordered stage."""
+    source = FileSource(str(make_clip(tmp_path / "in.mp4", frames=8, audio=False)))
+    third_started = threading.Event()
+    seen_by_first = []
+
+    def stage(frame: Frame) -> Frame:
+        if frame.index == 2:
+            third_started.set()
+        return frame
+
+    def finish(frame: Frame) -> Frame:
+        if frame.index == 0:
+            seen_by_first.append(third_started.wait(3))
+        return frame
+
+    sink = ListSink()
+    Pipeline(source, [stage, Ordered(finish)], [sink], queue_size=4, workers=2).run()
+    source.close()
+    assert seen_by_first == [True]
+    assert [f.index for f in sink.frames] == list(range(8))
+
+
 def test_prepare_sees_every_frame_in_the_decode_thread_before_the_stage(tmp_path):
     source = FileSource(str(make_clip(tmp_path / "in.mp4", frames=12, audio=False)))
     sink = ListSink()
