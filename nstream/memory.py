@@ -7,13 +7,15 @@ network's float32 input and output, the uint8 picture, the blend's maps), on sev
 each frame faulted in megabytes of new zeroed pages: 1,800 page faults a frame and a tenth of the
 pipeline's CPU in the kernel on a 360p stream (more in a VM). With both thresholds above a frame's
 size freed blocks are reused: lite on 2 cores, 360p, 87 → 105 fps unblended and 56 → 63 blended,
-for ~80 MB more resident memory (docs/BENCHMARKS.md, "Stop 21"). Other C libraries are left alone.
+for ~80 MB more resident memory (docs/BENCHMARKS.md, "Stop 21"). Other C libraries are left alone, and
+so is a process whose environment already tunes glibc's malloc (``MALLOC_*_`` or ``GLIBC_TUNABLES``).
 """
 
 from __future__ import annotations
 
 import ctypes
 import logging
+import os
 import platform
 
 log = logging.getLogger(__name__)
@@ -29,7 +31,7 @@ def reuse_frame_buffers() -> bool:
     global _applied
     if _applied is None:
         _applied = False
-        if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc" and not _tuned_by_environment():
             try:
                 libc = ctypes.CDLL("libc.so.6")
                 _applied = bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(
@@ -37,3 +39,9 @@ def reuse_frame_buffers() -> bool:
             except (OSError, AttributeError) as exc:  # no usable libc: the default allocator stays
                 log.debug("mallopt unavailable: %s", exc)
     return _applied
+
+
+def _tuned_by_environment() -> bool:
+    """The user set malloc's thresholds (or any of its tunables) for this process: theirs stand."""
+    return any(name.startswith("MALLOC_") and name.endswith("_") for name in os.environ) or (
+        "glibc.malloc." in os.environ.get("GLIBC_TUNABLES", ""))

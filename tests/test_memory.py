@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
@@ -17,6 +18,9 @@ import numpy as np
 if sys.argv[1] == "reuse":
     from nstream.memory import reuse_frame_buffers
     assert reuse_frame_buffers()
+if sys.argv[1] == "tuned":
+    from nstream.memory import reuse_frame_buffers
+    assert not reuse_frame_buffers()
 for index in range(20):
     if index == 5:
         before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
@@ -27,8 +31,9 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 """
 
 
-def _page_faults(mode: str) -> int:
-    done = subprocess.run([sys.executable, "-c", FRAMES, mode], capture_output=True, text=True, check=True)
+def _page_faults(mode: str, env: dict[str, str] | None = None) -> int:
+    done = subprocess.run([sys.executable, "-c", FRAMES, mode], capture_output=True, text=True, check=True,
+                          env={**os.environ, **(env or {})})
     return int(done.stdout.split()[-1])
 
 
@@ -37,6 +42,12 @@ def test_frame_buffers_are_reused_instead_of_faulted_in_every_frame():
     default, reused = _page_faults("default"), _page_faults("reuse")
     assert default > 15 * 100  # 44 MB of fresh pages a frame (huge pages where the kernel gives them)
     assert reused * 10 < default, (reused, default)
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the thresholds are glibc's")
+def test_a_user_tuned_malloc_is_left_as_it_is():
+    """MALLOC_TOP_PAD_ (a setting that does not touch the thresholds) stands for the user's own tuning."""
+    assert _page_faults("tuned", {"MALLOC_TOP_PAD_": "131072"}) > 15 * 100
 
 
 def test_reuse_frame_buffers_is_safe_to_call_again():
