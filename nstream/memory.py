@@ -3,12 +3,12 @@
 glibc's malloc serves blocks above its mmap threshold (128 KiB, raised on the fly only up to the
 largest block freed so far in that arena) with fresh pages and gives them back on free, and it trims
 its heaps as soon as 128 KiB sit free at their top. Every frame allocates a few such blocks (the
-network's float32 input and output, the uint8 picture, the blend's maps), on several threads, so
-each frame faulted in megabytes of new zeroed pages: 1,800 page faults a frame and a tenth of the
-pipeline's CPU in the kernel on a 360p stream (more in a VM). With both thresholds above a frame's
-size freed blocks are reused: lite on 2 cores, 360p, 87 → 105 fps unblended and 56 → 63 blended,
-for ~80 MB more resident memory (docs/BENCHMARKS.md, "Stop 21"). Other C libraries are left alone, and
-so is a process whose environment already tunes glibc's malloc (``MALLOC_*_`` or ``GLIBC_TUNABLES``).
+network's float32 input and output, the uint8 picture, the blend's maps) on several threads, so each
+frame faulted in megabytes of new zeroed pages: ~1,800 page faults a 360p frame and a tenth of the
+stylize threads' CPU in the kernel. With both thresholds above a frame's size freed blocks are
+reused: 10-17 % more frames a second for ~80 MB more resident memory (docs/BENCHMARKS.md, "Frame
+buffers kept"). Other C libraries are left alone, and so is a process whose environment already
+tunes glibc's malloc (``MALLOC_*_`` or ``GLIBC_TUNABLES``).
 """
 
 from __future__ import annotations

@@ -198,6 +198,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from nstream.cli import requires_torch
 
         return requires_torch("offline.py (optimization on a loss network)")
+    from nstream.memory import reuse_frame_buffers
+
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s: %(message)s")
+    reuse_frame_buffers()  # the optimizer's activations too: 3-4 % less wall time at 384 px (nstream/memory.py)
     return run_guarded(lambda: run(args), sigterm_interrupts=True)
