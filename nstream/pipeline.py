@@ -12,7 +12,7 @@ blend). File sources can run the stages that do not need frames in order on seve
 two threads, whose per-layer hand-offs cost CPU time (docs/BENCHMARKS.md, "workers"). The stages
 after the first one that needs order (the temporal blend) run on the stylize thread in frame order,
 while the workers already stylize the frames after it: one frame more is in flight than there are
-workers, so no worker waits for the blend (lite blended on 2 cores: docs/BENCHMARKS.md, "Stop 21").
+workers, so no worker waits for the blend (docs/BENCHMARKS.md, "Frame buffers kept, and no worker waiting").
 """
 
 from __future__ import annotations
