@@ -15,12 +15,9 @@ import pytest
 FRAMES = """
 import resource, sys
 import numpy as np
-if sys.argv[1] == "reuse":
+if sys.argv[1] != "default":  # "reuse": the thresholds must be set; "tuned": they must not be
     from nstream.memory import reuse_frame_buffers
-    assert reuse_frame_buffers()
-if sys.argv[1] == "tuned":
-    from nstream.memory import reuse_frame_buffers
-    assert not reuse_frame_buffers()
+    assert reuse_frame_buffers() == (sys.argv[1] == "reuse")
 for index in range(20):
     if index == 5:
         before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
